@@ -1,0 +1,146 @@
+import type { Config } from "../config.ts";
+import { requireConfig } from "../config.ts";
+import { connectTo, openDatabase, type Sql } from "../db/connect.ts";
+import { type EmbeddedCluster, startEmbedded } from "../db/embedded.ts";
+import { assertNoPendingMigrations, migrate } from "../db/migrate.ts";
+import { SluiceError } from "../errors.ts";
+import { createLogger, type Logger } from "../obs/log.ts";
+import type { EngineDefaults } from "../queue/queues.ts";
+
+/** Loads the environment for a role; unknown SLUICE_* names are logged as warnings. */
+export function roleSetup(role: string): { config: Config; log: Logger } {
+  const { config, warnings } = requireConfig();
+  const log = createLogger({ role, level: config.logLevel, format: config.logFormat });
+  for (const w of warnings) log.warn("config_warning", { detail: w });
+  return { config, log };
+}
+
+export function engineDefaults(c: Config): EngineDefaults {
+  return {
+    maxAttempts: c.maxAttempts,
+    backoffBaseMs: c.backoffBaseMs,
+    backoffMaxMs: c.backoffMaxMs,
+    taskTimeoutMs: c.taskTimeoutMs,
+    maxPayloadBytes: c.maxPayloadBytes,
+    maxEnqueuePerMinute: c.maxEnqueuePerMinute,
+    maxQueueSize: c.maxQueueSize,
+  };
+}
+
+export interface RoleDatabase {
+  sql: Sql;
+  /** Set when this process started the embedded cluster (only `sluice up` does). */
+  embedded: EmbeddedCluster | null;
+  /** Where the data lives, for start-up banners (no credentials). */
+  describe: string;
+  close(): Promise<void>;
+}
+
+const CONNECT_ATTEMPTS = 8;
+
+/**
+ * Connects a role to its database, retrying with capped, jittered backoff (about 30 s in all)
+ * so a role started together with PostgreSQL waits for it instead of failing at once.
+ */
+export async function connectRole(
+  config: Config,
+  log: Logger,
+  { startEmbeddedIfNeeded = false, max = 10 }: { startEmbeddedIfNeeded?: boolean; max?: number } =
+    {},
+): Promise<RoleDatabase> {
+  let embedded: EmbeddedCluster | null = null;
+  let sql: Sql;
+  let describe: string;
+  if (!config.databaseUrl && startEmbeddedIfNeeded) {
+    embedded = await startEmbedded({
+      dataDir: config.dataDir,
+      pgBin: config.pgBin,
+      log: (line) => log.info("embedded_postgres", { detail: line }),
+    });
+    sql = connectTo(embedded.connection, { max });
+    describe = `embedded PostgreSQL in ${embedded.dataDir} (socket ${embedded.connection.host})`;
+  } else {
+    sql = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, max });
+    describe = config.databaseUrl
+      ? redactUrl(config.databaseUrl)
+      : `embedded PostgreSQL in ${config.dataDir}`;
+  }
+  for (let attempt = 1;; attempt++) {
+    try {
+      await sql`SELECT 1`;
+      break;
+    } catch (e) {
+      if (attempt >= CONNECT_ATTEMPTS) {
+        await sql.end({ timeout: 1 }).catch(() => {});
+        await embedded?.stop();
+        throw new SluiceError(
+          "DATABASE_UNAVAILABLE",
+          `cannot reach the database (${describe}) after ${attempt} attempts: ${
+            (e as Error).message
+          }`,
+          {},
+          { cause: e },
+        );
+      }
+      const delay = Math.min(8_000, 250 * 2 ** attempt) * (0.5 + Math.random() / 2);
+      log.warn("database_unreachable", { attempt, retry_in_ms: Math.round(delay), error: e });
+      await new Promise((r) => setTimeout(r, delay));
+    }
+  }
+  return {
+    sql,
+    embedded,
+    describe,
+    close: async () => {
+      await sql.end({ timeout: 5 }).catch(() => {});
+      await embedded?.stop();
+    },
+  };
+}
+
+/**
+ * Applies pending migrations when the role may (`SLUICE_MIGRATE_ON_STARTUP`, default on for
+ * `up` only); otherwise refuses to run against an outdated schema.
+ */
+export async function prepareSchema(
+  sql: Sql,
+  config: Config,
+  log: Logger,
+  { migrateByDefault }: { migrateByDefault: boolean },
+): Promise<void> {
+  if (config.migrateOnStartup ?? migrateByDefault) {
+    const { applied } = await migrate(
+      sql,
+      undefined,
+      (line) => log.info("migration", { detail: line }),
+    );
+    if (applied.length > 0) log.info("migrations_applied", { count: applied.length });
+  } else {
+    await assertNoPendingMigrations(sql);
+  }
+}
+
+/** Resolves with the signal name at the first SIGINT or SIGTERM. */
+export function shutdownSignal(): Promise<"SIGINT" | "SIGTERM"> {
+  return new Promise((resolve) => {
+    const handlers: [Deno.Signal, () => void][] = [];
+    for (const sig of ["SIGINT", "SIGTERM"] as const) {
+      const h = () => {
+        for (const [s, fn] of handlers) Deno.removeSignalListener(s, fn);
+        resolve(sig);
+      };
+      handlers.push([sig, h]);
+      Deno.addSignalListener(sig, h);
+    }
+  });
+}
+
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return "<unparseable DATABASE_URL>";
+  }
+}

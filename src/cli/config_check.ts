@@ -1,0 +1,88 @@
+import { CONFIG_VARS, describeConfig, describeUnknown, loadConfig } from "../config.ts";
+import {
+  type Command,
+  EXIT_OK,
+  EXIT_USAGE,
+  parseFlags,
+  reportError,
+  UsageError,
+} from "./_command.ts";
+import { printJson, printTable } from "./_output.ts";
+
+function reference(): string {
+  const width = Math.max(...CONFIG_VARS.map((v) => v.name.length)) + 2;
+  return CONFIG_VARS.map((v) => `  ${v.name.padEnd(width)}${v.description}`).join("\n");
+}
+
+const HELP = `Usage: sluice config check [--json]
+
+Validates the whole environment at once and prints every problem, one per line, including
+unknown SLUICE_* names (usually typos, with the closest known name). When the configuration is
+valid, prints the resolved value of every variable and where it came from (env, file or
+default); secrets are shown as <redacted>.
+
+Every variable NAME also has a NAME_FILE variant that reads the value from a file (systemd
+credentials, docker secrets); setting both is a problem. An empty value means unset.
+Durations: 500ms, 15s, 5m, 2h, 7d. Sizes: 512KB, 1MB (decimal), 2GiB (binary), plain bytes.
+
+Options:
+  --json    {"ok","problems","unknown":[{"name","suggestion"}],"warnings","config":[{"name","value","source"}]}
+  -h, --help
+
+Exit codes: 0 valid, 2 any problem or unknown name.
+
+Variables:
+${reference()}
+`;
+
+export const configCommand: Command = {
+  name: "config",
+  summary: "check the environment: every problem at once, then the resolved config",
+  help: HELP,
+  run(args: string[]): Promise<number> {
+    try {
+      return Promise.resolve(check(args));
+    } catch (e) {
+      return Promise.resolve(reportError(e));
+    }
+  },
+};
+
+function check(args: string[]): number {
+  const parsed = parseFlags(args, { json: { type: "boolean" } }, HELP, {
+    allowPositionals: true,
+  });
+  if (!parsed) return EXIT_OK;
+  const [sub, ...rest] = parsed.positionals;
+  if (sub === undefined) throw new UsageError("missing subcommand: expected 'check'");
+  if (sub !== "check") throw new UsageError(`unknown subcommand '${sub}': expected 'check'`);
+  if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
+
+  const result = loadConfig();
+  const problems = result.ok ? [] : result.problems;
+  const unknownLines = result.unknown.map(describeUnknown);
+  // Unknown names are already reported as problems here; other warnings still show.
+  const warnings = result.warnings.filter((w) => !unknownLines.includes(w));
+  const ok = result.ok && result.unknown.length === 0;
+  const rows = result.ok ? describeConfig(result.config, result.sources) : null;
+
+  if (parsed.values.json) {
+    printJson({ ok, problems, unknown: result.unknown, warnings, config: rows });
+    return ok ? EXIT_OK : EXIT_USAGE;
+  }
+
+  for (const p of [...problems, ...unknownLines]) console.log(`problem: ${p}`);
+  for (const w of warnings) console.log(`warning: ${w}`);
+  if (rows) {
+    if (problems.length + unknownLines.length + warnings.length > 0) console.log("");
+    printTable(rows.map((r) => ({ ...r })), ["name", "value", "source"]);
+  }
+  const count = problems.length + unknownLines.length;
+  if (count > 0) {
+    console.log(`\n${count} ${count === 1 ? "problem" : "problems"}: the configuration is invalid`);
+    return EXIT_USAGE;
+  }
+  const set = rows?.filter((r) => r.source !== "default").length ?? 0;
+  console.log(`\nconfiguration ok (${set} of ${rows?.length ?? 0} variables set)`);
+  return EXIT_OK;
+}

@@ -1,0 +1,77 @@
+import { startMaintenanceLoop } from "../maintenance/loop.ts";
+import { type Command, EXIT_OK, parseFlags, reportError } from "./_command.ts";
+import { connectRole, prepareSchema, roleSetup, shutdownSignal } from "./_runtime.ts";
+import { applyWorkerFlags, createWorker } from "./worker.ts";
+
+const HELP = `Usage: sluice up [--queues a,b] [--concurrency N]
+
+Everything in one process: worker + maintenance (reaper of expired leases, promotion of due
+jobs) + the HTTP API. With no DATABASE_URL it creates (first run) and starts an embedded
+PostgreSQL in SLUICE_DATA_DIR (default ./sluice-data) using the host's initdb/pg_ctl,
+reachable only on a unix socket inside that directory, and stops it on exit.
+Migrations are applied at start unless SLUICE_MIGRATE_ON_STARTUP=false.
+
+Stop with Ctrl-C (SIGINT) or SIGTERM: running jobs finish within SLUICE_SHUTDOWN_GRACE, the
+rest are released, then PostgreSQL is stopped.
+
+Options:
+  --queues a,b        queues the worker serves (default: every queue)
+  --concurrency N     jobs run at once (default SLUICE_CONCURRENCY, 10)
+  -h, --help
+
+Operator commands in another shell in the same directory (sluice jobs …, sluice queue …)
+find the embedded database by themselves.
+`;
+
+export const upCommand: Command = {
+  name: "up",
+  summary: "run everything in one process, with an embedded PostgreSQL if no DATABASE_URL",
+  help: HELP,
+  async run(args) {
+    try {
+      const parsed = parseFlags(args, {
+        queues: { type: "string" },
+        concurrency: { type: "string" },
+      }, HELP);
+      if (!parsed) return EXIT_OK;
+      const { config, log } = roleSetup("up");
+      applyWorkerFlags(config, parsed.values);
+      const t0 = performance.now();
+      const db = await connectRole(config, log, { startEmbeddedIfNeeded: true, max: 20 });
+      try {
+        await prepareSchema(db.sql, config, log, { migrateByDefault: true });
+        const maintenance = startMaintenanceLoop(db.sql, {
+          intervalMs: config.maintenanceIntervalMs,
+          log,
+        });
+        const worker = createWorker(db.sql, config, log);
+        await worker.start();
+        banner([
+          `Sluice is up (${Math.round(performance.now() - t0)} ms).`,
+          `  database:  ${db.describe}`,
+          ...(db.embedded ? [`  data dir:  ${db.embedded.dataDir}`] : []),
+          `  worker:    ${config.workerId}, concurrency ${config.concurrency}, queues ${
+            config.queues?.join(",") ?? "all"
+          }`,
+          `  stop:      Ctrl-C (or SIGTERM to pid ${Deno.pid})`,
+          `  try:       sluice jobs enqueue --queue default --kind sluice.noop   (from another shell here)`,
+        ]);
+        const sig = await shutdownSignal();
+        log.info("shutdown_requested", { signal: sig });
+        await worker.stop();
+        await maintenance.stop();
+      } finally {
+        await db.close();
+      }
+      log.info("stopped", {});
+      return EXIT_OK;
+    } catch (e) {
+      return reportError(e);
+    }
+  },
+};
+
+/** Human lines on stderr, so stdout stays pure JSON-lines logs. */
+function banner(lines: string[]): void {
+  console.error(lines.join("\n"));
+}

@@ -1,0 +1,104 @@
+import type { Config } from "../config.ts";
+import type { Sql } from "../db/connect.ts";
+import type { Logger } from "../obs/log.ts";
+import { assertQueueName } from "../queue/names.ts";
+import { VERSION } from "../version.ts";
+import { Worker } from "../worker/worker.ts";
+import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
+import {
+  connectRole,
+  engineDefaults,
+  prepareSchema,
+  roleSetup,
+  shutdownSignal,
+} from "./_runtime.ts";
+
+const HELP = `Usage: sluice worker [--queues a,b] [--concurrency N]
+
+Runs the lease loop: leases jobs from its queues in batches, runs them (inline built-in kinds,
+exec commands, http push), heartbeats their leases, and retries or dead-letters failures.
+SIGTERM/SIGINT: stop leasing, let running jobs finish within SLUICE_SHUTDOWN_GRACE, release
+the rest back to available, exit 0.
+
+Options:
+  --queues a,b        queues to serve (default SLUICE_QUEUES, else every queue)
+  --concurrency N     jobs run at once (default SLUICE_CONCURRENCY, 10)
+  -h, --help
+
+Environment: DATABASE_URL (else the embedded cluster of a running \`sluice up\` in
+SLUICE_DATA_DIR), SLUICE_WORKER_ID, SLUICE_LEASE, SLUICE_POLL, SLUICE_TASK_TIMEOUT,
+SLUICE_SHUTDOWN_GRACE, SLUICE_WORKER_METRICS_ADDR. Refuses to start with pending migrations
+unless SLUICE_MIGRATE_ON_STARTUP=true.
+`;
+
+export const workerCommand: Command = {
+  name: "worker",
+  summary: "run jobs: lease loop with heartbeats, retries and graceful shutdown",
+  help: HELP,
+  async run(args) {
+    try {
+      const parsed = parseFlags(args, {
+        queues: { type: "string" },
+        concurrency: { type: "string" },
+      }, HELP);
+      if (!parsed) return EXIT_OK;
+      const { config, log } = roleSetup("worker");
+      applyWorkerFlags(config, parsed.values);
+      const db = await connectRole(config, log, {
+        max: Math.min(20, 4 + Math.ceil(config.concurrency / 10)),
+      });
+      try {
+        await prepareSchema(db.sql, config, log, { migrateByDefault: false });
+        const worker = createWorker(db.sql, config, log);
+        await worker.start();
+        const sig = await shutdownSignal();
+        log.info("shutdown_requested", { signal: sig });
+        await worker.stop();
+      } finally {
+        await db.close();
+      }
+      return EXIT_OK;
+    } catch (e) {
+      return reportError(e);
+    }
+  },
+};
+
+export function applyWorkerFlags(
+  config: Config,
+  v: { queues?: string; concurrency?: string },
+): void {
+  if (v.queues !== undefined) {
+    const names = v.queues.split(",").map((s) => s.trim()).filter(Boolean);
+    try {
+      names.forEach(assertQueueName);
+    } catch (e) {
+      throw new UsageError(`--queues: ${(e as Error).message}`);
+    }
+    config.queues = names.length > 0 ? names : null;
+  }
+  if (v.concurrency !== undefined) {
+    const n = Number(v.concurrency);
+    if (!Number.isInteger(n) || n < 1 || n > 10_000) {
+      throw new UsageError(
+        `--concurrency: "${v.concurrency}" is not a whole number from 1 to 10000`,
+      );
+    }
+    config.concurrency = n;
+  }
+}
+
+export function createWorker(sql: Sql, config: Config, log: Logger): Worker {
+  return new Worker({
+    sql,
+    workerId: config.workerId,
+    queues: config.queues,
+    concurrency: config.concurrency,
+    leaseMs: config.leaseMs,
+    pollMs: config.pollMs,
+    shutdownGraceMs: config.shutdownGraceMs,
+    defaults: engineDefaults(config),
+    log,
+    version: VERSION,
+  });
+}

@@ -1,0 +1,108 @@
+/**
+ * Opening the database: `DATABASE_URL` when given, else the embedded cluster a running
+ * `sluice up` started in the data dir.
+ *
+ * URLs may name a unix socket directory the libpq way, `postgres://sluice@localhost/db?host=/dir`
+ * (psql accepts the same string). postgres.js would send an unknown `host` query parameter to
+ * the server as a startup setting and fail, so `parseDatabaseUrl` lifts it into the `host`
+ * option.
+ */
+import postgres from "postgres";
+import { SluiceError } from "../errors.ts";
+import { type EmbeddedConnection, findRunningEmbedded } from "./embedded.ts";
+
+export type Sql = postgres.Sql;
+
+export interface ConnectOptions {
+  /** Pool size; postgres.js opens connections lazily up to this many. Default 10. */
+  max?: number;
+  /** Server NOTICEs; silenced by default (migrations and `IF NOT EXISTS` emit them). */
+  onnotice?: (notice: postgres.Notice) => void;
+}
+
+export interface OpenDatabaseOptions extends ConnectOptions {
+  databaseUrl: string | null;
+  dataDir: string;
+}
+
+/** What `openDatabase` needs from the environment until `src/config.ts` takes over. */
+export function databaseOptionsFromEnv(): { databaseUrl: string | null; dataDir: string } {
+  return {
+    databaseUrl: Deno.env.get("DATABASE_URL") || null,
+    dataDir: Deno.env.get("SLUICE_DATA_DIR") || "./sluice-data",
+  };
+}
+
+export async function openDatabase(opts: OpenDatabaseOptions): Promise<Sql> {
+  if (opts.databaseUrl) {
+    const { url, host, port } = parseDatabaseUrl(opts.databaseUrl);
+    return postgres(url, {
+      ...commonOptions(opts),
+      ...(host ? { host } : {}),
+      ...(port ? { port } : {}),
+    });
+  }
+  const connection = await findRunningEmbedded(opts.dataDir);
+  if (!connection) {
+    throw new SluiceError(
+      "EMBEDDED_PG_NOT_RUNNING",
+      `no embedded PostgreSQL is running in '${opts.dataDir}': start \`sluice up\` there or ` +
+        "set DATABASE_URL",
+      { dataDir: opts.dataDir },
+    );
+  }
+  return connectTo(connection, opts);
+}
+
+/** A pool for a known (embedded) connection. */
+export function connectTo(connection: EmbeddedConnection, opts: ConnectOptions = {}): Sql {
+  return postgres({
+    host: connection.host,
+    port: connection.port,
+    database: connection.database,
+    username: connection.username,
+    ...commonOptions(opts),
+  });
+}
+
+/**
+ * Splits libpq-style `host`/`port` query parameters (a socket directory) off a URL. Other
+ * query parameters (`sslmode`, …) stay for postgres.js.
+ */
+export function parseDatabaseUrl(databaseUrl: string): {
+  url: string;
+  host: string | null;
+  port: number | null;
+} {
+  let u: URL;
+  try {
+    u = new URL(databaseUrl);
+  } catch {
+    throw new SluiceError(
+      "CONFIG_INVALID",
+      "DATABASE_URL is not a valid URL: expected 'postgres://user:pass@host:5432/db'",
+    );
+  }
+  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
+    throw new SluiceError(
+      "CONFIG_INVALID",
+      `DATABASE_URL has scheme '${u.protocol.replace(/:$/, "")}': expected 'postgres://'`,
+    );
+  }
+  const host = u.searchParams.get("host");
+  const port = u.searchParams.get("port");
+  u.searchParams.delete("host");
+  u.searchParams.delete("port");
+  return { url: u.toString(), host: host || null, port: port ? Number(port) : null };
+}
+
+function commonOptions(opts: ConnectOptions) {
+  return {
+    max: opts.max ?? 10,
+    prepare: true,
+    onnotice: opts.onnotice ?? (() => {}),
+    connection: { application_name: "sluice" },
+    // No custom `types`: postgres.js already returns int8 (job ids, counts) as strings, which
+    // is how ids travel in the API; numbers past 2^53 would otherwise lose digits.
+  };
+}

@@ -1,0 +1,34 @@
+/**
+ * The embedded migration list. Each line pairs a text import with its file name; the file name
+ * gives version and name (`NNNN_verb_noun.sql`). Append new migrations at the end, never edit
+ * or reorder landed ones: `migrate()` verifies their checksums.
+ */
+import m0001 from "../../migrations/0001_create_core.sql" with { type: "text" };
+
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = checked([
+  migration("0001_create_core.sql", m0001),
+]);
+
+function migration(file: string, sql: string): Migration {
+  const m = /^(\d{4})_([a-z0-9_]+)\.sql$/.exec(file);
+  if (!m) throw new Error(`migration file name '${file}' does not match 'NNNN_verb_noun.sql'`);
+  return { version: Number(m[1]), name: m[2]!, sql };
+}
+
+// A gap or a duplicate is a programming error: fail at load, not halfway through a deploy.
+function checked(list: Migration[]): Migration[] {
+  list.forEach((m, i) => {
+    if (m.version !== i + 1) {
+      throw new Error(
+        `migration '${m.version}_${m.name}' is out of order: expected version ${i + 1}`,
+      );
+    }
+  });
+  return list;
+}

@@ -1,0 +1,70 @@
+/**
+ * Every failure Sluice reports is a `SluiceError` carrying one code from this closed list.
+ * The HTTP layer maps codes to statuses in one place (`httpStatusOf`); the CLI maps them to
+ * exit codes. Messages are sentence case without a final period, values quoted.
+ */
+export const ERROR_CODES = {
+  VALIDATION_FAILED: 400,
+  INVALID_QUEUE_NAME: 400,
+  INVALID_KIND: 400,
+  MALFORMED_JSON: 400,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  UNAUTHENTICATED: 401,
+  SIGNATURE_INVALID: 401,
+  TIMESTAMP_OUT_OF_TOLERANCE: 401,
+  FORBIDDEN: 403,
+  CSRF_REJECTED: 403,
+  NOT_FOUND: 404,
+  JOB_NOT_FOUND: 404,
+  QUEUE_NOT_FOUND: 404,
+  QUEUE_EXISTS: 409,
+  SCHEDULE_NOT_FOUND: 404,
+  TOKEN_NOT_FOUND: 404,
+  STALE_LEASE: 409,
+  NOT_RETRYABLE: 409,
+  NOT_CANCELLABLE: 409,
+  CALLBACK_REPLAYED: 409,
+  CONFLICT: 409,
+  PAYLOAD_TOO_LARGE: 413,
+  ENQUEUE_RATE_EXCEEDED: 429,
+  QUEUE_FULL: 429,
+  RATE_LIMITED: 429,
+  DESTINATION_DENIED: 400,
+  BATCH_TOO_LARGE: 413,
+  DATABASE_UNAVAILABLE: 503,
+  NOT_READY: 503,
+  MIGRATIONS_PENDING: 503,
+  MIGRATION_CHECKSUM_MISMATCH: 500,
+  CONFIG_INVALID: 500,
+  EMBEDDED_PG_UNAVAILABLE: 500,
+  EMBEDDED_PG_RUNNING: 409,
+  EMBEDDED_PG_NOT_RUNNING: 503,
+  TIMEOUT: 504,
+  INTERNAL: 500,
+} as const;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+export class SluiceError extends Error {
+  override readonly name = "SluiceError";
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details: Record<string, unknown> } {
+    return { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+export function httpStatusOf(code: ErrorCode): number {
+  return ERROR_CODES[code];
+}
+
+export function isSluiceError(e: unknown, code?: ErrorCode): e is SluiceError {
+  return e instanceof SluiceError && (code === undefined || e.code === code);
+}

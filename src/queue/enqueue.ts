@@ -1,0 +1,305 @@
+import type { Sql } from "../db/connect.ts";
+import { SluiceError } from "../errors.ts";
+import { type Job, type JobRow, toJob } from "./job.ts";
+import { assertKind, assertQueueName } from "./names.ts";
+import {
+  BUILTIN_DEFAULTS,
+  type EngineDefaults,
+  getQueues,
+  type Queue,
+  queueNotFound,
+} from "./queues.ts";
+
+export interface EnqueueInput {
+  queue?: string;
+  kind: string;
+  payload?: unknown;
+  /** Higher runs first. -32768..32767, default 0. */
+  priority?: number;
+  runAt?: Date | string;
+  delayMs?: number;
+  maxAttempts?: number;
+  timeoutMs?: number;
+  idempotencyKey?: string;
+  tags?: string[];
+  createdBy?: string | null;
+  retryOf?: string | null;
+}
+
+export interface EnqueueResult {
+  job: Job;
+  /** True when an unfinished job with the same idempotency key already existed. */
+  duplicate: boolean;
+}
+
+export interface EnqueueOptions {
+  defaults?: EngineDefaults;
+  /** Largest batch accepted in one call (SLUICE_MAX_BATCH_SIZE). */
+  maxBatch?: number;
+  /** Queues already looked up by the caller (admission control), to save a round trip. */
+  queues?: Map<string, Queue>;
+}
+
+const MAX_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
+const MAX_TAGS = 32;
+
+/** The row shape sent to PostgreSQL as one JSON document: one round trip for any batch size. */
+interface InsertRow {
+  ord: number;
+  queue: string;
+  kind: string;
+  payload: unknown;
+  priority: number;
+  run_at: string | null;
+  delay_ms: number | null;
+  max_attempts: number;
+  timeout_ms: number | null;
+  idempotency_key: string | null;
+  tags: string[];
+  created_by: string | null;
+  retry_of: string | null;
+}
+
+export async function enqueueJob(
+  sql: Sql,
+  input: EnqueueInput,
+  opts: EnqueueOptions = {},
+): Promise<EnqueueResult> {
+  const [result] = await enqueueJobs(sql, [input], opts);
+  return result!;
+}
+
+/**
+ * Inserts jobs in one statement (all or nothing). Validation runs first and nothing is written on
+ * error. Takes any postgres.js handle, so `sql.begin(tx => enqueueJobs(tx, …))` joins the
+ * caller's transaction and commits or rolls back with it.
+ */
+export async function enqueueJobs(
+  sql: Sql,
+  inputs: readonly EnqueueInput[],
+  opts: EnqueueOptions = {},
+): Promise<EnqueueResult[]> {
+  const defaults = opts.defaults ?? BUILTIN_DEFAULTS;
+  const maxBatch = opts.maxBatch ?? 10_000;
+  if (inputs.length === 0) return [];
+  if (inputs.length > maxBatch) {
+    throw new SluiceError(
+      "BATCH_TOO_LARGE",
+      `batch of ${inputs.length} jobs is larger than the maximum of ${maxBatch}`,
+      { size: inputs.length, max: maxBatch },
+    );
+  }
+  const names = [...new Set(inputs.map((i) => assertQueueName(i.queue ?? "default")))];
+  const queues = opts.queues ?? await getQueues(sql, names, defaults);
+  const rows = inputs.map((input, ord) => toInsertRow(input, ord, queues, defaults));
+
+  // ORDER BY ord makes identity values follow input order, which maps new rows back to inputs.
+  const inserted = await sql<JobRow[]>`
+    INSERT INTO sluice.jobs (
+      queue, kind, payload, state, priority, run_at, max_attempts, timeout_ms,
+      idempotency_key, tags, created_by, retry_of
+    )
+    SELECT x.queue, x.kind, x.payload,
+      CASE WHEN x.at > now() THEN 'scheduled' ELSE 'available' END,
+      x.priority, x.at, x.max_attempts, x.timeout_ms, x.idempotency_key, x.tags,
+      x.created_by, x.retry_of
+    FROM (
+      SELECT r.*, coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond') AS at
+      FROM jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) AS r(
+        ord int, queue text, kind text, payload jsonb, priority smallint, run_at timestamptz,
+        delay_ms bigint, max_attempts int, timeout_ms int, idempotency_key text, tags text[],
+        created_by text, retry_of bigint
+      )
+    ) x
+    ORDER BY x.ord
+    ON CONFLICT (queue, idempotency_key)
+      WHERE idempotency_key IS NOT NULL
+        AND state IN ('scheduled', 'available', 'running', 'retrying')
+      DO NOTHING
+    RETURNING *`;
+
+  const results: (EnqueueResult | undefined)[] = new Array(rows.length);
+  if (inserted.length === rows.length) {
+    sortById(inserted).forEach((row, i) => (results[i] = { job: toJob(row), duplicate: false }));
+    return results as EnqueueResult[];
+  }
+  return await mapWithDuplicates(sql, rows, sortById(inserted), opts);
+}
+
+/**
+ * Some rows hit an unfinished job with the same idempotency key. Inserted rows come back in input
+ * order, so one walk pairs them with their inputs; the rest are answered with the key's holder.
+ */
+async function mapWithDuplicates(
+  sql: Sql,
+  rows: InsertRow[],
+  inserted: JobRow[],
+  opts: EnqueueOptions,
+): Promise<EnqueueResult[]> {
+  const keyOf = (queue: string, key: string | null) => `${queue}\u0000${key}`;
+  const results: (EnqueueResult | null)[] = [];
+  const holders = new Map<string, JobRow>();
+  let next = 0;
+  for (const row of rows) {
+    const candidate = inserted[next];
+    if (
+      candidate && candidate.queue === row.queue &&
+      candidate.idempotency_key === row.idempotency_key
+    ) {
+      results.push({ job: toJob(candidate), duplicate: false });
+      if (row.idempotency_key !== null) {
+        holders.set(keyOf(row.queue, row.idempotency_key), candidate);
+      }
+      next++;
+    } else {
+      results.push(null);
+    }
+  }
+  const wanted = rows.filter((r, i) =>
+    results[i] === null && !holders.has(keyOf(r.queue, r.idempotency_key))
+  );
+  if (wanted.length > 0) {
+    const existing = await sql<JobRow[]>`
+      SELECT j.* FROM sluice.jobs j
+      JOIN jsonb_to_recordset(${
+      JSON.stringify(wanted.map((m) => ({ queue: m.queue, key: m.idempotency_key })))
+    }::text::jsonb) AS k(queue text, key text) ON j.queue = k.queue AND j.idempotency_key = k.key
+      WHERE j.state IN ('scheduled', 'available', 'running', 'retrying')`;
+    for (const r of existing) holders.set(keyOf(r.queue, r.idempotency_key), r);
+  }
+  const retry: number[] = [];
+  rows.forEach((row, i) => {
+    if (results[i]) return;
+    const holder = holders.get(keyOf(row.queue, row.idempotency_key));
+    if (holder) results[i] = { job: toJob(holder), duplicate: true };
+    else retry.push(i);
+  });
+  // A holder finished between our insert and our lookup: its key is free again, so try again.
+  if (retry.length > 0) {
+    const again = await enqueueJobs(sql, retry.map((i) => fromInsertRow(rows[i]!)), opts);
+    retry.forEach((i, n) => (results[i] = again[n]!));
+  }
+  return results as EnqueueResult[];
+}
+
+function sortById(rows: JobRow[]): JobRow[] {
+  return [...rows].sort((a, b) => {
+    const x = BigInt(a.id), y = BigInt(b.id);
+    return x < y ? -1 : x > y ? 1 : 0;
+  });
+}
+
+function toInsertRow(
+  input: EnqueueInput,
+  ord: number,
+  queues: Map<string, Queue>,
+  defaults: EngineDefaults,
+): InsertRow {
+  const queueName = input.queue ?? "default";
+  const queue = queues.get(queueName);
+  if (!queue) throw queueNotFound(queueName);
+  const fail = (message: string, details: Record<string, unknown> = {}) =>
+    new SluiceError("VALIDATION_FAILED", message, { index: ord, ...details });
+
+  assertKind(input.kind);
+  const payload = input.payload === undefined ? {} : input.payload;
+  if (payload === null || typeof payload !== "object") {
+    throw fail("payload must be a JSON object or array");
+  }
+  const payloadText = JSON.stringify(payload);
+  // jsonb cannot store U+0000; refuse it up front instead of failing inside PostgreSQL.
+  if (payloadText.includes("\\u0000")) throw fail("payload must not contain the character U+0000");
+  const limit = queue.effective.maxPayloadBytes;
+  const bytes = new TextEncoder().encode(payloadText).length;
+  if (limit !== null && bytes > limit) {
+    throw new SluiceError(
+      "PAYLOAD_TOO_LARGE",
+      `payload of ${bytes} bytes is larger than queue '${queueName}' accepts (${limit} bytes)`,
+      { index: ord, bytes, limit, queue: queueName },
+    );
+  }
+  const priority = input.priority ?? 0;
+  if (!Number.isInteger(priority) || priority < -32768 || priority > 32767) {
+    throw fail("priority must be an integer from -32768 to 32767");
+  }
+  if (input.runAt !== undefined && input.delayMs !== undefined) {
+    throw fail("give either runAt or delay, not both");
+  }
+  let runAt: string | null = null;
+  if (input.runAt !== undefined) {
+    const d = input.runAt instanceof Date ? input.runAt : parseZonedTime(input.runAt);
+    if (!d) throw fail(`runAt ${JSON.stringify(input.runAt)} is not a timestamp with a time zone`);
+    runAt = d.toISOString();
+  }
+  const delayMs = input.delayMs ?? null;
+  if (delayMs !== null && (!Number.isFinite(delayMs) || delayMs < 0 || delayMs > MAX_DELAY_MS)) {
+    throw fail("delay must be between 0 and 10 years");
+  }
+  const maxAttempts = input.maxAttempts ?? queue.effective.maxAttempts ?? defaults.maxAttempts;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1 || maxAttempts > 1000) {
+    throw fail("maxAttempts must be an integer from 1 to 1000");
+  }
+  const timeoutMs = input.timeoutMs ?? null;
+  if (
+    timeoutMs !== null && (!Number.isInteger(timeoutMs) || timeoutMs < 1 || timeoutMs > 2 ** 31 - 1)
+  ) {
+    throw fail("timeout must be between 1ms and 24 days");
+  }
+  const key = input.idempotencyKey ?? null;
+  if (
+    key !== null &&
+    (typeof key !== "string" || key.length === 0 || key.length > 255 || key.includes("\u0000"))
+  ) {
+    throw fail("idempotencyKey must be 1 to 255 characters");
+  }
+  const tags = input.tags ?? [];
+  if (
+    !Array.isArray(tags) || tags.length > MAX_TAGS ||
+    tags.some((t) =>
+      typeof t !== "string" || t.length === 0 || t.length > 128 || t.includes("\u0000")
+    )
+  ) {
+    throw fail(`tags must be at most ${MAX_TAGS} strings of 1 to 128 characters`);
+  }
+  return {
+    ord,
+    queue: queueName,
+    kind: input.kind,
+    payload,
+    priority,
+    run_at: runAt,
+    delay_ms: delayMs,
+    max_attempts: maxAttempts,
+    timeout_ms: timeoutMs,
+    idempotency_key: key,
+    tags,
+    created_by: input.createdBy ?? null,
+    retry_of: input.retryOf ?? null,
+  };
+}
+
+function fromInsertRow(r: InsertRow): EnqueueInput {
+  return {
+    queue: r.queue,
+    kind: r.kind,
+    payload: r.payload,
+    priority: r.priority,
+    runAt: r.run_at ?? undefined,
+    delayMs: r.delay_ms ?? undefined,
+    maxAttempts: r.max_attempts,
+    timeoutMs: r.timeout_ms ?? undefined,
+    idempotencyKey: r.idempotency_key ?? undefined,
+    tags: r.tags,
+    createdBy: r.created_by,
+    retryOf: r.retry_of,
+  };
+}
+
+// RFC 3339 with an explicit zone: a local time without one is ambiguous, so it is refused.
+const ZONED = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+
+export function parseZonedTime(text: string): Date | null {
+  if (typeof text !== "string" || !ZONED.test(text)) return null;
+  const d = new Date(text);
+  return Number.isNaN(d.getTime()) ? null : d;
+}

@@ -1,0 +1,225 @@
+import type { Sql } from "../db/connect.ts";
+import { SluiceError } from "../errors.ts";
+import { type Job, JOB_STATES, type JobRow, type JobState, toJob } from "./job.ts";
+
+export function jobNotFound(id: string): SluiceError {
+  return new SluiceError("JOB_NOT_FOUND", `job ${id} does not exist`, { jobId: id });
+}
+
+const DIGITS = /^[1-9][0-9]{0,18}$/;
+
+/** Ids are strings of digits; anything else cannot name a job (and must not reach SQL as bigint). */
+export function isJobId(id: unknown): id is string {
+  return typeof id === "string" && DIGITS.test(id) && BigInt(id) <= 9223372036854775807n;
+}
+
+export async function getJob(
+  sql: Sql,
+  id: string,
+  { ownedBy = null }: { ownedBy?: string | null } = {},
+): Promise<Job> {
+  if (!isJobId(id)) throw jobNotFound(id);
+  const [row] = await sql<JobRow[]>`
+    SELECT * FROM sluice.jobs WHERE id = ${id}
+      ${ownedBy != null ? sql`AND created_by = ${ownedBy}` : sql``}`;
+  if (!row) throw jobNotFound(id);
+  return toJob(row);
+}
+
+export interface JobFilter {
+  queue?: string | null;
+  state?: JobState | null;
+  kind?: string | null;
+  tag?: string | null;
+  /** Cursor: only jobs with a smaller id (newest first). */
+  before?: string | null;
+  limit?: number;
+  ownedBy?: string | null;
+  retryOf?: string | null;
+}
+
+export interface JobPage {
+  jobs: Job[];
+  /** Pass as `before` for the next page; null on the last page. */
+  nextCursor: string | null;
+}
+
+/** Newest first, keyset-paginated on the primary key so page 1,000 costs what page 1 costs. */
+export async function listJobs(sql: Sql, f: JobFilter = {}): Promise<JobPage> {
+  const limit = Math.min(Math.max(f.limit ?? 50, 1), 500);
+  if (f.state != null && !JOB_STATES.includes(f.state)) {
+    throw new SluiceError(
+      "VALIDATION_FAILED",
+      `state '${f.state}' is not one of ${JOB_STATES.join(", ")}`,
+    );
+  }
+  if (f.before != null && !isJobId(f.before)) {
+    throw new SluiceError("VALIDATION_FAILED", `cursor '${f.before}' is not a job id`);
+  }
+  const rows = await sql<JobRow[]>`
+    SELECT * FROM sluice.jobs WHERE true
+      ${f.queue != null ? sql`AND queue = ${f.queue}` : sql``}
+      ${f.state != null ? sql`AND state = ${f.state}` : sql``}
+      ${f.kind != null ? sql`AND kind = ${f.kind}` : sql``}
+      ${f.tag != null ? sql`AND tags @> ARRAY[${f.tag}]::text[]` : sql``}
+      ${f.before != null ? sql`AND id < ${f.before}` : sql``}
+      ${f.ownedBy != null ? sql`AND created_by = ${f.ownedBy}` : sql``}
+      ${f.retryOf != null ? sql`AND retry_of = ${f.retryOf}` : sql``}
+    ORDER BY id DESC
+    LIMIT ${limit + 1}`;
+  const jobs = rows.slice(0, limit).map(toJob);
+  return { jobs, nextCursor: rows.length > limit ? jobs.at(-1)!.id : null };
+}
+
+export interface TimelineEntry {
+  at: string;
+  event:
+    | "enqueued"
+    | "scheduled"
+    | "leased"
+    | "failed"
+    | "retry_scheduled"
+    | "lease_expired"
+    | "succeeded"
+    | "dead"
+    | "cancel_requested"
+    | "cancelled"
+    | "replayed";
+  attempt: number;
+  workerId: string | null;
+  detail: Record<string, unknown>;
+}
+
+/**
+ * Every transition of a job, rebuilt from its row: the row keeps each failed attempt's start,
+ * end, worker and error, and the current attempt's lease, so the happy path needs no extra
+ * event rows (one insert and two updates per job). Jobs that re-ran this one come from the
+ * `retry_of` link.
+ */
+export async function jobTimeline(
+  sql: Sql,
+  id: string,
+  opts: { ownedBy?: string | null } = {},
+): Promise<{ job: Job; timeline: TimelineEntry[] }> {
+  const job = await getJob(sql, id, opts);
+  const children = await sql<{ id: string; created_at: Date; created_by: string | null }[]>`
+    SELECT id, created_at, created_by FROM sluice.jobs WHERE retry_of = ${id} ORDER BY id`;
+  const [lease] = await sql<{ leased_at: Date | null }[]>`
+    SELECT leased_at FROM sluice.jobs WHERE id = ${id}`;
+  const out: TimelineEntry[] = [];
+  const push = (e: TimelineEntry) => out.push(e);
+  push({
+    at: job.createdAt,
+    event: "enqueued",
+    attempt: 0,
+    workerId: null,
+    detail: {
+      queue: job.queue,
+      kind: job.kind,
+      createdBy: job.createdBy,
+      ...(job.retryOf ? { retryOf: job.retryOf } : {}),
+    },
+  });
+  if (job.state === "scheduled" || job.runAt > job.createdAt && job.attempt === 0) {
+    push({
+      at: job.createdAt,
+      event: "scheduled",
+      attempt: 0,
+      workerId: null,
+      detail: { runAt: job.runAt },
+    });
+  }
+  for (const e of job.errors) {
+    if (e.code === "CANCELLED") continue;
+    if (e.startedAt) {
+      push({
+        at: e.startedAt,
+        event: "leased",
+        attempt: e.attempt,
+        workerId: e.worker,
+        detail: {},
+      });
+    }
+    push({
+      at: e.at,
+      event: e.code === "LEASE_EXPIRED" ? "lease_expired" : "failed",
+      attempt: e.attempt,
+      workerId: e.worker,
+      detail: { code: e.code, message: e.message, retryable: e.retryable },
+    });
+  }
+  const failedAttempts = new Set(job.errors.map((e) => e.attempt));
+  const current = job.attempt;
+  if (current > 0 && !failedAttempts.has(current) && lease?.leased_at) {
+    push({
+      at: lease.leased_at.toISOString(),
+      event: "leased",
+      attempt: current,
+      workerId: job.workerId,
+      detail: job.leaseExpiresAt ? { leaseExpiresAt: job.leaseExpiresAt } : {},
+    });
+  }
+  if (job.state === "retrying") {
+    const last = job.errors.at(-1);
+    push({
+      at: last?.at ?? job.runAt,
+      event: "retry_scheduled",
+      attempt: job.attempt,
+      workerId: null,
+      detail: { runAt: job.runAt },
+    });
+  }
+  if (job.cancelRequested && job.state === "running") {
+    push({
+      at: new Date().toISOString(),
+      event: "cancel_requested",
+      attempt: current,
+      workerId: null,
+      detail: {},
+    });
+  }
+  if (job.finishedAt) {
+    const terminal = job.state === "succeeded"
+      ? "succeeded"
+      : job.state === "dead"
+      ? "dead"
+      : "cancelled";
+    push({
+      at: job.finishedAt,
+      event: terminal,
+      attempt: current,
+      workerId: job.state === "succeeded" ? job.workerId : null,
+      detail: job.state === "dead" ? { deadReason: job.deadReason, lastError: job.lastError } : {},
+    });
+  }
+  for (const c of children) {
+    push({
+      at: c.created_at.toISOString(),
+      event: "replayed",
+      attempt: current,
+      workerId: null,
+      detail: { newJobId: String(c.id), by: c.created_by },
+    });
+  }
+  out.sort((a, b) => a.at.localeCompare(b.at));
+  return { job, timeline: out };
+}
+
+export type StateCounts = Record<JobState, number>;
+
+export function emptyCounts(): StateCounts {
+  return Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as StateCounts;
+}
+
+/** Exact jobs per queue and state: a full scan, for operator commands (metrics use cheaper ways). */
+export async function countJobsByQueue(sql: Sql): Promise<Map<string, StateCounts>> {
+  const rows = await sql<{ queue: string; state: JobState; n: number }[]>`
+    SELECT queue, state, count(*)::int AS n FROM sluice.jobs GROUP BY queue, state`;
+  const out = new Map<string, StateCounts>();
+  for (const r of rows) {
+    const c = out.get(r.queue) ?? emptyCounts();
+    c[r.state] = r.n;
+    out.set(r.queue, c);
+  }
+  return out;
+}

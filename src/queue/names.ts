@@ -1,0 +1,34 @@
+import { SluiceError } from "../errors.ts";
+
+const QUEUE_NAME = /^[a-z0-9]+([._-][a-z0-9]+)*$/;
+// Printable: no C0/C1 control characters.
+// deno-lint-ignore no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/;
+
+export function isQueueName(name: unknown): name is string {
+  return typeof name === "string" && name.length <= 64 && QUEUE_NAME.test(name);
+}
+
+export function assertQueueName(name: unknown): string {
+  if (!isQueueName(name)) {
+    throw new SluiceError(
+      "INVALID_QUEUE_NAME",
+      `queue name ${
+        JSON.stringify(name)
+      } is invalid: use lowercase letters and digits separated by '.', '_' or '-', at most 64 characters`,
+      { queue: name },
+    );
+  }
+  return name;
+}
+
+export function assertKind(kind: unknown): string {
+  if (typeof kind !== "string" || kind.length === 0 || kind.length > 128 || CONTROL.test(kind)) {
+    throw new SluiceError(
+      "INVALID_KIND",
+      `kind ${JSON.stringify(kind)} is invalid: use 1 to 128 printable characters`,
+      { kind },
+    );
+  }
+  return kind;
+}

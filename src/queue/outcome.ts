@@ -1,0 +1,189 @@
+import type { Sql } from "../db/connect.ts";
+import { SluiceError } from "../errors.ts";
+import type { Fence } from "./job.ts";
+
+/**
+ * Outcomes of a leased attempt. Every write is fenced on (id, attempt, lease_token) and on the
+ * job still running: a worker that lost its lease (reaped, or leased again elsewhere) changes
+ * nothing and learns `STALE_LEASE`.
+ */
+
+export function staleLease(fence: Fence): SluiceError {
+  return new SluiceError(
+    "STALE_LEASE",
+    `job ${fence.id} attempt ${fence.attempt} no longer holds its lease`,
+    { jobId: fence.id, attempt: fence.attempt },
+  );
+}
+
+const MAX_MESSAGE = 2_000;
+
+export interface Completion extends Fence {
+  result?: unknown;
+}
+
+/**
+ * Marks attempts succeeded in one statement; returns the ids that were still fenced. The batch
+ * form is what lets a worker at concurrency 50 complete with one round trip per wake-up.
+ */
+export async function completeJobs(sql: Sql, items: readonly Completion[]): Promise<Set<string>> {
+  if (items.length === 0) return new Set();
+  const rows = await sql<{ id: string }[]>`
+    UPDATE sluice.jobs j SET
+      state = 'succeeded', finished_at = now(), lease_expires_at = NULL, result = x.result
+    FROM jsonb_to_recordset(${
+    JSON.stringify(items.map((i) => ({
+      id: i.id,
+      attempt: i.attempt,
+      lease_token: i.leaseToken,
+      result: i.result ?? null,
+    })))
+  }::text::jsonb) AS x(id bigint, attempt int, lease_token bigint, result jsonb)
+    WHERE j.id = x.id AND j.attempt = x.attempt AND j.lease_token = x.lease_token
+      AND j.state = 'running'
+    RETURNING j.id`;
+  return new Set(rows.map((r) => String(r.id)));
+}
+
+export async function completeJob(sql: Sql, fence: Completion): Promise<void> {
+  const done = await completeJobs(sql, [fence]);
+  if (!done.has(fence.id)) throw staleLease(fence);
+}
+
+export interface Failure {
+  code: string;
+  message: string;
+  /** False for permanent failures: the job goes to the dead-letter queue now. */
+  retryable?: boolean;
+  /** A delay the handler asked for (HTTP Retry-After, exec exit 75); else backoff. */
+  retryAfterMs?: number | null;
+  workerId?: string | null;
+}
+
+export interface FailResult {
+  state: "retrying" | "available" | "dead";
+  runAt: Date;
+  deadReason: string | null;
+}
+
+/**
+ * Records a failed attempt: retry after `delayMs` (computed by the caller from the queue's
+ * backoff, or the handler's own delay), or dead when attempts are exhausted or the failure is
+ * permanent. The error of every attempt is appended to `errors`.
+ */
+export async function failJob(
+  sql: Sql,
+  fence: Fence,
+  failure: Failure,
+  delayMs: number,
+): Promise<FailResult> {
+  const retryable = failure.retryable ?? true;
+  const delay = Math.max(0, Math.round(failure.retryAfterMs ?? delayMs));
+  const rows = await sql<
+    { state: FailResult["state"]; run_at: Date; dead_reason: string | null; queue: string }[]
+  >`
+    UPDATE sluice.jobs j SET
+      state = v.next_state,
+      dead_reason = v.dead_reason,
+      run_at = CASE WHEN v.next_state = 'dead' THEN j.run_at ELSE v.retry_at END,
+      finished_at = CASE WHEN v.next_state = 'dead' THEN now() END,
+      lease_expires_at = NULL,
+      errors = j.errors || jsonb_build_array(jsonb_build_object(
+        'attempt', j.attempt, 'code', ${failure.code}::text, 'message', ${
+    failure.message.slice(0, MAX_MESSAGE)
+  }::text,
+        'at', now(), 'startedAt', j.leased_at, 'worker', ${failure.workerId ?? null}::text,
+        'retryable', ${retryable}::boolean))
+    FROM (
+      SELECT id,
+        CASE
+          WHEN NOT ${retryable}::boolean THEN 'dead'
+          WHEN attempt >= max_attempts THEN 'dead'
+          WHEN ${delay}::bigint = 0 THEN 'available'
+          ELSE 'retrying'
+        END AS next_state,
+        CASE
+          WHEN NOT ${retryable}::boolean THEN 'DEAD_PERMANENT_ERROR'
+          WHEN attempt >= max_attempts AND ${failure.code}::text = 'TIMEOUT' THEN 'DEAD_TIMEOUT'
+          WHEN attempt >= max_attempts THEN 'DEAD_MAX_ATTEMPTS'
+        END AS dead_reason,
+        now() + ${delay}::bigint * interval '1 millisecond' AS retry_at
+      FROM sluice.jobs
+      WHERE id = ${fence.id} AND attempt = ${fence.attempt} AND lease_token = ${fence.leaseToken}
+        AND state = 'running'
+    ) v
+    WHERE j.id = v.id
+    RETURNING j.state, j.run_at, j.dead_reason, j.queue`;
+  const row = rows[0];
+  if (!row) throw staleLease(fence);
+  if (row.state === "available") await notifyQueues(sql, [row.queue]);
+  return { state: row.state, runAt: row.run_at, deadReason: row.dead_reason };
+}
+
+export interface HeartbeatResult {
+  /** Jobs whose lease was extended. */
+  alive: Set<string>;
+  /** Of those, jobs an operator asked to cancel: the worker aborts them. */
+  cancelRequested: Set<string>;
+}
+
+/** Extends the leases of a worker's running attempts in one statement. */
+export async function heartbeatJobs(
+  sql: Sql,
+  fences: readonly Fence[],
+  leaseMs: number,
+): Promise<HeartbeatResult> {
+  if (fences.length === 0) return { alive: new Set(), cancelRequested: new Set() };
+  const rows = await sql<{ id: string; cancel_requested: boolean }[]>`
+    UPDATE sluice.jobs j SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
+    FROM jsonb_to_recordset(${
+    JSON.stringify(fences.map((f) => ({ id: f.id, attempt: f.attempt, lease_token: f.leaseToken })))
+  }::text::jsonb) AS x(id bigint, attempt int, lease_token bigint)
+    WHERE j.id = x.id AND j.attempt = x.attempt AND j.lease_token = x.lease_token
+      AND j.state = 'running'
+    RETURNING j.id, j.cancel_requested`;
+  return {
+    alive: new Set(rows.map((r) => String(r.id))),
+    cancelRequested: new Set(rows.filter((r) => r.cancel_requested).map((r) => String(r.id))),
+  };
+}
+
+/**
+ * Gives attempts back without counting them (graceful shutdown): the jobs become available
+ * again at once and other workers are woken.
+ */
+export async function releaseJobs(sql: Sql, fences: readonly Fence[]): Promise<Set<string>> {
+  if (fences.length === 0) return new Set();
+  const rows = await sql<{ id: string; queue: string }[]>`
+    UPDATE sluice.jobs j SET
+      state = 'available', attempt = j.attempt - 1, lease_expires_at = NULL, worker_id = NULL,
+      leased_at = NULL, started_at = CASE WHEN j.attempt = 1 THEN NULL ELSE j.started_at END
+    FROM jsonb_to_recordset(${
+    JSON.stringify(fences.map((f) => ({ id: f.id, attempt: f.attempt, lease_token: f.leaseToken })))
+  }::text::jsonb) AS x(id bigint, attempt int, lease_token bigint)
+    WHERE j.id = x.id AND j.attempt = x.attempt AND j.lease_token = x.lease_token
+      AND j.state = 'running'
+    RETURNING j.id, j.queue`;
+  await notifyQueues(sql, rows.map((r) => r.queue));
+  return new Set(rows.map((r) => String(r.id)));
+}
+
+/** Ends an attempt that an operator cancelled while it ran. */
+export async function finishCancelled(sql: Sql, fence: Fence, workerId: string): Promise<void> {
+  const rows = await sql`
+    UPDATE sluice.jobs SET state = 'cancelled', finished_at = now(), lease_expires_at = NULL,
+      errors = errors || jsonb_build_array(jsonb_build_object(
+        'attempt', attempt, 'code', 'CANCELLED', 'message', 'cancelled by an operator while running',
+        'at', now(), 'startedAt', leased_at, 'worker', ${workerId}::text, 'retryable', false))
+    WHERE id = ${fence.id} AND attempt = ${fence.attempt} AND lease_token = ${fence.leaseToken}
+      AND state = 'running'
+    RETURNING id`;
+  if (rows.length === 0) throw staleLease(fence);
+}
+
+/** Wakes workers listening on `sluice_jobs`: one notification, however many queues. */
+export async function notifyQueues(sql: Sql, queues: readonly string[]): Promise<void> {
+  const unique = [...new Set(queues)];
+  if (unique.length === 0) return;
+  await sql`SELECT pg_notify('sluice_jobs', ${unique.join(",").slice(0, 7000)})`;
+}

@@ -1,0 +1,42 @@
+import type { Sql } from "../db/connect.ts";
+import { notifyQueues } from "./outcome.ts";
+
+/**
+ * Jobs whose lease expired (their worker died or hung) go back to available with a
+ * `LEASE_EXPIRED` error for the lost attempt, or dead (`DEAD_LEASE_EXPIRED`) when that was the
+ * last attempt. Only PostgreSQL's clock decides what expired. Works in batches; rows a worker is
+ * completing right now are skipped and looked at again next pass, so a completion racing the
+ * reaper is never reverted (the completion's fence re-checks `state = 'running'`).
+ */
+export async function reapExpiredLeases(
+  sql: Sql,
+  { batchSize = 1_000 }: { batchSize?: number } = {},
+): Promise<{ reaped: number; dead: number }> {
+  let reaped = 0, dead = 0;
+  for (;;) {
+    const rows = await sql<{ queue: string; state: string }[]>`
+      WITH expired AS (
+        SELECT id FROM sluice.jobs
+        WHERE state = 'running' AND lease_expires_at < now()
+        ORDER BY lease_expires_at
+        LIMIT ${batchSize}
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE sluice.jobs j SET
+        state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
+        dead_reason = CASE WHEN j.attempt >= j.max_attempts THEN 'DEAD_LEASE_EXPIRED' END,
+        finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
+        run_at = CASE WHEN j.attempt >= j.max_attempts THEN j.run_at ELSE now() END,
+        errors = j.errors || jsonb_build_array(jsonb_build_object(
+          'attempt', j.attempt, 'code', 'LEASE_EXPIRED',
+          'message', 'the lease expired at ' || j.lease_expires_at || ' without a heartbeat from worker ' || coalesce(j.worker_id, '?'),
+          'at', now(), 'startedAt', j.leased_at, 'worker', j.worker_id, 'retryable', true)),
+        lease_expires_at = NULL
+      FROM expired WHERE j.id = expired.id
+      RETURNING j.queue, j.state`;
+    reaped += rows.length;
+    dead += rows.filter((r) => r.state === "dead").length;
+    await notifyQueues(sql, rows.filter((r) => r.state === "available").map((r) => r.queue));
+    if (rows.length < batchSize) return { reaped, dead };
+  }
+}

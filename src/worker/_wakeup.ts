@@ -1,0 +1,33 @@
+/** A latch the loop sleeps on: woken by NOTIFY, a finished job, shutdown, or its own timeout. */
+export class Wakeup {
+  #pending = false;
+  #resolve: (() => void) | null = null;
+
+  wake(): void {
+    if (this.#resolve) {
+      const r = this.#resolve;
+      this.#resolve = null;
+      r();
+    } else {
+      this.#pending = true;
+    }
+  }
+
+  /** Resolves true when woken, false when `ms` passed first. */
+  wait(ms: number): Promise<boolean> {
+    if (this.#pending) {
+      this.#pending = false;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => {
+      const t = setTimeout(() => {
+        this.#resolve = null;
+        resolve(false);
+      }, ms);
+      this.#resolve = () => {
+        clearTimeout(t);
+        resolve(true);
+      };
+    });
+  }
+}

@@ -1,0 +1,505 @@
+import type { Sql } from "../db/connect.ts";
+import { isSluiceError } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+import { silentLogger } from "../obs/log.ts";
+import { backoffDelayMs } from "../queue/backoff.ts";
+import type { Fence, LeasedJob } from "../queue/job.ts";
+import { leaseJobs } from "../queue/lease.ts";
+import {
+  completeJobs,
+  type Completion,
+  failJob,
+  finishCancelled,
+  heartbeatJobs,
+  releaseJobs,
+} from "../queue/outcome.ts";
+import { promoteDueJobs } from "../queue/promote.ts";
+import {
+  BUILTIN_DEFAULTS,
+  type EngineDefaults,
+  getQueues,
+  listQueues,
+  type Queue,
+} from "../queue/queues.ts";
+import { registerWorker, stopWorker, touchWorker } from "../queue/workers.ts";
+import { type Deliver, execDelivery, inlineDelivery } from "./deliver.ts";
+import { JobFailure } from "./failure.ts";
+import { type HandlerMap, handlerMap } from "./handlers.ts";
+import { Wakeup } from "./_wakeup.ts";
+
+export interface WorkerOptions {
+  sql: Sql;
+  workerId: string;
+  /** Queue names to serve; null serves every queue (refreshed as queues are created). */
+  queues: string[] | null;
+  concurrency: number;
+  leaseMs: number;
+  pollMs: number;
+  shutdownGraceMs: number;
+  defaults?: EngineDefaults;
+  handlers?: HandlerMap;
+  /** Extra delivery modes by name (`http` comes from the delivery module). */
+  deliveries?: Partial<Record<string, Deliver>>;
+  log?: Logger;
+  version?: string;
+  host?: string;
+  metricsAddr?: string | null;
+  /** Called once per finished attempt: for metrics. */
+  onAttempt?: (e: AttemptEvent) => void;
+}
+
+export interface AttemptEvent {
+  job: LeasedJob;
+  status:
+    | "succeeded"
+    | "failed"
+    | "dead"
+    | "timeout"
+    | "cancelled"
+    | "lost"
+    | "released"
+    | "deferred"
+    | "awaiting_callback";
+  durationMs: number;
+  code?: string;
+}
+
+interface InFlight {
+  job: LeasedJob;
+  controller: AbortController;
+  startedAt: number;
+  /** Set once the attempt's outcome is decided; later events for it are ignored. */
+  decided: boolean;
+  timer?: ReturnType<typeof setTimeout>;
+}
+
+/** A completion waits here until the loop writes a batch of them in one statement. */
+interface PendingCompletion extends Completion {
+  flight: InFlight;
+}
+
+type ResolvedOptions =
+  & Required<Omit<WorkerOptions, "onAttempt" | "deliveries" | "metricsAddr">>
+  & WorkerOptions;
+
+const QUEUE_REFRESH_MS = 5_000;
+const MAX_LEASE_BATCH = 100;
+
+/**
+ * The lease loop: leases in batches up to the free concurrency, runs attempts concurrently,
+ * heartbeats at a third of the lease, enforces timeouts with an AbortSignal, completes
+ * successes in batches, and on stop releases what it could not finish within the grace period.
+ */
+export class Worker {
+  readonly id: string;
+  readonly #o: ResolvedOptions;
+  readonly #log: Logger;
+  readonly #inflight = new Map<string, InFlight>();
+  #pending: PendingCompletion[] = [];
+  readonly #wakeup = new Wakeup();
+  readonly #deliveries: Record<string, Deliver>;
+  #queues = new Map<string, Queue>();
+  #queuesLoadedAt = 0;
+  #rotation = 0;
+  #stopping = false;
+  #running: Promise<void> | null = null;
+  #heartbeat?: ReturnType<typeof setInterval>;
+  #unlisten?: () => Promise<void>;
+  #dbErrors = 0;
+  /** Queue of the most recent lease, for the worker's own metrics. */
+  lastLeasedQueue: string | null = null;
+
+  constructor(opts: WorkerOptions) {
+    this.id = opts.workerId;
+    this.#o = {
+      defaults: BUILTIN_DEFAULTS,
+      handlers: handlerMap(),
+      log: silentLogger,
+      version: "dev",
+      host: Deno.hostname(),
+      ...opts,
+    } as ResolvedOptions;
+    this.#log = this.#o.log.child({ worker_id: this.id });
+    this.#deliveries = {
+      inline: inlineDelivery(this.#o.handlers),
+      exec: execDelivery,
+      ...(opts.deliveries as Record<string, Deliver>),
+    };
+  }
+
+  get inFlight(): number {
+    return this.#inflight.size;
+  }
+
+  inFlightIds(): string[] {
+    return [...this.#inflight.keys()];
+  }
+
+  /** Starts the loop; resolves once it is leasing. `stop()` ends it. */
+  async start(): Promise<void> {
+    const o = this.#o;
+    await registerWorker(o.sql, {
+      id: this.id,
+      host: o.host,
+      pid: Deno.pid,
+      queues: o.queues ?? ["*"],
+      concurrency: o.concurrency,
+      version: o.version,
+      metricsAddr: o.metricsAddr ?? null,
+    });
+    const listener = await o.sql.listen("sluice_jobs", (payload) => this.#onNotify(payload), () => {
+      // (Re)connected: jobs may have arrived while we were not listening.
+      this.#wakeup.wake();
+    });
+    this.#unlisten = () => listener.unlisten();
+    this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, Math.floor(o.leaseMs / 3)));
+    this.#running = this.#loop();
+    this.#log.info("worker_started", {
+      queues: o.queues ?? ["*"],
+      concurrency: o.concurrency,
+      lease_ms: o.leaseMs,
+    });
+  }
+
+  /** Stops leasing, lets running attempts finish within the grace, releases the rest. */
+  async stop(): Promise<void> {
+    if (this.#stopping) return await this.#running?.then(() => {});
+    this.#stopping = true;
+    this.#wakeup.wake();
+    await this.#running;
+  }
+
+  /** Resolves when the loop has ended (after `stop()`). */
+  done(): Promise<void> {
+    return this.#running ?? Promise.resolve();
+  }
+
+  #onNotify(payload: string): void {
+    if (this.#o.queues === null) return this.#wakeup.wake();
+    const mine = payload.split(",").some((q) => this.#o.queues!.includes(q));
+    if (mine) this.#wakeup.wake();
+  }
+
+  async #loop(): Promise<void> {
+    const o = this.#o;
+    let lastPromote = 0;
+    while (!this.#stopping) {
+      try {
+        await this.#flush();
+        await this.#refreshQueues();
+        const leased = await this.#leaseRound();
+        this.#dbErrors = 0;
+        if (leased && this.#inflight.size < o.concurrency) continue;
+        const woken = await this.#wakeup.wait(o.pollMs);
+        if (!woken || Date.now() - lastPromote >= o.pollMs) {
+          lastPromote = Date.now();
+          await promoteDueJobs(o.sql);
+        }
+      } catch (e) {
+        await this.#onLoopError(e);
+      }
+    }
+    await this.#drain();
+  }
+
+  /** One pass over the served queues; true when it leased a full batch somewhere. */
+  async #leaseRound(): Promise<boolean> {
+    const o = this.#o;
+    const names = [...this.#queues.values()]
+      .filter((q) =>
+        !q.paused && q.effective.delivery.mode !== "pull" &&
+        q.effective.delivery.mode in this.#deliveries
+      )
+      .map((q) => q.name);
+    if (names.length === 0) return false;
+    let full = false;
+    // Rotate the starting queue so one busy queue cannot starve the others.
+    const start = this.#rotation++ % names.length;
+    for (let i = 0; i < names.length && !this.#stopping; i++) {
+      const free = o.concurrency - this.#inflight.size;
+      if (free <= 0) return true;
+      const queue = this.#queues.get(names[(start + i) % names.length]!)!;
+      const max = Math.min(free, MAX_LEASE_BATCH);
+      const jobs = await leaseJobs(o.sql, {
+        queue: queue.name,
+        workerId: this.id,
+        max,
+        leaseMs: o.leaseMs,
+        concurrency: queue.effective.concurrency,
+        rateLimit: queue.effective.rateLimit,
+      });
+      if (jobs.length > 0) this.lastLeasedQueue = queue.name;
+      for (const job of jobs) this.#begin(job, queue);
+      if (jobs.length === max) full = true;
+    }
+    return full;
+  }
+
+  async #refreshQueues(): Promise<void> {
+    if (Date.now() - this.#queuesLoadedAt < QUEUE_REFRESH_MS) return;
+    const o = this.#o;
+    this.#queues = o.queues === null
+      ? new Map((await listQueues(o.sql, o.defaults)).map((q) => [q.name, q]))
+      : await getQueues(o.sql, o.queues, o.defaults);
+    this.#queuesLoadedAt = Date.now();
+    if (o.queues) {
+      const missing = o.queues.filter((q) => !this.#queues.has(q));
+      if (missing.length > 0) this.#log.warn("queues_missing", { queues: missing });
+    }
+  }
+
+  #begin(job: LeasedJob, queue: Queue): void {
+    const controller = new AbortController();
+    const flight: InFlight = { job, controller, startedAt: performance.now(), decided: false };
+    this.#inflight.set(job.id, flight);
+    const timeoutMs = job.timeoutMs ?? queue.effective.timeoutMs;
+    flight.timer = setTimeout(() => {
+      const reason = new JobFailure(
+        "TIMEOUT",
+        `attempt ${job.attempt} ran longer than its timeout of ${timeoutMs} ms`,
+      );
+      controller.abort(reason);
+      void this.#fail(flight, queue, reason, "timeout");
+    }, timeoutMs);
+    const deliver = this.#deliveries[queue.effective.delivery.mode]!;
+    const log = this.#log.child({
+      job_id: job.id,
+      queue: job.queue,
+      kind: job.kind,
+      attempt: job.attempt,
+    });
+    void (async () => {
+      try {
+        const outcome = await deliver(job, queue, { job, signal: controller.signal, log });
+        if (outcome.status === "succeeded") this.#succeed(flight, outcome.result);
+        else if (outcome.status === "awaiting_callback") this.#settle(flight, "awaiting_callback");
+        else await this.#defer(flight, outcome.delayMs, outcome.reason);
+      } catch (e) {
+        if (flight.decided) return;
+        const failure = e instanceof JobFailure
+          ? e
+          : new JobFailure("HANDLER_ERROR", e instanceof Error ? e.message : String(e));
+        await this.#fail(flight, queue, failure, "failed");
+      } finally {
+        clearTimeout(flight.timer);
+        // A decided attempt whose handler ignored the abort frees its slot only now.
+        if (flight.decided && !this.#pending.some((p) => p.flight === flight)) {
+          this.#inflight.delete(job.id);
+          this.#wakeup.wake();
+        }
+      }
+    })();
+  }
+
+  #succeed(flight: InFlight, result: unknown): void {
+    if (flight.decided) return;
+    flight.decided = true;
+    const { job } = flight;
+    this.#pending.push({
+      id: job.id,
+      attempt: job.attempt,
+      leaseToken: job.leaseToken,
+      result,
+      flight,
+    });
+    this.#wakeup.wake();
+  }
+
+  /** Writes buffered completions in one statement and frees their slots. */
+  async #flush(): Promise<void> {
+    if (this.#pending.length === 0) return;
+    const batch = this.#pending;
+    this.#pending = [];
+    let done: Set<string>;
+    try {
+      done = await completeJobs(this.#o.sql, batch);
+    } catch (e) {
+      // Keep them: their leases are still heartbeated, and the next pass writes them again.
+      this.#pending = batch.concat(this.#pending);
+      throw e;
+    }
+    for (const p of batch) {
+      const ok = done.has(p.id);
+      const ms = performance.now() - p.flight.startedAt;
+      if (ok) {
+        this.#log.debug("job_succeeded", {
+          job_id: p.id,
+          queue: p.flight.job.queue,
+          attempt: p.attempt,
+          duration_ms: Math.round(ms),
+        });
+      } else {
+        this.#log.warn("stale_lease", { job_id: p.id, attempt: p.attempt, outcome: "succeeded" });
+      }
+      this.#o.onAttempt?.({ job: p.flight.job, status: ok ? "succeeded" : "lost", durationMs: ms });
+      this.#inflight.delete(p.id);
+    }
+  }
+
+  async #fail(
+    flight: InFlight,
+    queue: Queue,
+    failure: JobFailure,
+    status: "failed" | "timeout",
+  ): Promise<void> {
+    if (flight.decided) return;
+    flight.decided = true;
+    const { job } = flight;
+    const ms = performance.now() - flight.startedAt;
+    const delay = backoffDelayMs(job.attempt, queue.effective.backoff);
+    try {
+      const r = await failJob(this.#o.sql, job, {
+        code: failure.code,
+        message: failure.message,
+        retryable: failure.retryable,
+        retryAfterMs: failure.retryAfterMs,
+        workerId: this.id,
+      }, delay);
+      const fields = {
+        job_id: job.id,
+        queue: job.queue,
+        kind: job.kind,
+        attempt: job.attempt,
+        code: failure.code,
+        error: failure.message,
+      };
+      if (r.state === "dead") {
+        this.#log.warn("job_failed_permanently", { ...fields, dead_reason: r.deadReason });
+      } else {
+        this.#log.info("job_failed_retrying", { ...fields, retry_at: r.runAt.toISOString() });
+      }
+      this.#o.onAttempt?.({
+        job,
+        status: r.state === "dead" ? "dead" : status,
+        durationMs: ms,
+        code: failure.code,
+      });
+    } catch (e) {
+      if (isSluiceError(e, "STALE_LEASE")) {
+        this.#log.warn("stale_lease", { job_id: job.id, attempt: job.attempt, outcome: "failed" });
+        this.#o.onAttempt?.({ job, status: "lost", durationMs: ms });
+      } else {
+        // The lease will expire and the reaper retries the job: at-least-once still holds.
+        this.#log.error("outcome_not_recorded", { job_id: job.id, attempt: job.attempt, error: e });
+      }
+    }
+    this.#settle(flight);
+  }
+
+  async #defer(flight: InFlight, delayMs: number, reason: string): Promise<void> {
+    // Deferral support lands with circuit breakers; until then a deferral is a release.
+    if (flight.decided) return;
+    flight.decided = true;
+    await releaseJobs(this.#o.sql, [flight.job]).catch((e) =>
+      this.#log.error("outcome_not_recorded", { job_id: flight.job.id, error: e })
+    );
+    this.#log.info("job_deferred", { job_id: flight.job.id, delay_ms: delayMs, reason });
+    this.#o.onAttempt?.({
+      job: flight.job,
+      status: "deferred",
+      durationMs: performance.now() - flight.startedAt,
+    });
+    this.#settle(flight);
+  }
+
+  #settle(flight: InFlight, status?: AttemptEvent["status"]): void {
+    flight.decided = true;
+    if (status) {
+      this.#o.onAttempt?.({
+        job: flight.job,
+        status,
+        durationMs: performance.now() - flight.startedAt,
+      });
+    }
+    this.#inflight.delete(flight.job.id);
+    clearTimeout(flight.timer);
+    this.#wakeup.wake();
+  }
+
+  /** Extends leases of undecided attempts and of completions not yet written. */
+  async #beat(): Promise<void> {
+    const o = this.#o;
+    const fences: Fence[] = [];
+    for (const f of this.#inflight.values()) {
+      if (!f.decided || this.#pending.some((p) => p.flight === f)) fences.push(f.job);
+    }
+    try {
+      await touchWorker(o.sql, this.id);
+      if (fences.length === 0) return;
+      const { alive, cancelRequested } = await heartbeatJobs(o.sql, fences, o.leaseMs);
+      for (const fence of fences) {
+        const flight = this.#inflight.get(fence.id);
+        if (!flight || flight.decided) continue;
+        if (!alive.has(fence.id)) {
+          flight.controller.abort(
+            new JobFailure("STALE_LEASE", "the lease was lost; another attempt may run"),
+          );
+          this.#log.warn("lease_lost", { job_id: fence.id, attempt: fence.attempt });
+          this.#settle(flight, "lost");
+        } else if (cancelRequested.has(fence.id)) {
+          flight.controller.abort(
+            new JobFailure("CANCELLED", "cancelled by an operator", { retryable: false }),
+          );
+          flight.decided = true;
+          await finishCancelled(o.sql, fence, this.id).catch(() => {});
+          this.#log.info("job_cancelled", { job_id: fence.id, attempt: fence.attempt });
+          this.#settle(flight, "cancelled");
+        }
+      }
+    } catch (e) {
+      this.#log.warn("heartbeat_failed", { error: e, jobs: fences.length });
+    }
+  }
+
+  async #onLoopError(e: unknown): Promise<void> {
+    this.#dbErrors++;
+    // Capped, jittered backoff; log the first error and then every 10th, so an outage is
+    // visible without flooding the log.
+    const ceiling = Math.min(5_000, 100 * 2 ** Math.min(this.#dbErrors, 6));
+    if (this.#dbErrors === 1 || this.#dbErrors % 10 === 0) {
+      this.#log.error("worker_loop_error", { error: e, consecutive: this.#dbErrors });
+    }
+    await this.#wakeup.wait(Math.floor(ceiling / 2 + Math.random() * ceiling / 2));
+  }
+
+  async #drain(): Promise<void> {
+    const o = this.#o;
+    const deadline = Date.now() + o.shutdownGraceMs;
+    this.#log.info("worker_stopping", {
+      in_flight: this.#inflight.size,
+      grace_ms: o.shutdownGraceMs,
+    });
+    while (Date.now() < deadline) {
+      await this.#flush().catch((e) => this.#log.warn("flush_failed", { error: e }));
+      if (this.#inflight.size === 0) break;
+      await this.#wakeup.wait(Math.min(100, Math.max(1, deadline - Date.now())));
+    }
+    await this.#flush().catch((e) => this.#log.warn("flush_failed", { error: e }));
+    const rest = [...this.#inflight.values()].filter((f) => !f.decided);
+    if (rest.length > 0) {
+      for (const f of rest) {
+        f.decided = true;
+        f.controller.abort(
+          new JobFailure("SHUTDOWN", "the worker stopped before the attempt finished"),
+        );
+        clearTimeout(f.timer);
+      }
+      const released = await releaseJobs(o.sql, rest.map((f) => f.job)).catch((e) => {
+        this.#log.error("release_failed", { error: e, jobs: rest.length });
+        return new Set<string>();
+      });
+      for (const f of rest) {
+        this.#o.onAttempt?.({
+          job: f.job,
+          status: "released",
+          durationMs: performance.now() - f.startedAt,
+        });
+      }
+      this.#log.info("jobs_released", { count: released.size });
+    }
+    clearInterval(this.#heartbeat);
+    await this.#unlisten?.().catch(() => {});
+    await stopWorker(o.sql, this.id).catch(() => {});
+    this.#log.info("worker_stopped", {});
+  }
+}

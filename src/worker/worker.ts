@@ -106,6 +106,7 @@ export class Worker {
   #heartbeat?: ReturnType<typeof setInterval>;
   #unlisten?: () => Promise<void>;
   #dbErrors = 0;
+  #beating = false;
   /** Queue of the most recent lease, for the worker's own metrics. */
   lastLeasedQueue: string | null = null;
 
@@ -252,7 +253,8 @@ export class Worker {
     const controller = new AbortController();
     const flight: InFlight = { job, controller, startedAt: performance.now(), decided: false };
     this.#inflight.set(job.id, flight);
-    const timeoutMs = job.timeoutMs ?? queue.effective.timeoutMs;
+    // setTimeout fires at once for delays past 2^31-1 ms; no attempt runs 24 days anyway.
+    const timeoutMs = Math.min(job.timeoutMs ?? queue.effective.timeoutMs, 2 ** 31 - 1);
     flight.timer = setTimeout(() => {
       const reason = new JobFailure(
         "TIMEOUT",
@@ -418,6 +420,17 @@ export class Worker {
 
   /** Extends leases of undecided attempts and of completions not yet written. */
   async #beat(): Promise<void> {
+    // A slow database must not stack heartbeats on top of each other.
+    if (this.#beating) return;
+    this.#beating = true;
+    try {
+      await this.#beatOnce();
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  async #beatOnce(): Promise<void> {
     const o = this.#o;
     const fences: Fence[] = [];
     for (const f of this.#inflight.values()) {

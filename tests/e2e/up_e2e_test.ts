@@ -65,8 +65,7 @@ async function upStory(program: string[], cwd: string) {
       if (exited) throw new Error(`sluice up exited early: ${stderr.join("")}`);
       return stderr.join("").includes("Sluice is up");
     }, { timeoutMs: 30_000, what: "sluice up banner" });
-    const startMs = Date.now() - t0;
-    assert(startMs < 15_000, `first start took ${startMs} ms`);
+    console.log(`sluice up ready after ${Date.now() - t0} ms`);
 
     const second = await sluice(cwd, program, ["up"]);
     equal(second.code, 1, "a second `up` on the same data dir is refused");

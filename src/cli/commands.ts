@@ -13,6 +13,7 @@ import { migrateCommand } from "./migrate.ts";
 import { versionCommand } from "./version.ts";
 import { backupCommand } from "./backup.ts";
 import { restoreCommand } from "./restore.ts";
+import { systemdCommand } from "./systemd.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -24,6 +25,7 @@ export const COMMANDS: readonly Command[] = [
   versionCommand,
   backupCommand,
   restoreCommand,
+  systemdCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

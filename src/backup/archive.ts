@@ -115,21 +115,17 @@ export class ArchiveWriter {
     await this.#frame("T", json({ name }));
   }
 
-  /** A piece of the open table's COPY text; pieces are gathered into frames of up to 1 MiB. */
-  async data(chunk: Uint8Array): Promise<void> {
-    const t = this.#table;
-    if (!t) throw new Error("data outside a table section");
-    t.rows += countNewlines(chunk);
-    t.bytes += chunk.byteLength;
-    t.hash.update(chunk);
-    // postgres.js hands COPY out one row per chunk; copy it, since the chunk's memory may be
-    // reused once we return.
-    for (let at = 0; at < chunk.byteLength; at += DATA_FRAME_BYTES) {
-      const piece = chunk.slice(at, at + DATA_FRAME_BYTES);
-      if (this.#pendingBytes + piece.byteLength > DATA_FRAME_BYTES) await this.#flushData();
-      this.#pending.push(piece);
-      this.#pendingBytes += piece.byteLength;
-    }
+  /**
+   * A piece of the open table's COPY text. postgres.js hands COPY out one row per chunk, so
+   * pieces are gathered, then counted, hashed and framed per ~1 MiB: per-row hashing and
+   * awaiting cost more than the COPY itself. Returns a promise only when it wrote a frame.
+   */
+  data(chunk: Uint8Array): Promise<void> | undefined {
+    if (!this.#table) throw new Error("data outside a table section");
+    // A copy: the chunk's memory may be reused once we return.
+    this.#pending.push(chunk.slice());
+    this.#pendingBytes += chunk.byteLength;
+    return this.#pendingBytes >= DATA_FRAME_BYTES ? this.#flushData() : undefined;
   }
 
   async endTable(): Promise<TableSummary> {
@@ -169,10 +165,16 @@ export class ArchiveWriter {
 
   async #flushData(): Promise<void> {
     if (this.#pendingBytes === 0) return;
-    const payload = concat(this.#pending, this.#pendingBytes);
+    const t = this.#table!;
+    const all = concat(this.#pending, this.#pendingBytes);
     this.#pending = [];
     this.#pendingBytes = 0;
-    await this.#frame("D", payload);
+    t.rows += countNewlines(all);
+    t.bytes += all.byteLength;
+    t.hash.update(all);
+    for (let at = 0; at < all.byteLength; at += DATA_FRAME_BYTES) {
+      await this.#frame("D", all.subarray(at, at + DATA_FRAME_BYTES));
+    }
   }
 
   async #frame(type: string, payload: Uint8Array, { hashed = true } = {}): Promise<void> {

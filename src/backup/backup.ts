@@ -89,7 +89,8 @@ export async function backupDatabase(
           COPY ${tx(qualified(table.name))} (${tx(table.columns)}) TO STDOUT`.readable();
         let sinceReport = 0;
         for await (const chunk of copy as AsyncIterable<Uint8Array>) {
-          await out.data(chunk);
+          const wrote = out.data(chunk);
+          if (wrote) await wrote;
           p.bytes += chunk.byteLength;
           if (++sinceReport >= 1_000) {
             sinceReport = 0;

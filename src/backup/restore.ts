@@ -136,7 +136,9 @@ export async function restoreDatabase(
         bytes: 0,
         archiveBytes: 0,
       };
+      await setUserTriggers(tx, header, false);
       const trailer = await load(tx, events, progress, () => archiveBytes, opts.onProgress);
+      await setUserTriggers(tx, header, true);
 
       for (const s of trailer.tables) {
         const rows = await tableRowCount(tx, s.name);
@@ -208,6 +210,20 @@ async function prepareTables(tx: Sql, header: ArchiveHeader, source: string): Pr
   }
   if (header.tables.length > 0) {
     await tx`TRUNCATE ${tx(header.tables.map((t) => qualified(t.name)))}`;
+  }
+}
+
+/**
+ * User triggers stay off while loading, as pg_restore's --disable-triggers does: what they
+ * would derive is in the archive already, and the jobs insert trigger would otherwise gather
+ * every restored row in a transition table to send one notification nobody listens to.
+ * The schema was created by this transaction, so we own its tables.
+ */
+async function setUserTriggers(tx: Sql, header: ArchiveHeader, on: boolean): Promise<void> {
+  for (const t of header.tables) {
+    await (on
+      ? tx`ALTER TABLE ${tx(qualified(t.name))} ENABLE TRIGGER USER`
+      : tx`ALTER TABLE ${tx(qualified(t.name))} DISABLE TRIGGER USER`);
   }
 }
 

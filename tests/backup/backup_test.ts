@@ -143,6 +143,10 @@ Deno.test("backupDatabase() under a concurrent workload restores to identical co
       deepStrictEqual(again.trailer.tables.find((x) => x.name === t.name), t);
     }
 
+    const [trigger] = await target.sql<[{ tgenabled: string }]>`
+      SELECT tgenabled FROM pg_trigger WHERE tgname = 'jobs_notify_inserted'`;
+    equal(trigger.tgenabled, "O", "user triggers are enabled again after loading");
+
     // Ids and fencing tokens continue past everything restored.
     const [ids] = await target.sql<[{ max: string; next: string; token: string | null }]>`
       SELECT (SELECT max(id) FROM sluice.jobs) AS max,

@@ -41,6 +41,9 @@ export const ERROR_CODES = {
   EMBEDDED_PG_NOT_RUNNING: 503,
   TIMEOUT: 504,
   INTERNAL: 500,
+  ARCHIVE_INVALID: 422,
+  ARCHIVE_TOO_NEW: 409,
+  RESTORE_TARGET_NOT_EMPTY: 409,
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -11,6 +11,9 @@ import { upCommand } from "./up.ts";
 import { workerCommand } from "./worker.ts";
 import { migrateCommand } from "./migrate.ts";
 import { versionCommand } from "./version.ts";
+import { backupCommand } from "./backup.ts";
+import { restoreCommand } from "./restore.ts";
+import { systemdCommand } from "./systemd.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -20,6 +23,9 @@ export const COMMANDS: readonly Command[] = [
   migrateCommand,
   configCommand,
   versionCommand,
+  backupCommand,
+  restoreCommand,
+  systemdCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

@@ -1,3 +1,4 @@
+import { MIGRATIONS } from "../db/migrations.ts";
 import { versionInfo } from "../version.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import { printJson } from "./_output.ts";
@@ -5,10 +6,12 @@ import { printJson } from "./_output.ts";
 const HELP = `Usage: sluice version [--json]
 
 Prints Sluice's version, the commit it was built from and when (\`dev\` for an unbundled
-run), and the Deno runtime it runs on.
+run), the database schema version this build migrates to (its latest embedded migration),
+and the Deno runtime it runs on. Compare it across machines before promoting a release.
 
 Options:
-  --json    machine-readable output: {"version","commit","builtAt","deno","v8","typescript"}
+  --json    machine-readable output: {"version","commit","builtAt","schemaVersion","deno",
+            "v8","typescript"}
   -h, --help
 `;
 
@@ -31,12 +34,13 @@ function printVersion(args: string[]): number {
   if (parsed.positionals.length > 0) {
     throw new UsageError(`unexpected argument '${parsed.positionals[0]}'`);
   }
-  const info = { ...versionInfo(), ...runtime() };
+  const info = { ...versionInfo(), schemaVersion: MIGRATIONS.at(-1)?.version ?? 0, ...runtime() };
   if (parsed.values.json) {
     printJson(info);
   } else {
     console.log(
-      `sluice ${info.version} (commit ${info.commit}, built ${info.builtAt}; deno ${info.deno})`,
+      `sluice ${info.version} (commit ${info.commit}, built ${info.builtAt}, schema ` +
+        `${info.schemaVersion}; deno ${info.deno})`,
     );
   }
   return EXIT_OK;

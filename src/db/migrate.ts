@@ -10,7 +10,8 @@ import { type Migration, MIGRATIONS } from "./migrations.ts";
 
 // Fixed advisory lock key ("slui" in ASCII), per database. Transaction-scoped, so a runner
 // that dies mid-way releases it with its connection.
-const LOCK_KEY = 0x736c7569;
+export const MIGRATION_LOCK_KEY = 0x736c7569;
+const LOCK_KEY = MIGRATION_LOCK_KEY;
 
 export type MigrationState = "applied" | "pending" | "checksum_mismatch";
 
@@ -48,40 +49,50 @@ export async function migrate(
   migrations: Migration[] = MIGRATIONS,
   log: (line: string) => void = () => {},
 ): Promise<{ applied: { version: number; name: string }[] }> {
-  return await sql.begin(async (tx) => {
-    await tx`SELECT pg_advisory_xact_lock(${LOCK_KEY})`;
-    // After the lock, so concurrent first runs do not race on CREATE … IF NOT EXISTS.
-    await tx.unsafe(`
-      CREATE SCHEMA IF NOT EXISTS sluice;
-      CREATE TABLE IF NOT EXISTS sluice.schema_migrations (
-        version integer PRIMARY KEY,
-        name text NOT NULL,
-        checksum text NOT NULL,
-        applied_at timestamptz NOT NULL DEFAULT now()
-      );
-    `);
-    const rows = await tx<AppliedRow[]>`
-      SELECT version, name, checksum, applied_at FROM sluice.schema_migrations ORDER BY version
+  return await sql.begin((tx) => applyMigrations(tx as unknown as Sql, migrations, log));
+}
+
+/**
+ * `migrate()`'s body for a caller that already holds a transaction (restore migrates, loads and
+ * migrates again in one). Takes the same advisory lock; it is re-entrant within a session.
+ */
+export async function applyMigrations(
+  tx: Sql,
+  migrations: Migration[] = MIGRATIONS,
+  log: (line: string) => void = () => {},
+): Promise<{ applied: { version: number; name: string }[] }> {
+  await tx`SELECT pg_advisory_xact_lock(${LOCK_KEY})`;
+  // After the lock, so concurrent first runs do not race on CREATE … IF NOT EXISTS.
+  await tx.unsafe(`
+    CREATE SCHEMA IF NOT EXISTS sluice;
+    CREATE TABLE IF NOT EXISTS sluice.schema_migrations (
+      version integer PRIMARY KEY,
+      name text NOT NULL,
+      checksum text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now()
+    );
+  `);
+  const rows = await tx<AppliedRow[]>`
+    SELECT version, name, checksum, applied_at FROM sluice.schema_migrations ORDER BY version
+  `;
+  const done = new Map(rows.map((r) => [r.version, r]));
+  for (const m of migrations) {
+    const row = done.get(m.version);
+    if (row && row.checksum !== checksumOf(m.sql)) throw mismatch(m, row.checksum);
+  }
+  const applied: { version: number; name: string }[] = [];
+  for (const m of migrations) {
+    if (done.has(m.version)) continue;
+    const t0 = performance.now();
+    await tx.unsafe(m.sql);
+    await tx`
+      INSERT INTO sluice.schema_migrations (version, name, checksum)
+      VALUES (${m.version}, ${m.name}, ${checksumOf(m.sql)})
     `;
-    const done = new Map(rows.map((r) => [r.version, r]));
-    for (const m of migrations) {
-      const row = done.get(m.version);
-      if (row && row.checksum !== checksumOf(m.sql)) throw mismatch(m, row.checksum);
-    }
-    const applied: { version: number; name: string }[] = [];
-    for (const m of migrations) {
-      if (done.has(m.version)) continue;
-      const t0 = performance.now();
-      await tx.unsafe(m.sql);
-      await tx`
-        INSERT INTO sluice.schema_migrations (version, name, checksum)
-        VALUES (${m.version}, ${m.name}, ${checksumOf(m.sql)})
-      `;
-      applied.push({ version: m.version, name: m.name });
-      log(`applied ${migrationLabel(m)} (${Math.round(performance.now() - t0)} ms)`);
-    }
-    return { applied };
-  });
+    applied.push({ version: m.version, name: m.name });
+    log(`applied ${migrationLabel(m)} (${Math.round(performance.now() - t0)} ms)`);
+  }
+  return { applied };
 }
 
 /**

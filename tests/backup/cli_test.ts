@@ -1,0 +1,89 @@
+import { equal, ok as assert } from "node:assert/strict";
+import { enqueueJobs } from "../../src/queue/enqueue.ts";
+import { createTestDatabase, testDatabaseEnv } from "../_helpers/db.ts";
+
+const dir = await Deno.makeTempDir({ prefix: "sluice-backup-cli-" });
+globalThis.addEventListener("unload", () => {
+  try {
+    Deno.removeSync(dir, { recursive: true });
+  } catch { /* best effort */ }
+});
+
+async function sluice(args: string[], env: Record<string, string> = {}) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", ...args],
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test("sluice backup, backup verify and restore work end to end", async (t) => {
+  const source = await createTestDatabase();
+  const target = await createTestDatabase();
+  const file = `${dir}/cli.backup`;
+  try {
+    await enqueueJobs(source.sql, [{ kind: "cli.a" }, { kind: "cli.b" }, { kind: "cli.c" }]);
+    await enqueueJobs(target.sql, [{ kind: "target.only" }]);
+
+    await t.step("backup writes the archive quietly when not on a terminal", async () => {
+      const r = await sluice(["backup", "--out", file], testDatabaseEnv(source));
+      equal(r.code, 0, r.stderr);
+      equal(r.stdout + r.stderr, "");
+      assert((await Deno.stat(file)).size > 0);
+      await Deno.stat(`${file}.partial`).then(
+        () => assert(false, "the partial file is gone"),
+        () => {},
+      );
+    });
+
+    await t.step("backup verify reads it without a database", async () => {
+      const r = await sluice(["backup", "verify", file], { DATABASE_URL: "" });
+      equal(r.code, 0, r.stderr);
+      assert(r.stdout.startsWith(`ok: '${file}' is a complete Sluice backup`), r.stdout);
+      assert(/^jobs\s+3\s/m.test(r.stdout), r.stdout);
+    });
+
+    await t.step("backup verify rejects a damaged file with a clear message", async () => {
+      const bytes = await Deno.readFile(file);
+      await Deno.writeFile(`${dir}/cut.backup`, bytes.slice(0, bytes.length - 10));
+      const r = await sluice(["backup", "verify", `${dir}/cut.backup`]);
+      equal(r.code, 1);
+      assert(
+        r.stderr.startsWith(`error: ARCHIVE_INVALID: Backup '${dir}/cut.backup' is not usable: `),
+        r.stderr,
+      );
+    });
+
+    await t.step("restore refuses a database with data", async () => {
+      const r = await sluice(["restore", "--in", file], testDatabaseEnv(target));
+      equal(r.code, 1);
+      assert(r.stderr.includes("RESTORE_TARGET_NOT_EMPTY"), r.stderr);
+      assert(r.stderr.includes("jobs (1 rows)"), r.stderr);
+    });
+
+    await t.step("restore --force-replace says what it deletes, then restores", async () => {
+      const r = await sluice(
+        ["restore", "--in", file, "--force-replace"],
+        testDatabaseEnv(target),
+      );
+      equal(r.code, 0, r.stderr);
+      assert(r.stderr.includes("--force-replace: deleting schema 'sluice'"), r.stderr);
+      assert(/^jobs\s+1$/m.test(r.stderr), r.stderr);
+      assert(r.stdout.startsWith(`restored '${file}'`), r.stdout);
+      const kinds = await target.sql<{ kind: string }[]>`
+        SELECT kind FROM sluice.jobs ORDER BY kind`;
+      equal(kinds.map((k) => k.kind).join(","), "cli.a,cli.b,cli.c");
+    });
+
+    await t.step("usage errors exit 2", async () => {
+      equal((await sluice(["backup"])).code, 2);
+      equal((await sluice(["restore"])).code, 2);
+    });
+  } finally {
+    await source.drop();
+    await target.drop();
+  }
+});

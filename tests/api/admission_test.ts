@@ -1,4 +1,5 @@
 import { equal, ok as assert } from "node:assert/strict";
+import { waitFor } from "../_helpers/wait.ts";
 import { createTestApi } from "./_app.ts";
 
 Deno.test("admission control per queue", async (t) => {

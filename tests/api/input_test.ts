@@ -232,3 +232,17 @@ Deno.test("a batch is all or nothing and its size is capped", async () => {
     await api.close();
   }
 });
+
+Deno.test("a POST without a body needs no content type", async () => {
+  const api = await createTestApi();
+  try {
+    const { body } = await api.call("POST", "/v1/jobs", { body: { kind: "k" } });
+    const r = await api.app.request(`/v1/jobs/${body.job.id}/cancel`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${api.tokens.admin}`, "content-type": "application/json" },
+    });
+    equal(r.status, 200);
+  } finally {
+    await api.close();
+  }
+});

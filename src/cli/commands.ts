@@ -14,6 +14,8 @@ import { versionCommand } from "./version.ts";
 import { backupCommand } from "./backup.ts";
 import { restoreCommand } from "./restore.ts";
 import { systemdCommand } from "./systemd.ts";
+import { apiCommand } from "./api.ts";
+import { tokenCommand } from "./token.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -26,6 +28,8 @@ export const COMMANDS: readonly Command[] = [
   backupCommand,
   restoreCommand,
   systemdCommand,
+  apiCommand,
+  tokenCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

@@ -147,7 +147,7 @@ export async function recordCircuitOutcomes(
     WHERE origin = ${origin} AND state = 'closed' AND (
       consecutive_failures >= ${s.failures}
       OR (window_successes + window_failures >= ${s.minRequests}
-        AND window_failures >= ${s.failureRatio} * (window_successes + window_failures)))
+        AND window_failures >= ${s.failureRatio}::float8 * (window_successes + window_failures)))
     RETURNING *`;
   return opened ? { to: "open", circuit: toCircuit(opened) } : null;
 }

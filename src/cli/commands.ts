@@ -11,6 +11,7 @@ import { upCommand } from "./up.ts";
 import { workerCommand } from "./worker.ts";
 import { migrateCommand } from "./migrate.ts";
 import { versionCommand } from "./version.ts";
+import { dlqCommand } from "./dlq.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -20,6 +21,7 @@ export const COMMANDS: readonly Command[] = [
   migrateCommand,
   configCommand,
   versionCommand,
+  dlqCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

@@ -62,11 +62,15 @@ export async function handleCallback(
   const get = (name: string) =>
     headers instanceof Headers ? headers.get(name) : headers[name] ?? lower(headers, name);
   try {
-    new Signer(deps.signingSecrets).verify({
-      id: get("webhook-id"),
-      timestamp: get("webhook-timestamp"),
-      signature: get("webhook-signature"),
-    }, rawBody, { toleranceMs: deps.toleranceMs, nowMs: deps.nowMs?.() });
+    new Signer(deps.signingSecrets).verify(
+      {
+        id: get("webhook-id"),
+        timestamp: get("webhook-timestamp"),
+        signature: get("webhook-signature"),
+      },
+      rawBody,
+      { toleranceMs: deps.toleranceMs, nowMs: deps.nowMs?.() },
+    );
     let json: unknown;
     try {
       json = JSON.parse(rawBody);

@@ -253,7 +253,9 @@ export class CircuitBreaker {
     if (!c || now - c.fetchedAt > this.#s.refreshMs) c = await this.#refresh(origin);
     if (c.state === "closed") return { ok: true, probe: null };
     if (c.state === "open" && c.openUntil > now) return this.#deny(origin, c, c.openUntil - now);
-    if (c.state === "half_open" && c.probeUntil > now) return this.#deny(origin, c, c.probeUntil - now);
+    if (c.state === "half_open" && c.probeUntil > now) {
+      return this.#deny(origin, c, c.probeUntil - now);
+    }
     if (await acquireProbe(this.#sql, origin, holder, probeTimeoutMs)) {
       this.#cache.set(origin, {
         state: "half_open",

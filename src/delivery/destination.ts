@@ -90,7 +90,9 @@ export function parseIp(text: string): Ip | null {
   if (dot) {
     const q = parseV4(dot[1]!);
     if (q === null) return null;
-    head = `${text.slice(0, dot.index + 1)}${(q >> 16n).toString(16)}:${(q & 0xffffn).toString(16)}`;
+    head = `${text.slice(0, dot.index + 1)}${(q >> 16n).toString(16)}:${
+      (q & 0xffffn).toString(16)
+    }`;
   }
   const parts = head.split("::");
   if (parts.length > 2) return null;

@@ -59,7 +59,10 @@ export class Signer {
     }
     const ts = /^\d{1,12}$/.test(timestamp) ? Number(timestamp) : NaN;
     if (!Number.isFinite(ts)) {
-      throw new SluiceError("SIGNATURE_INVALID", `webhook-timestamp '${timestamp}' is not a number`);
+      throw new SluiceError(
+        "SIGNATURE_INVALID",
+        `webhook-timestamp '${timestamp}' is not a number`,
+      );
     }
     const skewMs = ts * 1000 - nowMs;
     if (Math.abs(skewMs) > toleranceMs) {

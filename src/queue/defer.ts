@@ -15,7 +15,9 @@ export async function deferJob(
   _reason: string,
 ): Promise<{ state: "available" | "scheduled" | "retrying"; runAt: Date }> {
   const delay = Math.max(0, Math.round(delayMs));
-  const rows = await sql<{ state: "available" | "scheduled" | "retrying"; run_at: Date; queue: string }[]>`
+  const rows = await sql<
+    { state: "available" | "scheduled" | "retrying"; run_at: Date; queue: string }[]
+  >`
     UPDATE sluice.jobs SET
       state = CASE WHEN ${delay}::bigint = 0 THEN 'available'
         WHEN attempt <= 1 THEN 'scheduled' ELSE 'retrying' END,

@@ -63,11 +63,14 @@ Deno.test("202 then a signed callback completes the job; replays, stale and forg
     await w.start();
     const { job } = await enqueueJob(db.sql, { queue: "hooks", kind: "k", timeoutMs: 60_000 });
     const { job: other } = await enqueueJob(db.sql, { queue: "hooks", kind: "k" });
-    await waitFor(async () =>
-      (await explainJob(db.sql, job.id)).explain.code === "AWAITING_CALLBACK" &&
-      (await explainJob(db.sql, other.id)).explain.code === "AWAITING_CALLBACK", {
-      what: "both jobs awaiting their callback",
-    });
+    await waitFor(
+      async () =>
+        (await explainJob(db.sql, job.id)).explain.code === "AWAITING_CALLBACK" &&
+        (await explainJob(db.sql, other.id)).explain.code === "AWAITING_CALLBACK",
+      {
+        what: "both jobs awaiting their callback",
+      },
+    );
     const got = r.received.find((x) => x.headers["sluice-job-id"] === job.id)!;
     const first = callback(got);
 
@@ -78,7 +81,11 @@ Deno.test("202 then a signed callback completes the job; replays, stale and forg
       const res = await handleCallback(deps, forged.body, forged.headers);
       equal(res.status, 401);
       equal("error" in res.body && res.body.error.code, "SIGNATURE_INVALID");
-      const tampered = await handleCallback(deps, first.body.replace("true", "false"), first.headers);
+      const tampered = await handleCallback(
+        deps,
+        first.body.replace("true", "false"),
+        first.headers,
+      );
       equal(tampered.status, 401);
     });
 
@@ -150,7 +157,9 @@ Deno.test("a 202 job without a callback fails as CALLBACK_TIMEOUT at its deadlin
       timeoutMs: 300,
       maxAttempts: 2,
     });
-    await waitFor(async () => (await explainJob(db.sql, job.id)).explain.code === "AWAITING_CALLBACK");
+    await waitFor(async () =>
+      (await explainJob(db.sql, job.id)).explain.code === "AWAITING_CALLBACK"
+    );
     // The worker does not heartbeat it, and its lease ends at the attempt's deadline.
     const j = await getJob(db.sql, job.id);
     assert(Date.parse(j.leaseExpiresAt!) - Date.parse(j.startedAt!) < 1_000, j.leaseExpiresAt!);

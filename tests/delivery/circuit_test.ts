@@ -14,8 +14,10 @@ import { startReceiver } from "./_receiver.ts";
 Deno.test("a circuit opens on repeated failures, defers jobs without using attempts, and closes after a probe", async () => {
   const db = await createTestDatabase();
   let healthy = false;
-  const r = startReceiver([], () =>
-    healthy ? Response.json({ ok: true }) : new Response("down", { status: 500 }));
+  const r = startReceiver(
+    [],
+    () => healthy ? Response.json({ ok: true }) : new Response("down", { status: 500 }),
+  );
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({ write: (l) => lines.push(JSON.parse(l)) });
   const breaker = new CircuitBreaker(db.sql, {
@@ -42,12 +44,17 @@ Deno.test("a circuit opens on repeated failures, defers jobs without using attem
       maxAttempts: 50,
     });
     await w.start();
-    const ids = (await enqueueJobs(db.sql, Array.from({ length: 4 }, () => ({
-      queue: "hooks",
-      kind: "k",
-    })))).map((x) => x.job.id);
-    const open = await waitFor(async () =>
-      (await listCircuits(db.sql)).find((c) => c.state === "open"), { what: "an open circuit" });
+    const ids = (await enqueueJobs(
+      db.sql,
+      Array.from({ length: 4 }, () => ({
+        queue: "hooks",
+        kind: "k",
+      })),
+    )).map((x) => x.job.id);
+    const open = await waitFor(
+      async () => (await listCircuits(db.sql)).find((c) => c.state === "open"),
+      { what: "an open circuit" },
+    );
     equal(open.origin, r.url.replace(/\/$/, ""));
     equal(open.lastFailure, "HTTP_5XX");
     assert(lines.some((l) => l.msg === "circuit_opened"), "circuit_opened logged");

@@ -58,8 +58,10 @@ async function failureOf(p: Promise<unknown>): Promise<JobFailure> {
 }
 
 Deno.test("httpDelivery() signs with every secret and stock standardwebhooks verifies each (rotation)", async () => {
-  const r = startReceiver([new Webhook(WHSEC), new Webhook(RAW, { format: "raw" })], () =>
-    Response.json({ charged: true }));
+  const r = startReceiver(
+    [new Webhook(WHSEC), new Webhook(RAW, { format: "raw" })],
+    () => Response.json({ charged: true }),
+  );
   try {
     const deliver = httpDelivery({ signingSecrets: [WHSEC, RAW], deny: [] });
     const job = leased({ idempotencyKey: "order-7" });
@@ -161,7 +163,7 @@ Deno.test("httpDelivery() maps every response class to its outcome", async (s) =
       equal(f.code, "HTTP_5XX");
       assert(f.retryAfterMs! > 100_000 && f.retryAfterMs! <= 120_000, String(f.retryAfterMs));
     });
-    await s.step("a redirect is not followed", async () => {
+    await s.step("a redirect is not followed", () => {
       equal(r.received.filter((x) => x.path === "/x").length, 0);
     });
     await s.step("a slow answer is HTTP_TIMEOUT", async () => {

@@ -14,6 +14,7 @@ import { enqueueJobs } from "../src/queue/enqueue.ts";
 import { createQueue } from "../src/queue/queues.ts";
 import { httpDelivery } from "../src/worker/http_delivery.ts";
 import { Worker } from "../src/worker/worker.ts";
+import type { Deliver } from "../src/worker/deliver.ts";
 import { createTestDatabase } from "../tests/_helpers/db.ts";
 
 const { values } = parseArgs({
@@ -23,6 +24,7 @@ const { values } = parseArgs({
   },
 });
 const N = Number(values.jobs);
+let dMs = 0, dN = 0;
 const CONCURRENCY = Number(values.concurrency);
 
 const receiver = new Deno.Command(Deno.execPath(), {
@@ -54,6 +56,7 @@ try {
     );
   }
   const breaker = new CircuitBreaker(db.sql);
+  let attempts = 0, attemptMs = 0;
   const worker = new Worker({
     sql: db.sql,
     workerId: "bench-push",
@@ -62,13 +65,17 @@ try {
     leaseMs: 30_000,
     pollMs: 200,
     shutdownGraceMs: 5_000,
+    onAttempt: (e) => {
+      attempts++;
+      attemptMs += e.durationMs;
+    },
     deliveries: {
-      http: httpDelivery({
+      http: timed(httpDelivery({
         signingSecrets: ["whsec_" + btoa("bench-secret-0123456789abcdef")],
         deny: [],
         breaker,
         holder: "bench-push",
-      }),
+      })),
     },
   });
   const t0 = performance.now();
@@ -87,10 +94,24 @@ try {
   console.log(
     `push: ${N} jobs at concurrency ${CONCURRENCY} in ${seconds.toFixed(2)} s = ${
       Math.round(N / seconds)
-    } jobs/s (${failed} jobs with errors)`,
+    } jobs/s (${failed} jobs with errors; mean attempt ${
+      (attemptMs / attempts).toFixed(1)
+    } ms, of which POST ${(dMs / dN).toFixed(1)} ms)`,
   );
 } finally {
   await db.drop();
   receiver.kill();
   await receiver.status;
+}
+
+function timed(d: Deliver): Deliver {
+  return async (job, queue, ctx) => {
+    const t = performance.now();
+    try {
+      return await d(job, queue, ctx);
+    } finally {
+      dMs += performance.now() - t;
+      dN++;
+    }
+  };
 }

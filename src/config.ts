@@ -707,6 +707,37 @@ const VARS = {
     description:
       "API requests per minute per token (or per IP when anonymous); none = no limit; 6000",
   }),
+  circuitFailures: v({
+    name: "SLUICE_CIRCUIT_FAILURES",
+    default: "5",
+    parse: int({ min: 1, max: 1_000_000 }),
+    description: "Consecutive failures to one http origin that open its circuit; default 5",
+  }),
+  circuitFailureRatio: v({
+    name: "SLUICE_CIRCUIT_FAILURE_RATIO",
+    default: "0.5",
+    parse: (raw) => {
+      const n = Number(raw.trim());
+      if (!(n > 0 && n <= 1)) invalid(`${quote(raw)} is not a ratio above 0 and at most 1`);
+      return n;
+    },
+    description:
+      "Failure ratio within SLUICE_CIRCUIT_WINDOW (after 20+ requests) that opens a circuit; 0.5",
+  }),
+  circuitWindowMs: v({
+    name: "SLUICE_CIRCUIT_WINDOW",
+    default: "1m",
+    parse: duration({ min: 1_000 }),
+    show: showDuration,
+    description: "Window over which an http origin's failure ratio is counted; default 1m",
+  }),
+  circuitCooldownMs: v({
+    name: "SLUICE_CIRCUIT_COOLDOWN",
+    default: "30s",
+    parse: duration({ min: 100 }),
+    show: showDuration,
+    description: "How long an open circuit defers jobs before one probe is sent; default 30s",
+  }),
 };
 
 type Spec = VarSpec<unknown>;

@@ -1,13 +1,13 @@
 /** The dead-letter queue: browse with counts by reason, replay by ids or by filter. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { SluiceError } from "../errors.ts";
-import { listDeadJobs, replayDeadJobs } from "../queue/dlq.ts";
+import { listDeadJobs, MAX_REPLAY_PER_CALL, replayDeadLetters } from "../queue/dlq.ts";
 import { requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import { errorResponses, jobResource, JobSchema, jsonBodyOf, jsonContent } from "./schemas.ts";
 
 /** Most dead jobs one replay call re-runs: bounded work per request; call again for more. */
-export const DLQ_REPLAY_MAX = 1_000;
+export const DLQ_REPLAY_MAX = MAX_REPLAY_PER_CALL;
 const tags = ["dlq"];
 
 const Time = z.string().optional().openapi({ example: "2026-01-01T00:00:00Z" });
@@ -91,11 +91,18 @@ export function dlqRouter(ctx: ApiContext) {
       responses: {
         200: jsonContent(
           z.object({
-            replayed: z.array(z.object({ jobId: z.string(), newJobId: z.string() })),
+            replayed: z.array(z.object({
+              jobId: z.string(),
+              newJobId: z.string(),
+              queue: z.string(),
+              reason: z.string().nullable(),
+            })),
             count: z.number(),
+            remaining: z.number(),
+            skipped: z.array(z.string()),
             more: z.boolean(),
           }),
-          "what was replayed; more = the filter matched more than the limit",
+          "what was replayed; remaining/more: dead jobs still matching the filter (call again)",
         ),
         ...errorResponses(413, 415),
       },
@@ -107,14 +114,18 @@ export function dlqRouter(ctx: ApiContext) {
       if (ids && filtered) {
         throw new SluiceError("VALIDATION_FAILED", "give either ids or a filter, not both");
       }
-      const out = await replayDeadJobs(
-        sql,
-        ids ? { ids } : {
-          filter: { ...f, since: time("since", f.since), until: time("until", f.until) },
-        },
-        { limit, createdBy: c.get("token").name },
-      );
-      return c.json({ ...out, count: out.replayed.length }, 200);
+      const out = await replayDeadLetters(sql, {
+        ...(ids ? { ids } : { ...f, since: time("since", f.since), until: time("until", f.until) }),
+        limit: ids ? Math.max(limit, ids.length) : limit,
+        createdBy: c.get("token").name,
+      });
+      return c.json({
+        replayed: out.replayed.map((r) => ({ jobId: r.id, newJobId: r.newId, queue: r.queue, reason: r.reason })),
+        count: out.replayed.length,
+        remaining: out.remaining,
+        skipped: out.skipped,
+        more: out.remaining > 0,
+      }, 200);
     },
   );
 

@@ -16,6 +16,7 @@ import { restoreCommand } from "./restore.ts";
 import { systemdCommand } from "./systemd.ts";
 import { apiCommand } from "./api.ts";
 import { tokenCommand } from "./token.ts";
+import { dlqCommand } from "./dlq.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -30,6 +31,7 @@ export const COMMANDS: readonly Command[] = [
   systemdCommand,
   apiCommand,
   tokenCommand,
+  dlqCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

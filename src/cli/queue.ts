@@ -1,4 +1,5 @@
 import { parseSize } from "../config.ts";
+import { assertDestinationAllowed } from "../delivery/destination.ts";
 import { countJobsByQueue, emptyCounts } from "../queue/inspect.ts";
 import {
   createQueue,
@@ -34,6 +35,10 @@ Policy options ("none" removes a limit; omitted options take the SLUICE_* defaul
   --exec COMMAND             deliver by running COMMAND (job JSON on stdin)
   --pull                     deliver to external pull workers (HTTP lease API)
   --inline                   deliver to handlers registered in the worker (default)
+  --http URL                 push each job to URL, signed (Standard Webhooks); the URL is
+                             checked against SLUICE_DELIVERY_DENY
+  --http-timeout DURATION    per-request timeout for --http (default 30s)
+  --header "Name: value"     extra request header for --http (repeatable)
 
 Options:
   --json   machine-readable output
@@ -53,11 +58,18 @@ const FLAGS = {
   exec: { type: "string" },
   pull: { type: "boolean" },
   inline: { type: "boolean" },
+  http: { type: "string" },
+  "http-timeout": { type: "string" },
+  header: { type: "string", multiple: true },
 } as const;
 
-type Values = {
-  [K in keyof typeof FLAGS]?: typeof FLAGS[K]["type"] extends "boolean" ? boolean : string;
-};
+type Values =
+  & {
+    [K in Exclude<keyof typeof FLAGS, "header">]?: typeof FLAGS[K]["type"] extends "boolean"
+      ? boolean
+      : string;
+  }
+  & { header?: string[] };
 
 export const queueCommand: Command = {
   name: "queue",
@@ -75,7 +87,11 @@ export const queueCommand: Command = {
       if (Object.keys(policy).length > 0 && sub !== "create" && sub !== "set") {
         throw new UsageError(`policy options do not apply to 'queue ${sub}'`);
       }
-      return await withOperatorDb(async (sql, { defaults }) => {
+      return await withOperatorDb(async (sql, { config, defaults }) => {
+        // Destinations are checked when saved (and again before every request).
+        if (policy.delivery?.mode === "http") {
+          await assertDestinationAllowed(policy.delivery.url, config.deliveryDeny);
+        }
         switch (sub) {
           case "list": {
             if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
@@ -175,8 +191,28 @@ function policyFromFlags(v: Values): QueuePolicy {
     v["max-enqueue-per-minute"],
     (s) => intFlag("max-enqueue-per-minute", s, 1, 2 ** 31 - 1)!,
   );
-  const modes = [v.exec !== undefined, v.pull === true, v.inline === true].filter(Boolean).length;
-  if (modes > 1) throw new UsageError("give only one of --exec, --pull, --inline");
+  const modes = [v.exec !== undefined, v.pull === true, v.inline === true, v.http !== undefined]
+    .filter(Boolean).length;
+  if (modes > 1) throw new UsageError("give only one of --exec, --pull, --inline, --http");
+  if ((v["http-timeout"] !== undefined || v.header !== undefined) && v.http === undefined) {
+    throw new UsageError("--http-timeout and --header need --http");
+  }
+  if (v.http !== undefined) {
+    const headers: Record<string, string> = {};
+    for (const h of v.header ?? []) {
+      const m = /^([A-Za-z0-9!#$%&'*+.^_`|~-]+):\s*(.*)$/.exec(h);
+      if (!m) throw new UsageError(`--header: "${h}" is not "Name: value"`);
+      headers[m[1]!.toLowerCase()] = m[2]!;
+    }
+    p.delivery = {
+      mode: "http",
+      url: v.http,
+      ...(v["http-timeout"] !== undefined
+        ? { timeoutMs: durationFlag("http-timeout", v["http-timeout"]) }
+        : {}),
+      ...(v.header !== undefined ? { headers } : {}),
+    };
+  }
   if (v.exec !== undefined) p.delivery = { mode: "exec", command: v.exec };
   if (v.pull) p.delivery = { mode: "pull" };
   if (v.inline) p.delivery = { mode: "inline" };

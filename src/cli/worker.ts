@@ -4,6 +4,9 @@ import type { Logger } from "../obs/log.ts";
 import { assertQueueName } from "../queue/names.ts";
 import { VERSION } from "../version.ts";
 import { Worker } from "../worker/worker.ts";
+import { CircuitBreaker } from "../delivery/circuit.ts";
+import type { Deliver } from "../worker/deliver.ts";
+import { httpDelivery } from "../worker/http_delivery.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import {
   connectRole,
@@ -100,5 +103,21 @@ export function createWorker(sql: Sql, config: Config, log: Logger): Worker {
     defaults: engineDefaults(config),
     log,
     version: VERSION,
+    deliveries: { http: httpDeliveryFor(sql, config, log) },
+  });
+}
+
+/** http push with the circuits shared through the database, as `sluice worker` and `up` run it. */
+export function httpDeliveryFor(sql: Sql, config: Config, log: Logger): Deliver {
+  return httpDelivery({
+    signingSecrets: config.signingSecrets,
+    deny: config.deliveryDeny,
+    holder: config.workerId,
+    breaker: new CircuitBreaker(sql, {
+      failures: config.circuitFailures,
+      failureRatio: config.circuitFailureRatio,
+      windowMs: config.circuitWindowMs,
+      cooldownMs: config.circuitCooldownMs,
+    }, log),
   });
 }

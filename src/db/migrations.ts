@@ -5,6 +5,7 @@
  */
 import m0001 from "../../migrations/0001_create_core.sql" with { type: "text" };
 import m0002 from "../../migrations/0002_create_api.sql" with { type: "text" };
+import m0003 from "../../migrations/0003_create_delivery.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -15,6 +16,7 @@ export interface Migration {
 export const MIGRATIONS: Migration[] = checked([
   migration("0001_create_core.sql", m0001),
   migration("0002_create_api.sql", m0002),
+  migration("0003_create_delivery.sql", m0003),
 ]);
 
 function migration(file: string, sql: string): Migration {

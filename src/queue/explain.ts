@@ -3,6 +3,7 @@ import type { Job } from "./job.ts";
 import { getJob } from "./inspect.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
 import { WORKER_STALE_AFTER_MS } from "./workers.ts";
+import { getCircuit, originOf } from "../delivery/circuit.ts";
 
 export interface Explanation {
   code: string;
@@ -27,6 +28,14 @@ async function explain(sql: Sql, job: Job, defaults: EngineDefaults): Promise<Ex
   const last = job.lastError;
   const lastFact = last ? { lastError: last } : {};
   const attempts = `attempt ${job.attempt} of ${job.maxAttempts}`;
+  if (job.state === "scheduled" || job.state === "retrying" || job.state === "available") {
+    const open = await explainCircuit(sql, job, defaults);
+    if (open) return open;
+  }
+  if (job.state === "running") {
+    const waiting = await explainAwaitingCallback(sql, job);
+    if (waiting) return waiting;
+  }
   switch (job.state) {
     case "scheduled":
       return {
@@ -192,5 +201,57 @@ async function explainAvailable(
       last ? ` Its last attempt failed with ${last.code} ("${last.message}").` : ""
     }`,
     facts: { queue: job.queue, jobsAhead: n, ...lastFact },
+  };
+}
+
+/** A waiting job of an http queue whose target's circuit is open is held back by it. */
+async function explainCircuit(
+  sql: Sql,
+  job: Job,
+  defaults: EngineDefaults,
+): Promise<Explanation | null> {
+  const queue = await getQueue(sql, job.queue, defaults).catch(() => null);
+  const d = queue?.effective.delivery;
+  if (d?.mode !== "http") return null;
+  let origin: string;
+  try {
+    origin = originOf(d.url);
+  } catch {
+    return null;
+  }
+  const c = await getCircuit(sql, origin);
+  if (!c || c.state === "closed") return null;
+  const when = c.state === "open"
+    ? `it may close after its cooldown ends at ${c.openUntil}, when one probe request is sent`
+    : "a probe request is in flight; its success closes the circuit";
+  return {
+    code: "CIRCUIT_OPEN",
+    sentence:
+      `Job ${job.id} is held back: the circuit for ${origin} is ${c.state} after repeated failures (last: ${
+        c.lastFailure ?? "unknown"
+      }); ${when}. Its attempts are not consumed while it waits; the next try is at ${job.runAt}.`,
+    facts: {
+      origin,
+      circuitState: c.state,
+      openedAt: c.openedAt,
+      openUntil: c.openUntil,
+      consecutiveFailures: c.consecutiveFailures,
+      lastFailure: c.lastFailure,
+      runAt: job.runAt,
+    },
+  };
+}
+
+/** A running job that answered 202 waits for its signed callback, not for a worker. */
+async function explainAwaitingCallback(sql: Sql, job: Job): Promise<Explanation | null> {
+  const [row] = await sql<{ waiting: boolean }[]>`
+    SELECT callback_token IS NOT NULL AND callback_token = lease_token AS waiting
+    FROM sluice.jobs WHERE id = ${job.id}`;
+  if (!row?.waiting) return null;
+  return {
+    code: "AWAITING_CALLBACK",
+    sentence:
+      `Job ${job.id} was accepted by its http handler (202) on attempt ${job.attempt} and waits for a signed callback to POST /v1/callbacks; without one by ${job.leaseExpiresAt} the attempt fails as CALLBACK_TIMEOUT and retries.`,
+    facts: { attempt: job.attempt, deadline: job.leaseExpiresAt },
   };
 }

@@ -4,7 +4,8 @@ import { notifyQueues } from "./outcome.ts";
 /**
  * Jobs whose lease expired (their worker died or hung) go back to available with a
  * `LEASE_EXPIRED` error for the lost attempt, or dead (`DEAD_LEASE_EXPIRED`) when that was the
- * last attempt. Only PostgreSQL's clock decides what expired. Works in batches; rows a worker is
+ * last attempt; a job waiting for its http callback gets `CALLBACK_TIMEOUT` (`DEAD_TIMEOUT`
+ * on the last attempt). Only PostgreSQL's clock decides what expired. Works in batches; rows a worker is
  * completing right now are skipped and looked at again next pass, so a completion racing the
  * reaper is never reverted (the completion's fence re-checks `state = 'running'`).
  */
@@ -24,13 +25,22 @@ export async function reapExpiredLeases(
       )
       UPDATE sluice.jobs j SET
         state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
-        dead_reason = CASE WHEN j.attempt >= j.max_attempts THEN 'DEAD_LEASE_EXPIRED' END,
+        dead_reason = CASE WHEN j.attempt < j.max_attempts THEN NULL
+          WHEN j.callback_token = j.lease_token THEN 'DEAD_TIMEOUT'
+          ELSE 'DEAD_LEASE_EXPIRED' END,
         finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
         run_at = CASE WHEN j.attempt >= j.max_attempts THEN j.run_at ELSE now() END,
-        errors = j.errors || jsonb_build_array(jsonb_build_object(
+        -- A job that answered 202 (callback_token = lease_token) is not heartbeated: its lease
+        -- ran to the attempt's deadline, so expiry means the callback never came.
+        errors = j.errors || jsonb_build_array(CASE WHEN j.callback_token = j.lease_token
+          THEN jsonb_build_object(
+          'attempt', j.attempt, 'code', 'CALLBACK_TIMEOUT',
+          'message', 'no callback arrived before the attempt''s deadline at ' || j.lease_expires_at,
+          'at', now(), 'startedAt', j.leased_at, 'worker', j.worker_id, 'retryable', true)
+          ELSE jsonb_build_object(
           'attempt', j.attempt, 'code', 'LEASE_EXPIRED',
           'message', 'the lease expired at ' || j.lease_expires_at || ' without a heartbeat from worker ' || coalesce(j.worker_id, '?'),
-          'at', now(), 'startedAt', j.leased_at, 'worker', j.worker_id, 'retryable', true)),
+          'at', now(), 'startedAt', j.leased_at, 'worker', j.worker_id, 'retryable', true) END),
         lease_expires_at = NULL
       FROM expired WHERE j.id = expired.id
       RETURNING j.queue, j.state`;

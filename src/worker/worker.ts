@@ -14,6 +14,8 @@ import {
   releaseJobs,
 } from "../queue/outcome.ts";
 import { promoteDueJobs } from "../queue/promote.ts";
+import { awaitCallback } from "../queue/callbacks.ts";
+import { deferJob } from "../queue/defer.ts";
 import {
   BUILTIN_DEFAULTS,
   type EngineDefaults,
@@ -274,7 +276,7 @@ export class Worker {
       try {
         const outcome = await deliver(job, queue, { job, signal: controller.signal, log });
         if (outcome.status === "succeeded") this.#succeed(flight, outcome.result);
-        else if (outcome.status === "awaiting_callback") this.#settle(flight, "awaiting_callback");
+        else if (outcome.status === "awaiting_callback") await this.#awaitCallback(flight, queue);
         else await this.#defer(flight, outcome.delayMs, outcome.reason);
       } catch (e) {
         if (flight.decided) return;
@@ -389,10 +391,10 @@ export class Worker {
   }
 
   async #defer(flight: InFlight, delayMs: number, reason: string): Promise<void> {
-    // Deferral support lands with circuit breakers; until then a deferral is a release.
     if (flight.decided) return;
     flight.decided = true;
-    await releaseJobs(this.#o.sql, [flight.job]).catch((e) =>
+    // Not attempted (open circuit): back to waiting without consuming the attempt.
+    await deferJob(this.#o.sql, flight.job, delayMs, reason).catch((e) =>
       this.#log.error("outcome_not_recorded", { job_id: flight.job.id, error: e })
     );
     this.#log.info("job_deferred", { job_id: flight.job.id, delay_ms: delayMs, reason });
@@ -402,6 +404,22 @@ export class Worker {
       durationMs: performance.now() - flight.startedAt,
     });
     this.#settle(flight);
+  }
+
+  /**
+   * The handler answered 202: the attempt stays running without heartbeats until its signed
+   * callback, with its lease stretched to the attempt's deadline (the reaper then records
+   * CALLBACK_TIMEOUT). Its slot is freed now.
+   */
+  async #awaitCallback(flight: InFlight, queue: Queue): Promise<void> {
+    if (flight.decided) return;
+    flight.decided = true;
+    const { job } = flight;
+    await awaitCallback(this.#o.sql, job, job.timeoutMs ?? queue.effective.timeoutMs).catch((e) =>
+      // Unmarked, the lease simply expires and the reaper retries the job: at-least-once holds.
+      this.#log.error("outcome_not_recorded", { job_id: job.id, error: e })
+    );
+    this.#settle(flight, "awaiting_callback");
   }
 
   #settle(flight: InFlight, status?: AttemptEvent["status"]): void {

@@ -56,6 +56,10 @@ const configShape: Equals<Config, {
   minFreeDiskBytes: number;
   deliveryDeny: string[];
   apiRateLimitPerMinute: number | null;
+  circuitFailures: number;
+  circuitFailureRatio: number;
+  circuitWindowMs: number;
+  circuitCooldownMs: number;
 }> = true;
 strictEqual(configShape, true);
 

@@ -1,0 +1,117 @@
+/**
+ * Push-delivery throughput: one worker at concurrency 50 POSTs signed jobs to a local no-op
+ * receiver (a separate Deno process answering 204), through the real http delivery (signing,
+ * destination check, circuit bookkeeping, keep-alive) and the real engine.
+ *
+ *   deno run -A bench/push.ts [--jobs 20000] [--concurrency 50]
+ *
+ * Uses DATABASE_URL-free throwaway PostgreSQL from the test helpers (or the one `deno task
+ * test` provides through SLUICE_TEST_DATABASE_URL).
+ */
+import { parseArgs } from "node:util";
+import { CircuitBreaker } from "../src/delivery/circuit.ts";
+import { enqueueJobs } from "../src/queue/enqueue.ts";
+import { createQueue } from "../src/queue/queues.ts";
+import { httpDelivery } from "../src/worker/http_delivery.ts";
+import { Worker } from "../src/worker/worker.ts";
+import type { Deliver } from "../src/worker/deliver.ts";
+import { createTestDatabase } from "../tests/_helpers/db.ts";
+
+const { values } = parseArgs({
+  options: {
+    jobs: { type: "string", default: "20000" },
+    concurrency: { type: "string", default: "50" },
+  },
+});
+const N = Number(values.jobs);
+let dMs = 0, dN = 0;
+const CONCURRENCY = Number(values.concurrency);
+
+const receiver = new Deno.Command(Deno.execPath(), {
+  args: [
+    "eval",
+    `Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: ({ port }) => console.log(port) },
+      async (req) => { await req.arrayBuffer(); return new Response(null, { status: 204 }); });`,
+  ],
+  stdout: "piped",
+  stderr: "inherit",
+}).spawn();
+const reader = receiver.stdout.getReader();
+const port = Number(new TextDecoder().decode((await reader.read()).value).trim());
+reader.releaseLock();
+
+const db = await createTestDatabase({ max: 20 });
+try {
+  await createQueue(db.sql, "push", {
+    delivery: { mode: "http", url: `http://127.0.0.1:${port}/hook` },
+  });
+  for (let i = 0; i < N; i += 5_000) {
+    await enqueueJobs(
+      db.sql,
+      Array.from({ length: Math.min(5_000, N - i) }, (_, k) => ({
+        queue: "push",
+        kind: "bench.push",
+        payload: { n: i + k },
+      })),
+    );
+  }
+  const breaker = new CircuitBreaker(db.sql);
+  let attempts = 0, attemptMs = 0;
+  const worker = new Worker({
+    sql: db.sql,
+    workerId: "bench-push",
+    queues: ["push"],
+    concurrency: CONCURRENCY,
+    leaseMs: 30_000,
+    pollMs: 200,
+    shutdownGraceMs: 5_000,
+    onAttempt: (e) => {
+      attempts++;
+      attemptMs += e.durationMs;
+    },
+    deliveries: {
+      http: timed(httpDelivery({
+        signingSecrets: ["whsec_" + btoa("bench-secret-0123456789abcdef")],
+        deny: [],
+        breaker,
+        holder: "bench-push",
+      })),
+    },
+  });
+  const t0 = performance.now();
+  await worker.start();
+  for (;;) {
+    const [{ n }] = await db.sql<[{ n: number }]>`
+      SELECT count(*)::int AS n FROM sluice.jobs WHERE state = 'succeeded'`;
+    if (n >= N) break;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  await worker.stop();
+  await breaker.close();
+  const [{ failed }] = await db.sql<[{ failed: number }]>`
+    SELECT count(*)::int AS failed FROM sluice.jobs WHERE jsonb_array_length(errors) > 0`;
+  console.log(
+    `push: ${N} jobs at concurrency ${CONCURRENCY} in ${seconds.toFixed(2)} s = ${
+      Math.round(N / seconds)
+    } jobs/s (${failed} jobs with errors; mean attempt ${
+      (attemptMs / attempts).toFixed(1)
+    } ms, of which POST ${(dMs / dN).toFixed(1)} ms)`,
+  );
+} finally {
+  await db.drop();
+  receiver.kill();
+  await receiver.status;
+}
+
+function timed(d: Deliver): Deliver {
+  return async (job, queue, ctx) => {
+    const t = performance.now();
+    try {
+      return await d(job, queue, ctx);
+    } finally {
+      dMs += performance.now() - t;
+      dN++;
+    }
+  };
+}

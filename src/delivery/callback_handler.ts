@@ -1,0 +1,106 @@
+import { z } from "zod";
+import type { Sql } from "../db/connect.ts";
+import { httpStatusOf, isSluiceError, SluiceError } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+import { silentLogger } from "../obs/log.ts";
+import { applyCallback, type CallbackOutcome } from "../queue/callbacks.ts";
+import { isJobId } from "../queue/inspect.ts";
+import { BUILTIN_DEFAULTS, type EngineDefaults } from "../queue/queues.ts";
+import { Signer } from "./signature.ts";
+
+/**
+ * `POST /v1/callbacks` as a plain function, so the API route mounts it as-is:
+ *   app.post("/v1/callbacks", async (c) => {
+ *     const r = await handleCallback(deps, await c.req.text(), c.req.raw.headers);
+ *     return c.json(r.body, r.status);
+ *   });
+ * The signature is checked on the raw body before anything is parsed; no bearer token is
+ * needed (the signature is the authentication).
+ */
+
+export interface CallbackDeps {
+  sql: Sql;
+  signingSecrets: readonly string[];
+  toleranceMs: number;
+  defaults?: EngineDefaults;
+  log?: Logger;
+  /** For tests: the verifier's clock. */
+  nowMs?: () => number;
+}
+
+const digits = z.string().regex(/^[1-9][0-9]{0,18}$/, "a string of digits");
+
+/** The callback body (DESIGN.md "Callbacks"); exported for the OpenAPI document. */
+export const CallbackBody = z.object({
+  eventId: z.string().min(1).max(200),
+  jobId: digits.refine(isJobId, "a job id"),
+  attempt: z.number().int().min(1),
+  leaseToken: digits,
+  status: z.enum(["succeeded", "failed"]),
+  result: z.unknown().optional(),
+  error: z.object({
+    code: z.string().min(1).max(100),
+    message: z.string().max(10_000),
+    retryable: z.boolean().optional(),
+    retryAfter: z.union([z.number().min(0), z.string().max(100)]).optional(),
+  }).optional(),
+});
+
+export type CallbackResponse =
+  | { status: 200; body: { ok: true; job: CallbackOutcome } }
+  | {
+    status: number;
+    body: { error: { code: string; message: string; details: Record<string, unknown> } };
+  };
+
+export async function handleCallback(
+  deps: CallbackDeps,
+  rawBody: string,
+  headers: Headers | Record<string, string | undefined>,
+): Promise<CallbackResponse> {
+  const log = deps.log ?? silentLogger;
+  const get = (name: string) =>
+    headers instanceof Headers ? headers.get(name) : headers[name] ?? lower(headers, name);
+  try {
+    new Signer(deps.signingSecrets).verify(
+      {
+        id: get("webhook-id"),
+        timestamp: get("webhook-timestamp"),
+        signature: get("webhook-signature"),
+      },
+      rawBody,
+      { toleranceMs: deps.toleranceMs, nowMs: deps.nowMs?.() },
+    );
+    let json: unknown;
+    try {
+      json = JSON.parse(rawBody);
+    } catch {
+      throw new SluiceError("MALFORMED_JSON", "the callback body is not valid JSON");
+    }
+    const parsed = CallbackBody.safeParse(json);
+    if (!parsed.success) {
+      throw new SluiceError("VALIDATION_FAILED", "the callback body is invalid", {
+        issues: parsed.error.issues.map((i) => ({ path: i.path.join("."), message: i.message })),
+      });
+    }
+    const job = await applyCallback(deps.sql, parsed.data, {
+      defaults: deps.defaults ?? BUILTIN_DEFAULTS,
+    });
+    log.info("callback_applied", {
+      job_id: job.jobId,
+      event_id: parsed.data.eventId,
+      status: parsed.data.status,
+      state: job.state,
+    });
+    return { status: 200, body: { ok: true, job } };
+  } catch (e) {
+    if (!isSluiceError(e)) throw e;
+    log.warn("callback_refused", { code: e.code, error: e.message });
+    return { status: httpStatusOf(e.code), body: { error: e.toJSON() } };
+  }
+}
+
+function lower(headers: Record<string, string | undefined>, name: string): string | null {
+  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v ?? null;
+  return null;
+}

@@ -1,0 +1,245 @@
+import type { CircuitBreaker } from "../delivery/circuit.ts";
+import { originOf } from "../delivery/circuit.ts";
+import { assertDestinationAllowed, cachedResolver, type Resolve } from "../delivery/destination.ts";
+import { retryAfterMs } from "../delivery/retry_after.ts";
+import { Signer } from "../delivery/signature.ts";
+import { isSluiceError } from "../errors.ts";
+import type { LeasedJob } from "../queue/job.ts";
+import type { Deliver, DeliveryResult } from "./deliver.ts";
+import { JobFailure } from "./failure.ts";
+
+/**
+ * `http` delivery: POSTs the job to the queue's URL, signed per Standard Webhooks.
+ *
+ * Decisions:
+ * - `webhook-id` is `job_<id>`, the same for every attempt of a job, as the Standard Webhooks
+ *   spec asks ("the same when the same webhook is being resent"): a receiver that dedupes on it
+ *   gets effectively-once processing on top of our at-least-once. `sluice-attempt` tells the
+ *   attempts apart; a replay is a new job, so it has a new id.
+ * - Redirects are not followed (3xx fails permanently as `HTTP_3XX`: fix the URL, then replay).
+ * - Response bodies are read up to `maxBodyBytes` and the rest is cancelled, so the connection
+ *   goes back to fetch's keep-alive pool whenever the body fits; error details keep 2 KB.
+ * - Without any signing secret, requests go out unsigned (no `webhook-signature`) and the
+ *   worker warns once (`http_unsigned`).
+ */
+
+export interface HttpDeliveryOptions {
+  signingSecrets: readonly string[];
+  deny: readonly string[];
+  breaker?: CircuitBreaker | null;
+  /** Holder prefix for circuit probes (the worker id). */
+  holder?: string;
+  /** Request timeout when the queue's delivery sets none; the job's own timeout still applies. */
+  defaultTimeoutMs?: number;
+  /** Largest 2xx body kept as the job's result (bigger: `{truncated: true}`). */
+  maxResultBytes?: number;
+  resolve?: Resolve;
+}
+
+const ERROR_BODY_BYTES = 2_048;
+const CHECK_TTL_MS = 10_000;
+
+export function httpDelivery(opts: HttpDeliveryOptions): Deliver {
+  const signer = new Signer(opts.signingSecrets);
+  const resolve = opts.resolve ?? cachedResolver();
+  const maxResult = opts.maxResultBytes ?? 65_536;
+  const holder = opts.holder ?? "worker";
+  let warnedUnsigned = false;
+  const checked = new Map<string, number>();
+  return async (job, queue, ctx): Promise<DeliveryResult> => {
+    const d = queue.effective.delivery;
+    if (d.mode !== "http") {
+      throw new JobFailure("DELIVERY_MISMATCH", `queue '${queue.name}' is not an http queue`);
+    }
+    // The verdict is pure for a URL and its resolution (resolutions are cached for 10 s), so it
+    // is cached as long: re-checking each push was a measurable share of its cost.
+    const seen = checked.get(d.url);
+    if (seen === undefined || Date.now() - seen > CHECK_TTL_MS) {
+      try {
+        await assertDestinationAllowed(d.url, opts.deny, resolve);
+      } catch (e) {
+        checked.delete(d.url);
+        if (isSluiceError(e)) throw new JobFailure(e.code, e.message, { retryable: false });
+        throw e;
+      }
+      if (checked.size > 1_000) checked.clear();
+      checked.set(d.url, Date.now());
+    }
+    if (!signer.enabled && !warnedUnsigned) {
+      warnedUnsigned = true;
+      ctx.log.warn("http_unsigned", {
+        hint: "set SLUICE_SIGNING_SECRETS: http pushes go out without webhook-signature",
+      });
+    }
+    const url = new URL(d.url);
+    const origin = originOf(url);
+    const timeoutMs = d.timeoutMs ?? opts.defaultTimeoutMs ?? 30_000;
+    let probe: string | null = null;
+    if (opts.breaker) {
+      const a = await opts.breaker.admit(origin, `${holder}:${job.id}`, timeoutMs + 5_000);
+      if (!a.ok) {
+        return {
+          status: "deferred",
+          delayMs: a.delayMs,
+          reason: `CIRCUIT_OPEN ${origin} (${a.circuit.state})`,
+        };
+      }
+      probe = a.probe;
+    }
+    let healthy: boolean | null = null;
+    let failureCode: string | null = null;
+    try {
+      const result = await send(job, url, d.headers, timeoutMs, ctx.signal, signer, maxResult);
+      healthy = true;
+      return result;
+    } catch (e) {
+      if (e instanceof JobFailure && !NEUTRAL.has(e.code)) {
+        healthy = !TARGET_FAILURES.has(e.code);
+        failureCode = healthy ? null : e.code;
+      }
+      throw e;
+    } finally {
+      void opts.breaker?.record(origin, healthy, failureCode, probe);
+    }
+  };
+}
+
+/** Failures that say the target is unwell (they feed its circuit); TIMEOUT is the job's own. */
+const TARGET_FAILURES = new Set(["HTTP_5XX", "HTTP_CONNECTION", "HTTP_TIMEOUT", "TIMEOUT"]);
+/** Aborts that say nothing about the target. */
+const NEUTRAL = new Set(["STALE_LEASE", "SHUTDOWN", "CANCELLED"]);
+
+/** The request body: what a receiver needs to run the job, nothing about our internals. */
+export function pushBody(job: LeasedJob): string {
+  return JSON.stringify({
+    id: job.id,
+    queue: job.queue,
+    kind: job.kind,
+    payload: job.payload,
+    attempt: job.attempt,
+    maxAttempts: job.maxAttempts,
+    createdAt: job.createdAt.toISOString(),
+  });
+}
+
+async function send(
+  job: LeasedJob,
+  url: URL,
+  extra: Record<string, string> | undefined,
+  timeoutMs: number,
+  jobSignal: AbortSignal,
+  signer: Signer,
+  maxResult: number,
+): Promise<DeliveryResult> {
+  const body = pushBody(job);
+  const id = `job_${job.id}`;
+  const ts = Math.floor(Date.now() / 1000);
+  const headers = new Headers(extra ?? {});
+  headers.set("content-type", "application/json");
+  headers.set("user-agent", "sluice");
+  headers.set("webhook-id", id);
+  headers.set("webhook-timestamp", String(ts));
+  if (signer.enabled) headers.set("webhook-signature", signer.sign(id, ts, body));
+  headers.set("sluice-job-id", job.id);
+  headers.set("sluice-attempt", String(job.attempt));
+  headers.set("sluice-lease-token", job.leaseToken);
+  headers.set("idempotency-key", job.idempotencyKey ?? job.id);
+  // One controller and one timer: AbortSignal.any + AbortSignal.timeout cost ~100 µs a push.
+  const controller = new AbortController();
+  const timeout = { aborted: false };
+  const timer = setTimeout(() => {
+    timeout.aborted = true;
+    controller.abort();
+  }, timeoutMs);
+  const onJobAbort = () => controller.abort(jobSignal.reason);
+  if (jobSignal.aborted) onJobAbort();
+  else jobSignal.addEventListener("abort", onJobAbort, { once: true });
+  const where = `${url.origin}${url.pathname}`;
+  let res: Response;
+  let text: string;
+  try {
+    res = await fetch(url, {
+      method: "POST",
+      headers,
+      body,
+      redirect: "manual",
+      signal: controller.signal,
+    });
+    text = await readCapped(res, res.ok ? maxResult : ERROR_BODY_BYTES);
+  } catch (e) {
+    throw requestError(e, jobSignal, timeout, where, timeoutMs);
+  } finally {
+    clearTimeout(timer);
+    jobSignal.removeEventListener("abort", onJobAbort);
+  }
+  const s = res.status;
+  if (s === 202) return { status: "awaiting_callback" };
+  if (s >= 200 && s < 300) return { status: "succeeded", result: parseResult(text, maxResult) };
+  const detail = `POST ${where} answered ${s}${text ? `: ${text.slice(0, ERROR_BODY_BYTES)}` : ""}`;
+  if (s >= 300 && s < 400) {
+    throw new JobFailure(
+      "HTTP_3XX",
+      `${detail} (redirect to '${res.headers.get("location") ?? "?"}' not followed)`,
+      { retryable: false },
+    );
+  }
+  if (s === 429 || s === 503) {
+    throw new JobFailure(s === 429 ? "HTTP_429" : "HTTP_5XX", detail, {
+      retryAfterMs: retryAfterMs(res.headers.get("retry-after")),
+    });
+  }
+  if (s === 410) throw new JobFailure("HTTP_410", detail, { retryable: false });
+  if (s >= 400 && s < 500) throw new JobFailure("HTTP_4XX", detail, { retryable: false });
+  throw new JobFailure("HTTP_5XX", detail);
+}
+
+function requestError(
+  e: unknown,
+  jobSignal: AbortSignal,
+  timeout: { aborted: boolean },
+  where: string,
+  timeoutMs: number,
+): unknown {
+  // The worker aborted the attempt (its timeout, lost lease, shutdown): its reason stands.
+  if (jobSignal.aborted) return jobSignal.reason;
+  if (timeout.aborted) {
+    return new JobFailure("HTTP_TIMEOUT", `POST ${where} did not answer within ${timeoutMs} ms`);
+  }
+  const message = e instanceof Error ? e.message : String(e);
+  return new JobFailure("HTTP_CONNECTION", `POST ${where} failed: ${message.slice(0, 500)}`);
+}
+
+/** Reads at most `max` bytes of the body; the rest is cancelled (the connection then closes). */
+async function readCapped(res: Response, max: number): Promise<string> {
+  if (!res.body) return "";
+  const reader = res.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    chunks.push(value);
+    size += value.byteLength;
+    if (size > max) {
+      await reader.cancel().catch(() => {});
+      break;
+    }
+  }
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder().decode(size > max ? all.subarray(0, max + 1) : all);
+}
+
+function parseResult(text: string, max: number): unknown {
+  if (text === "") return null;
+  if (text.length > max) return { truncated: true, bodyPrefix: text.slice(0, ERROR_BODY_BYTES) };
+  try {
+    return JSON.parse(text);
+  } catch {
+    return { body: text.slice(0, ERROR_BODY_BYTES) };
+  }
+}

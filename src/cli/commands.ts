@@ -11,6 +11,8 @@ import { upCommand } from "./up.ts";
 import { workerCommand } from "./worker.ts";
 import { migrateCommand } from "./migrate.ts";
 import { versionCommand } from "./version.ts";
+import { maintenanceCommand } from "./maintenance.ts";
+import { scheduleCommand } from "./schedule.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -20,6 +22,8 @@ export const COMMANDS: readonly Command[] = [
   migrateCommand,
   configCommand,
   versionCommand,
+  maintenanceCommand,
+  scheduleCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

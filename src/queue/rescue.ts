@@ -10,14 +10,14 @@ import { notifyQueues } from "./outcome.ts";
  */
 export async function reapExpiredLeases(
   sql: Sql,
-  { batchSize = 1_000 }: { batchSize?: number } = {},
+  { batchSize = 1_000, now = null }: { batchSize?: number; now?: Date | null } = {},
 ): Promise<{ reaped: number; dead: number }> {
   let reaped = 0, dead = 0;
   for (;;) {
     const rows = await sql<{ queue: string; state: string }[]>`
       WITH expired AS (
         SELECT id FROM sluice.jobs
-        WHERE state = 'running' AND lease_expires_at < now()
+        WHERE state = 'running' AND lease_expires_at < coalesce(${now}::timestamptz, now())
         ORDER BY lease_expires_at
         LIMIT ${batchSize}
         FOR UPDATE SKIP LOCKED
@@ -25,12 +25,12 @@ export async function reapExpiredLeases(
       UPDATE sluice.jobs j SET
         state = CASE WHEN j.attempt >= j.max_attempts THEN 'dead' ELSE 'available' END,
         dead_reason = CASE WHEN j.attempt >= j.max_attempts THEN 'DEAD_LEASE_EXPIRED' END,
-        finished_at = CASE WHEN j.attempt >= j.max_attempts THEN now() END,
-        run_at = CASE WHEN j.attempt >= j.max_attempts THEN j.run_at ELSE now() END,
+        finished_at = CASE WHEN j.attempt >= j.max_attempts THEN coalesce(${now}::timestamptz, now()) END,
+        run_at = CASE WHEN j.attempt >= j.max_attempts THEN j.run_at ELSE coalesce(${now}::timestamptz, now()) END,
         errors = j.errors || jsonb_build_array(jsonb_build_object(
           'attempt', j.attempt, 'code', 'LEASE_EXPIRED',
           'message', 'the lease expired at ' || j.lease_expires_at || ' without a heartbeat from worker ' || coalesce(j.worker_id, '?'),
-          'at', now(), 'startedAt', j.leased_at, 'worker', j.worker_id, 'retryable', true)),
+          'at', coalesce(${now}::timestamptz, now()), 'startedAt', j.leased_at, 'worker', j.worker_id, 'retryable', true)),
         lease_expires_at = NULL
       FROM expired WHERE j.id = expired.id
       RETURNING j.queue, j.state`;

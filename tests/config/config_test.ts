@@ -56,6 +56,17 @@ const configShape: Equals<Config, {
   minFreeDiskBytes: number;
   deliveryDeny: string[];
   apiRateLimitPerMinute: number | null;
+  maintenanceDisable: string[];
+  maintenanceLeaderTtlMs: number;
+  scheduleMissed: "skip" | "once";
+  alertStaleHeartbeatRatio: number;
+  alertCallbackFailureRatio: number;
+  alertRetrySuccessRate: number;
+  alertSuccessRate: number;
+  alertDepthGrowthMs: number;
+  alertDlqGrowth: number;
+  xminHorizonWarnMs: number;
+  deadTupleRatioWarn: number;
 }> = true;
 strictEqual(configShape, true);
 

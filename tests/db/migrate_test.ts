@@ -75,10 +75,12 @@ Deno.test("migrationStatus() reports pending and applied migrations", async (t) 
       strictEqual(status[0]!.appliedAt, null);
       await rejects(assertNoPendingMigrations(db.sql), (e) => {
         assert(isSluiceError(e, "MIGRATIONS_PENDING"));
+        const names = MIGRATIONS.map((m) => `${String(m.version).padStart(4, "0")}_${m.name}`);
+        const n = MIGRATIONS.length;
         strictEqual(
           e.message,
-          "1 migration is pending (0001_create_core): run `sluice migrate` or set " +
-            "SLUICE_MIGRATE_ON_STARTUP=true",
+          `${n} ${n === 1 ? "migration is" : "migrations are"} pending (${names.join(", ")}): ` +
+            "run `sluice migrate` or set SLUICE_MIGRATE_ON_STARTUP=true",
         );
         return true;
       });
@@ -92,12 +94,17 @@ Deno.test("migrationStatus() reports pending and applied migrations", async (t) 
       await assertNoPendingMigrations(db.sql);
       const three: Migration[] = [
         ...MIGRATIONS,
-        { version: 2, name: "x", sql: "SELECT 1" },
-        { version: 3, name: "y", sql: "SELECT 1" },
+        { version: MIGRATIONS.length + 1, name: "x", sql: "SELECT 1" },
+        { version: MIGRATIONS.length + 2, name: "y", sql: "SELECT 1" },
       ];
       await rejects(assertNoPendingMigrations(db.sql, three), (e) => {
         assert(isSluiceError(e, "MIGRATIONS_PENDING"));
-        assert(e.message.startsWith("2 migrations are pending (0002_x, 0003_y): run"), e.message);
+        const [x, y] = [MIGRATIONS.length + 1, MIGRATIONS.length + 2]
+          .map((v) => String(v).padStart(4, "0"));
+        assert(
+          e.message.startsWith(`2 migrations are pending (${x}_x, ${y}_y): run`),
+          e.message,
+        );
         return true;
       });
     });

@@ -36,6 +36,13 @@ CREATE INDEX jobs_archive_retry_of_idx ON sluice.jobs_archive (retry_of) WHERE r
 CREATE INDEX jobs_finished_idx ON sluice.jobs (finished_at)
   WHERE state IN ('succeeded', 'dead', 'cancelled');
 
+-- Scheduled and retrying jobs by queue, so the metrics scrape counts them index-only
+-- (jobs_due_idx is on run_at alone and would fetch every waiting row from the heap: 250 ms for
+-- 70,000 waiting jobs). Costs one index entry per scheduled or retried job, none on the happy
+-- path of an immediate job.
+CREATE INDEX jobs_waiting_queue_idx ON sluice.jobs (queue, state)
+  WHERE state IN ('scheduled', 'retrying');
+
 -- Stock of finished jobs per queue, counted by maintenance at most once a minute, so a metrics
 -- scrape never counts a million succeeded rows (unfinished states are counted exactly, live).
 CREATE TABLE sluice.job_count_snapshots (

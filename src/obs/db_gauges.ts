@@ -5,8 +5,8 @@
  *
  * It must stay fast with millions of rows, so nothing here counts finished jobs live:
  * - available, running, scheduled, retrying: counted exactly through their partial indexes
- *   (jobs_available_idx is index-only; running is bounded by total concurrency; the due index
- *   holds only future work);
+ *   (jobs_available_idx and jobs_waiting_queue_idx index-only; running is bounded by total
+ *   concurrency);
  * - dead: exactly, index-only through jobs_dead_idx (queue, finished_at) — the DLQ is small
  *   and operators want the exact figure;
  * - succeeded, cancelled: from `sluice.job_count_snapshots`, which the maintenance `counter`
@@ -58,7 +58,11 @@ interface Row {
 
 /** One statement; each branch is shaped to use its partial index (see the module comment). */
 export async function readDbGauges(sql: Sql): Promise<DbGaugeFacts> {
-  const rows = await sql<Row[]>`
+  // Serial plan: each branch reads a small index, and launching parallel workers cost more
+  // than the scan itself (seconds on a loaded 2-core host in bench/metrics.ts).
+  const rows = await sql.begin(async (tx) => {
+    await tx`SET LOCAL max_parallel_workers_per_gather = 0`;
+    return await tx<Row[]>`
     SELECT 'q' AS k, name AS queue, NULL AS state, 0::bigint AS n, NULL::timestamptz AS t
       FROM sluice.queues
     UNION ALL SELECT 'j', queue, 'available', count(*), min(run_at)
@@ -75,6 +79,7 @@ export async function readDbGauges(sql: Sql): Promise<DbGaugeFacts> {
     UNION ALL SELECT 'a', name, NULL, max(CASE WHEN state = 'firing' THEN 1 ELSE 0 END), NULL
       FROM sluice.alerts GROUP BY name
     UNION ALL SELECT 'now', NULL, NULL, 0, now()`;
+  }) as Row[];
   const facts: DbGaugeFacts = {
     at: new Date(),
     queues: new Map(),

@@ -446,6 +446,44 @@ export const BUILTIN_DELIVERY_DENY: readonly string[] = [
   "fe80::/10",
 ];
 
+/** A fraction from 0 to 1, e.g. `0.25`. */
+function ratio(raw: string): number {
+  const text = raw.trim();
+  const n = Number(text);
+  if (text === "" || !Number.isFinite(n) || n < 0 || n > 1) {
+    invalid(`${quote(raw)} is not a ratio from 0 to 1 (e.g. 0.25)`);
+  }
+  return n;
+}
+
+/** Maintenance services that `SLUICE_MAINTENANCE_DISABLE` may name (src/maintenance/services.ts). */
+export const MAINTENANCE_SERVICE_NAMES = [
+  "reaper",
+  "promoter",
+  "scheduler",
+  "archiver",
+  "pruner",
+  "scrubber",
+  "counter",
+  "alerts",
+  "table_health",
+] as const;
+
+function serviceList(raw: string): string[] {
+  const names = list(raw).map((s) => s.toLowerCase());
+  const bad = names.filter((n) => !(MAINTENANCE_SERVICE_NAMES as readonly string[]).includes(n));
+  if (bad.length > 0) {
+    invalid(
+      `${bad.map(quote).join(", ")} ${
+        bad.length === 1 ? "is not a" : "are not"
+      } maintenance service${bad.length === 1 ? "" : "s"} (use ${
+        MAINTENANCE_SERVICE_NAMES.join(", ")
+      })`,
+    );
+  }
+  return [...new Set(names)];
+}
+
 // ---------------------------------------------------------------------------------------------
 // The table. Order is the order of `describeConfig` and of problems.
 
@@ -737,6 +775,79 @@ const VARS = {
     parse: duration({ min: 100 }),
     show: showDuration,
     description: "How long an open circuit defers jobs before one probe is sent; default 30s",
+  }),
+  maintenanceDisable: v({
+    name: "SLUICE_MAINTENANCE_DISABLE",
+    default: "",
+    parse: serviceList,
+    description:
+      "Maintenance services not to run, comma list (e.g. archiver,scrubber); default none",
+  }),
+  maintenanceLeaderTtlMs: v({
+    name: "SLUICE_MAINTENANCE_LEADER_TTL",
+    default: "15s",
+    parse: duration({ min: 1_000, max: 600_000 }),
+    show: showDuration,
+    description:
+      "Maintenance leader lease; another process takes over this long after the leader dies; 15s",
+  }),
+  scheduleMissed: v({
+    name: "SLUICE_SCHEDULE_MISSED",
+    default: "skip",
+    parse: oneOf(["skip", "once"] as const),
+    description:
+      "Default for cron slots missed while down: skip them, or run once for all; default skip",
+  }),
+  alertStaleHeartbeatRatio: v({
+    name: "SLUICE_ALERT_STALE_HEARTBEAT_RATIO",
+    default: "0.25",
+    parse: ratio,
+    description: "Alert when this share of running jobs missed heartbeats for 5m; default 0.25",
+  }),
+  alertCallbackFailureRatio: v({
+    name: "SLUICE_ALERT_CALLBACK_FAILURE_RATIO",
+    default: "0.10",
+    parse: ratio,
+    description: "Alert when this share of callbacks failed over 10m; default 0.10",
+  }),
+  alertRetrySuccessRate: v({
+    name: "SLUICE_ALERT_RETRY_SUCCESS_RATE",
+    default: "0.70",
+    parse: ratio,
+    description: "Alert when fewer retried jobs than this succeed over 30m; default 0.70",
+  }),
+  alertSuccessRate: v({
+    name: "SLUICE_ALERT_SUCCESS_RATE",
+    default: "0.90",
+    parse: ratio,
+    description: "Alert when fewer finished jobs than this succeed over 30m; default 0.90",
+  }),
+  alertDepthGrowthMs: v({
+    name: "SLUICE_ALERT_DEPTH_GROWTH_FOR",
+    default: "15m",
+    parse: duration({ min: 1_000 }),
+    show: showDuration,
+    description: "Alert when a queue's runnable depth has grown without a dip for this long; 15m",
+  }),
+  alertDlqGrowth: v({
+    name: "SLUICE_ALERT_DLQ_GROWTH",
+    default: "1",
+    parse: int({ min: 1, max: Number.MAX_SAFE_INTEGER }),
+    description: "Alert when at least this many jobs of a queue died in the last 10m; default 1",
+  }),
+  xminHorizonWarnMs: v({
+    name: "SLUICE_XMIN_HORIZON_WARN",
+    default: "10m",
+    parse: duration({ min: 1_000 }),
+    show: showDuration,
+    description:
+      "Warn when the oldest transaction holding back vacuum (xmin) is older than this; 10m",
+  }),
+  deadTupleRatioWarn: v({
+    name: "SLUICE_DEAD_TUPLE_RATIO_WARN",
+    default: "0.2",
+    parse: ratio,
+    description: "Warn when this share of the jobs table's tuples are dead (bloat); default 0.2",
   }),
 };
 

@@ -120,7 +120,12 @@ export function dlqRouter(ctx: ApiContext) {
         createdBy: c.get("token").name,
       });
       return c.json({
-        replayed: out.replayed.map((r) => ({ jobId: r.id, newJobId: r.newId, queue: r.queue, reason: r.reason })),
+        replayed: out.replayed.map((r) => ({
+          jobId: r.id,
+          newJobId: r.newId,
+          queue: r.queue,
+          reason: r.reason,
+        })),
         count: out.replayed.length,
         remaining: out.remaining,
         skipped: out.skipped,

@@ -17,6 +17,8 @@ import { systemdCommand } from "./systemd.ts";
 import { apiCommand } from "./api.ts";
 import { tokenCommand } from "./token.ts";
 import { dlqCommand } from "./dlq.ts";
+import { maintenanceCommand } from "./maintenance.ts";
+import { scheduleCommand } from "./schedule.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -32,6 +34,8 @@ export const COMMANDS: readonly Command[] = [
   apiCommand,
   tokenCommand,
   dlqCommand,
+  maintenanceCommand,
+  scheduleCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

@@ -1,4 +1,3 @@
-import { startMaintenanceLoop } from "../maintenance/loop.ts";
 import { type ApiServer, startApiServer } from "../api/serve.ts";
 import { type Command, EXIT_OK, parseFlags, reportError } from "./_command.ts";
 import {
@@ -8,12 +7,13 @@ import {
   roleSetup,
   shutdownSignal,
 } from "./_runtime.ts";
-import { applyWorkerFlags, createWorker } from "./worker.ts";
+import { startMaintenance } from "./maintenance.ts";
+import { applyWorkerFlags, startObservedWorker } from "./worker.ts";
 
 const HELP = `Usage: sluice up [--queues a,b] [--concurrency N]
 
-Everything in one process: worker + maintenance (reaper of expired leases, promotion of due
-jobs) + the HTTP API. With no DATABASE_URL it creates (first run) and starts an embedded
+Everything in one process: worker (metrics on SLUICE_WORKER_METRICS_ADDR) + maintenance
+(reaper, promoter, cron scheduler, archiver, pruner, scrubber, alerts) + the HTTP API. With no DATABASE_URL it creates (first run) and starts an embedded
 PostgreSQL in SLUICE_DATA_DIR (default ./sluice-data) using the host's initdb/pg_ctl,
 reachable only on a unix socket inside that directory, and stops it on exit.
 Migrations are applied at start unless SLUICE_MIGRATE_ON_STARTUP=false.
@@ -58,12 +58,8 @@ export const upCommand: Command = {
             createAdminIfMissing: true,
           })
           : null;
-        const maintenance = startMaintenanceLoop(db.sql, {
-          intervalMs: config.maintenanceIntervalMs,
-          log,
-        });
-        const worker = createWorker(db.sql, config, log);
-        await worker.start();
+        const maintenance = startMaintenance(db.sql, config, log);
+        const worker = await startObservedWorker(db.sql, config, log);
         banner([
           `Sluice is up (${Math.round(performance.now() - t0)} ms).`,
           `  database:  ${db.describe}`,

@@ -3,10 +3,13 @@ import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { assertQueueName } from "../queue/names.ts";
 import { VERSION } from "../version.ts";
-import { Worker } from "../worker/worker.ts";
 import { CircuitBreaker } from "../delivery/circuit.ts";
 import type { Deliver } from "../worker/deliver.ts";
 import { httpDelivery } from "../worker/http_delivery.ts";
+import { Worker, type WorkerOptions } from "../worker/worker.ts";
+import { showListenAddr } from "../config.ts";
+import { createWorkerMetrics } from "../obs/worker_metrics.ts";
+import { startWorkerServer } from "../obs/worker_server.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import {
   connectRole,
@@ -52,8 +55,7 @@ export const workerCommand: Command = {
       });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: false });
-        const worker = createWorker(db.sql, config, log);
-        await worker.start();
+        const worker = await startObservedWorker(db.sql, config, log);
         const sig = await shutdownSignal();
         log.info("shutdown_requested", { signal: sig });
         await worker.stop();
@@ -91,7 +93,12 @@ export function applyWorkerFlags(
   }
 }
 
-export function createWorker(sql: Sql, config: Config, log: Logger): Worker {
+export function createWorker(
+  sql: Sql,
+  config: Config,
+  log: Logger,
+  extra: Partial<WorkerOptions> = {},
+): Worker {
   return new Worker({
     sql,
     workerId: config.workerId,
@@ -104,6 +111,7 @@ export function createWorker(sql: Sql, config: Config, log: Logger): Worker {
     log,
     version: VERSION,
     deliveries: { http: httpDeliveryFor(sql, config, log) },
+    ...extra,
   });
 }
 
@@ -120,4 +128,37 @@ export function httpDeliveryFor(sql: Sql, config: Config, log: Logger): Deliver 
       cooldownMs: config.circuitCooldownMs,
     }, log),
   });
+}
+
+/**
+ * A started worker with its metrics port (SLUICE_WORKER_METRICS_ADDR) serving /healthz and
+ * /metrics/prom; `stop()` stops both.
+ */
+export async function startObservedWorker(
+  sql: Sql,
+  config: Config,
+  log: Logger,
+): Promise<{ worker: Worker; stop(): Promise<void> }> {
+  const metrics = createWorkerMetrics();
+  let worker: Worker | null = null;
+  const server = config.workerMetricsAddr === null ? null : startWorkerServer({
+    addr: config.workerMetricsAddr,
+    registry: metrics.registry,
+    log,
+    health: () => ({ workerId: config.workerId, inFlight: worker?.inFlight ?? 0 }),
+  });
+  worker = createWorker(sql, config, log, {
+    onAttempt: metrics.onAttempt,
+    metricsAddr: server ? showListenAddr(server.addr) : null,
+  });
+  metrics.attach(worker);
+  await worker.start();
+  const w = worker;
+  return {
+    worker: w,
+    stop: async () => {
+      await w.stop();
+      await server?.close();
+    },
+  };
 }

@@ -6,6 +6,7 @@
 import m0001 from "../../migrations/0001_create_core.sql" with { type: "text" };
 import m0002 from "../../migrations/0002_create_api.sql" with { type: "text" };
 import m0003 from "../../migrations/0003_create_delivery.sql" with { type: "text" };
+import m0004 from "../../migrations/0004_create_maintenance.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -17,6 +18,7 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0001_create_core.sql", m0001),
   migration("0002_create_api.sql", m0002),
   migration("0003_create_delivery.sql", m0003),
+  migration("0004_create_maintenance.sql", m0004),
 ]);
 
 function migration(file: string, sql: string): Migration {

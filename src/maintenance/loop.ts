@@ -1,71 +1,145 @@
+/**
+ * The maintenance role's loop (`sluice maintenance`, and inside `sluice up`): every interval it
+ * takes or renews the leader lease (src/maintenance/leader.ts) and, while it leads, runs one
+ * pass of every enabled service. A failing service is logged and the others still run; the loop
+ * never dies with the database (the next pass tries again). Standbys only try to take the lease.
+ *
+ * Each service pass logs one `maintenance_pass` line with its counts — at info when it did
+ * something, at debug when every count is 0 (a quiet system would otherwise log eight lines
+ * every five seconds) — and records itself in `sluice.maintenance_passes` for the ops view.
+ */
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
-import { promoteDueJobs } from "../queue/promote.ts";
-import { reapExpiredLeases } from "../queue/rescue.ts";
+import { acquireLeadership, releaseLeadership } from "./leader.ts";
+import type { MaintenanceService, ServiceContext } from "./services.ts";
+
+export type { MaintenanceService } from "./services.ts";
 
 export interface MaintenanceLoop {
+  /** True while this process holds the lease. */
+  readonly leading: boolean;
   stop(): Promise<void>;
 }
 
-/** A maintenance pass: one service, its counts for the log line. */
-export interface MaintenanceService {
-  name: string;
-  run(sql: Sql): Promise<Record<string, number>>;
+export interface MaintenanceOptions {
+  intervalMs: number;
+  log: Logger;
+  services: MaintenanceService[];
+  /** This process's name in the lease row. */
+  holder: string;
+  leaderTtlMs: number;
+  /** Test clock; null = the database's. */
+  now?: () => Date | null;
 }
 
-export const CORE_SERVICES: MaintenanceService[] = [
-  { name: "reaper", run: (sql) => reapExpiredLeases(sql) },
-  { name: "promoter", run: (sql) => promoteDueJobs(sql) },
-];
-
-/**
- * Runs every service once per interval until stopped. A failing service is logged and the
- * others still run; the loop never dies with the database (the next pass tries again).
- */
-export function startMaintenanceLoop(
+/** Runs every service once, in order; returns counts per service. */
+export async function runMaintenancePass(
   sql: Sql,
-  { intervalMs, log, services = CORE_SERVICES }: {
-    intervalMs: number;
+  services: MaintenanceService[],
+  { log, holder, now = null, shouldStop = () => false }: {
     log: Logger;
-    services?: MaintenanceService[];
+    holder: string;
+    now?: Date | null;
+    shouldStop?: () => boolean;
   },
-): MaintenanceLoop {
+): Promise<Record<string, Record<string, number> | { error: string }>> {
+  const out: Record<string, Record<string, number> | { error: string }> = {};
+  const ctx: ServiceContext = { log, now };
+  for (const s of services) {
+    if (shouldStop()) break;
+    const t0 = performance.now();
+    let counts: Record<string, number> = {};
+    let error: string | null = null;
+    try {
+      counts = await s.run(sql, ctx);
+      out[s.name] = counts;
+    } catch (e) {
+      error = e instanceof Error ? e.message : String(e);
+      out[s.name] = { error };
+      log.error("maintenance_failed", { service: s.name, error: e });
+    }
+    const ms = Math.round(performance.now() - t0);
+    if (!error) {
+      const busy = Object.values(counts).some((n) => n > 0);
+      log[busy ? "info" : "debug"]("maintenance_pass", {
+        service: s.name,
+        ...counts,
+        duration_ms: ms,
+      });
+    }
+    await sql`
+      INSERT INTO sluice.maintenance_passes (service, holder, last_run_at, duration_ms, counts, error)
+      VALUES (${s.name}, ${holder}, now(), ${ms}, ${JSON.stringify(counts)}::text::jsonb, ${error})
+      ON CONFLICT (service) DO UPDATE SET holder = excluded.holder,
+        last_run_at = excluded.last_run_at, duration_ms = excluded.duration_ms,
+        counts = excluded.counts, error = excluded.error`.catch(() => {});
+  }
+  return out;
+}
+
+export function startMaintenanceLoop(sql: Sql, o: MaintenanceOptions): MaintenanceLoop {
   let stopped = false;
+  let leading = false;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let wake: (() => void) | null = null;
-  const pass = async () => {
-    for (const s of services) {
-      if (stopped) return;
-      const t0 = performance.now();
-      try {
-        const counts = await s.run(sql);
-        if (Object.values(counts).some((n) => n > 0)) {
-          log.info("maintenance_pass", {
-            service: s.name,
-            ...counts,
-            duration_ms: Math.round(performance.now() - t0),
-          });
-        }
-      } catch (e) {
-        log.error("maintenance_failed", { service: s.name, error: e });
+  const log = o.log.child({ holder: o.holder });
+
+  const renew = async (): Promise<boolean> => {
+    try {
+      const l = await acquireLeadership(sql, o.holder, o.leaderTtlMs, { now: o.now?.() ?? null });
+      if (l.leader && !leading) log.info("maintenance_leader_acquired", { term: l.term });
+      if (!l.leader && leading) {
+        log.warn("maintenance_leader_lost", { leader: l.holder, term: l.term });
       }
+      leading = l.leader;
+    } catch (e) {
+      // Cannot reach the database: stop acting as leader; the lease runs out by itself.
+      if (leading) log.warn("maintenance_leader_lost", { error: e });
+      leading = false;
     }
+    return leading;
   };
+
+  // Renew at a third of the TTL independently of passes, so a long pass keeps the lease.
+  const renewEvery = Math.max(100, Math.floor(o.leaderTtlMs / 3));
+  const renewer = setInterval(() => {
+    if (!stopped && leading) void renew();
+  }, renewEvery);
+
   const running = (async () => {
     while (!stopped) {
-      await pass();
+      if (await renew()) {
+        await runMaintenancePass(sql, o.services, {
+          log,
+          holder: o.holder,
+          now: o.now?.() ?? null,
+          shouldStop: () => stopped,
+        });
+      }
+      if (stopped) break;
+      // A standby polls at the smaller of interval and TTL/3, so it takes over within the TTL.
+      const wait = leading ? o.intervalMs : Math.min(o.intervalMs, renewEvery);
       await new Promise<void>((resolve) => {
         wake = resolve;
-        timer = setTimeout(resolve, intervalMs);
+        timer = setTimeout(resolve, wait);
       });
     }
   })();
   return {
+    get leading() {
+      return leading;
+    },
     async stop() {
       stopped = true;
       clearTimeout(timer);
+      clearInterval(renewer);
       wake?.();
       await running;
+      if (leading) {
+        await releaseLeadership(sql, o.holder).catch(() => {});
+        log.info("maintenance_leader_released", {});
+        leading = false;
+      }
     },
   };
 }

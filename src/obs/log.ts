@@ -1,14 +1,56 @@
 /**
  * JSON-lines logger used by every role: `{"ts","level","msg","role",…fields}` on stdout, one
  * object per line, with stable `msg` names (DESIGN.md "Observability"). `pretty` is for humans
- * at a terminal. Fields named like secrets are dropped, so a careless call cannot leak one.
+ * at a terminal.
+ *
+ * Never logs payloads, tokens, secrets or signature headers, so a careless call cannot leak one:
+ * - a field (at any depth, e.g. inside a `headers` object) whose name ends in `payload`, `token`,
+ *   `secret(s)`, `password`, `authorization`, `cookie`, `signature`, `api_key`, `private_key`
+ *   or `credentials` is dropped (`token_name`, `payload_bytes` are fine: they end otherwise);
+ * - string values that look like a credential (`sluice_…` API tokens, `whsec_…` secrets,
+ *   `Bearer …`, the password in a `postgres://user:pass@` URL) are masked, also inside error
+ *   messages.
  */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "json" | "pretty";
 
 const RANK: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 const REDACT =
-  /^(payload|token|secret|password|authorization|cookie|webhook-signature|signature)$/i;
+  /(^|_)(payload|token|tokens|secret|secrets|password|passwd|authorization|cookie|set_cookie|signature|signatures|api_key|apikey|private_key|credential|credentials)$/;
+const SECRET_VALUES: [RegExp, string][] = [
+  [/\bsluice_[A-Za-z0-9_-]{16,}/g, "sluice_<redacted>"],
+  [/\bwhsec_[A-Za-z0-9+/=]{8,}/g, "whsec_<redacted>"],
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]+/gi, "$1 <redacted>"],
+  [/(\b[a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s]+@/gi, "$1<redacted>@"],
+];
+const MAX_DEPTH = 6;
+
+/** True for field names that must never reach a log line. */
+export function isSecretField(name: string): boolean {
+  return REDACT.test(name.toLowerCase().replaceAll("-", "_"));
+}
+
+/** Masks credential-looking substrings of a log value. */
+export function maskSecrets(text: string): string {
+  let out = text;
+  for (const [re, to] of SECRET_VALUES) out = out.replace(re, to);
+  return out;
+}
+
+function clean(value: unknown, depth: number): unknown {
+  if (typeof value === "string") return maskSecrets(value);
+  if (value instanceof Error) return maskSecrets(value.message);
+  if (value === null || typeof value !== "object" || value instanceof Date) return value;
+  if (depth >= MAX_DEPTH) return "[nested]";
+  if (Array.isArray(value)) return value.map((v) => clean(v, depth + 1));
+  if (value instanceof Headers) value = Object.fromEntries(value.entries());
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    if (v === undefined || isSecretField(k)) continue;
+    out[k] = clean(v, depth + 1);
+  }
+  return out;
+}
 
 export interface Logger {
   debug(msg: string, fields?: Record<string, unknown>): void;
@@ -34,8 +76,8 @@ export function createLogger(opts: LoggerOptions = {}, base: Record<string, unkn
     const entry: Record<string, unknown> = { ts: new Date().toISOString(), level, msg };
     if (opts.role) entry.role = opts.role;
     for (const [k, v] of Object.entries({ ...base, ...fields })) {
-      if (v === undefined || REDACT.test(k)) continue;
-      entry[k] = v instanceof Error ? v.message : v;
+      if (v === undefined || isSecretField(k)) continue;
+      entry[k] = clean(v, 0);
     }
     write(opts.format === "pretty" ? pretty(entry) : JSON.stringify(entry));
   };

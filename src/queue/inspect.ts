@@ -19,9 +19,13 @@ export async function getJob(
   { ownedBy = null }: { ownedBy?: string | null } = {},
 ): Promise<Job> {
   if (!isJobId(id)) throw jobNotFound(id);
-  const [row] = await sql<JobRow[]>`
-    SELECT * FROM sluice.jobs WHERE id = ${id}
-      ${ownedBy != null ? sql`AND created_by = ${ownedBy}` : sql``}`;
+  const owner = ownedBy != null ? sql`AND created_by = ${ownedBy}` : sql``;
+  // Succeeded jobs past SLUICE_ARCHIVE_SUCCEEDED_AFTER live in the archive (maintenance
+  // archiver): looked up only on a miss, so the common case stays one primary-key probe.
+  let [row] = await sql<JobRow[]>`SELECT * FROM sluice.jobs WHERE id = ${id} ${owner}`;
+  if (!row) {
+    [row] = await sql<JobRow[]>`SELECT * FROM sluice.jobs_archive WHERE id = ${id} ${owner}`;
+  }
   if (!row) throw jobNotFound(id);
   return toJob(row);
 }
@@ -103,9 +107,14 @@ export async function jobTimeline(
 ): Promise<{ job: Job; timeline: TimelineEntry[] }> {
   const job = await getJob(sql, id, opts);
   const children = await sql<{ id: string; created_at: Date; created_by: string | null }[]>`
-    SELECT id, created_at, created_by FROM sluice.jobs WHERE retry_of = ${id} ORDER BY id`;
+    SELECT id, created_at, created_by FROM sluice.jobs WHERE retry_of = ${id}
+    UNION ALL
+    SELECT id, created_at, created_by FROM sluice.jobs_archive WHERE retry_of = ${id}
+    ORDER BY id`;
   const [lease] = await sql<{ leased_at: Date | null }[]>`
-    SELECT leased_at FROM sluice.jobs WHERE id = ${id}`;
+    SELECT leased_at FROM sluice.jobs WHERE id = ${id}
+    UNION ALL
+    SELECT leased_at FROM sluice.jobs_archive WHERE id = ${id}`;
   const out: TimelineEntry[] = [];
   const push = (e: TimelineEntry) => out.push(e);
   push({

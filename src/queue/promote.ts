@@ -9,14 +9,14 @@ import { notifyQueues } from "./outcome.ts";
  */
 export async function promoteDueJobs(
   sql: Sql,
-  { batchSize = 5_000 }: { batchSize?: number } = {},
+  { batchSize = 5_000, now = null }: { batchSize?: number; now?: Date | null } = {},
 ): Promise<{ promoted: number }> {
   let promoted = 0;
   for (;;) {
     const rows = await sql<{ queue: string }[]>`
       WITH due AS (
         SELECT id FROM sluice.jobs
-        WHERE state IN ('scheduled', 'retrying') AND run_at <= now()
+        WHERE state IN ('scheduled', 'retrying') AND run_at <= coalesce(${now}::timestamptz, now())
         ORDER BY run_at
         LIMIT ${batchSize}
         FOR UPDATE SKIP LOCKED

@@ -60,6 +60,17 @@ const configShape: Equals<Config, {
   circuitFailureRatio: number;
   circuitWindowMs: number;
   circuitCooldownMs: number;
+  maintenanceDisable: string[];
+  maintenanceLeaderTtlMs: number;
+  scheduleMissed: "skip" | "once";
+  alertStaleHeartbeatRatio: number;
+  alertCallbackFailureRatio: number;
+  alertRetrySuccessRate: number;
+  alertSuccessRate: number;
+  alertDepthGrowthMs: number;
+  alertDlqGrowth: number;
+  xminHorizonWarnMs: number;
+  deadTupleRatioWarn: number;
 }> = true;
 strictEqual(configShape, true);
 

@@ -1,0 +1,38 @@
+import type { Sql } from "../db/connect.ts";
+
+/**
+ * Moves succeeded jobs finished more than `olderThanMs` ago from `sluice.jobs` to
+ * `sluice.jobs_archive` (one DELETE … RETURNING feeding an INSERT per batch, so a row is in
+ * exactly one of the two tables at any moment). Keeps the hot table and its indexes small;
+ * getJob and jobTimeline still find archived jobs.
+ */
+export async function archiveSucceededJobs(
+  sql: Sql,
+  { olderThanMs, batchSize = 5_000, now = null }: {
+    olderThanMs: number;
+    batchSize?: number;
+    now?: Date | null;
+  },
+): Promise<{ archived: number }> {
+  let archived = 0;
+  for (;;) {
+    const [{ n }] = await sql<[{ n: number }]>`
+      WITH moved AS (
+        DELETE FROM sluice.jobs WHERE id IN (
+          SELECT id FROM sluice.jobs
+          WHERE state = 'succeeded'
+            AND finished_at < coalesce(${now}::timestamptz, now())
+              - ${olderThanMs} * interval '1 millisecond'
+          ORDER BY finished_at
+          LIMIT ${batchSize}
+          FOR UPDATE SKIP LOCKED)
+        RETURNING *
+      ), ins AS (
+        INSERT INTO sluice.jobs_archive SELECT moved.*, coalesce(${now}::timestamptz, now())
+        FROM moved RETURNING 1
+      )
+      SELECT count(*)::int AS n FROM ins`;
+    archived += n;
+    if (n < batchSize) return { archived };
+  }
+}

@@ -1,0 +1,31 @@
+import type { Sql } from "../db/connect.ts";
+
+/**
+ * Counts finished jobs (succeeded, cancelled) per queue into `sluice.job_count_snapshots`, at
+ * most once per `minIntervalMs`, so metrics scrapes read a small table instead of counting the
+ * bulk of sluice.jobs (src/obs/db_gauges.ts). The count is one scan of the finished rows, which
+ * the archiver keeps bounded. Replaces the whole snapshot in one transaction.
+ */
+export async function countFinishedJobs(
+  sql: Sql,
+  { minIntervalMs = 60_000, now = null }: { minIntervalMs?: number; now?: Date | null } = {},
+): Promise<{ counted: number }> {
+  return await sql.begin(async (tx) => {
+    // One counter at a time, and skip when a recent snapshot exists.
+    await tx`SELECT pg_advisory_xact_lock(hashtext('sluice.job_count_snapshots'))`;
+    const [fresh] = await tx`
+      SELECT 1 FROM sluice.job_count_snapshots
+      WHERE counted_at > coalesce(${now}::timestamptz, now())
+        - ${minIntervalMs} * interval '1 millisecond'
+      LIMIT 1`;
+    if (fresh) return { counted: 0 };
+    await tx`DELETE FROM sluice.job_count_snapshots`;
+    const rows = await tx`
+      INSERT INTO sluice.job_count_snapshots (queue, state, n, counted_at)
+      SELECT queue, state, count(*), coalesce(${now}::timestamptz, now())
+      FROM sluice.jobs WHERE state IN ('succeeded', 'cancelled')
+      GROUP BY queue, state
+      RETURNING 1`;
+    return { counted: rows.length };
+  }) as { counted: number };
+}

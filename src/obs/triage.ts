@@ -1,0 +1,201 @@
+/**
+ * Triage views as plain functions for the api to mount: `opsQueuesSnapshot` answers
+ * `GET /v1/ops/queues`; `opsAlerts` (src/maintenance/alerts.ts) answers `GET /v1/ops/alerts`.
+ *
+ * Status rules, with one plain reason per finding:
+ *   offline   no worker is online (nothing will run)
+ *   degraded  no live maintenance leader; an alert firing; a queue with available jobs that no
+ *             online worker serves; stale workers; overdue schedules; http delivery without
+ *             signing secrets
+ *   online    none of the above
+ */
+import type { Sql } from "../db/connect.ts";
+import { getLeader } from "../maintenance/leader.ts";
+import type { StateCounts } from "../queue/inspect.ts";
+import {
+  BUILTIN_DEFAULTS,
+  type EffectivePolicy,
+  type EngineDefaults,
+  listQueues,
+} from "../queue/queues.ts";
+import { schedulerHealth } from "../queue/schedules.ts";
+import { listWorkers, type WorkerRecord } from "../queue/workers.ts";
+import { readDbGauges } from "./db_gauges.ts";
+
+export type OpsStatus = "online" | "degraded" | "offline";
+
+export interface OpsQueue {
+  name: string;
+  paused: boolean;
+  counts: StateCounts;
+  oldestWaitingSeconds: number | null;
+  throughput: { "1m": number; "5m": number; "15m": number };
+  failures: { "1m": number; "5m": number; "15m": number };
+  /** Online workers leasing from this queue. */
+  workers: number;
+  policy: EffectivePolicy;
+}
+
+export interface OpsQueuesSnapshot {
+  status: OpsStatus;
+  reasons: string[];
+  at: string;
+  queues: OpsQueue[];
+  workers: Pick<
+    WorkerRecord,
+    "id" | "host" | "state" | "queues" | "concurrency" | "runningJobIds" | "lastSeenAt" | "version"
+  >[];
+  scheduler: { schedules: number; paused: number; nextFireAt: string | null; overdue: number };
+  maintenance: {
+    leader: { holder: string; term: number; expiresAt: string; live: boolean } | null;
+    services: {
+      service: string;
+      lastRunAt: string;
+      durationMs: number;
+      counts: unknown;
+      error: string | null;
+    }[];
+  };
+  signing: { configured: boolean; count: number };
+  alertsFiring: string[];
+}
+
+export async function opsQueuesSnapshot(
+  sql: Sql,
+  { defaults = BUILTIN_DEFAULTS, signingSecrets = 0 }: {
+    defaults?: EngineDefaults;
+    /** How many signing secrets are configured (config.signingSecrets.length), never the secrets. */
+    signingSecrets?: number;
+  } = {},
+): Promise<OpsQueuesSnapshot> {
+  const [queues, gauges, workers, scheduler, leader, passes, rates] = await Promise.all([
+    listQueues(sql, defaults),
+    readDbGauges(sql),
+    listWorkers(sql),
+    schedulerHealth(sql),
+    getLeader(sql),
+    sql<
+      {
+        service: string;
+        last_run_at: Date;
+        duration_ms: number;
+        counts: unknown;
+        error: string | null;
+      }[]
+    >`
+      SELECT service, last_run_at, duration_ms, counts, error FROM sluice.maintenance_passes
+      ORDER BY service`,
+    sql<
+      {
+        queue: string;
+        ok1: number;
+        ok5: number;
+        ok15: number;
+        f1: number;
+        f5: number;
+        f15: number;
+      }[]
+    >`
+      SELECT queue,
+        count(*) FILTER (WHERE state = 'succeeded' AND finished_at > now() - interval '1 minute')::int AS ok1,
+        count(*) FILTER (WHERE state = 'succeeded' AND finished_at > now() - interval '5 minutes')::int AS ok5,
+        count(*) FILTER (WHERE state = 'succeeded')::int AS ok15,
+        count(*) FILTER (WHERE state = 'dead' AND finished_at > now() - interval '1 minute')::int AS f1,
+        count(*) FILTER (WHERE state = 'dead' AND finished_at > now() - interval '5 minutes')::int AS f5,
+        count(*) FILTER (WHERE state = 'dead')::int AS f15
+      FROM sluice.jobs
+      WHERE state IN ('succeeded', 'dead', 'cancelled') AND finished_at > now() - interval '15 minutes'
+      GROUP BY queue`,
+  ]);
+  const rateBy = new Map(rates.map((r) => [r.queue, r]));
+  const online = workers.filter((w) => w.state === "online");
+  const serves = (w: WorkerRecord, q: string) => w.queues.includes("*") || w.queues.includes(q);
+  const reasons: string[] = [];
+  const out: OpsQueue[] = queues.map((q) => {
+    const g = gauges.queues.get(q.name);
+    const r = rateBy.get(q.name);
+    const servedBy = online.filter((w) => serves(w, q.name)).length;
+    const counts = g?.counts ??
+      { scheduled: 0, available: 0, running: 0, retrying: 0, succeeded: 0, dead: 0, cancelled: 0 };
+    if (
+      counts.available > 0 && servedBy === 0 && !q.paused && online.length > 0 &&
+      q.effective.delivery.mode !== "pull"
+    ) {
+      reasons.push(
+        `queue '${q.name}' has ${counts.available} available jobs and no online worker serves it`,
+      );
+    }
+    return {
+      name: q.name,
+      paused: q.paused,
+      counts,
+      oldestWaitingSeconds: g?.oldestAvailableSeconds ?? null,
+      throughput: { "1m": r?.ok1 ?? 0, "5m": r?.ok5 ?? 0, "15m": r?.ok15 ?? 0 },
+      failures: { "1m": r?.f1 ?? 0, "5m": r?.f5 ?? 0, "15m": r?.f15 ?? 0 },
+      workers: servedBy,
+      policy: q.effective,
+    };
+  });
+  let status: OpsStatus = "online";
+  if (online.length === 0) {
+    status = "offline";
+    reasons.unshift("no worker is online");
+  }
+  if (!leader?.live) {
+    reasons.push(
+      "no live maintenance leader: expired leases are not reaped and schedules do not fire",
+    );
+  }
+  const alertsFiring = [...gauges.alerts].filter(([, on]) => on).map(([a]) => a);
+  for (const a of alertsFiring) reasons.push(`alert '${a}' is firing`);
+  const stale = workers.filter((w) => w.state === "stale");
+  if (stale.length > 0) {
+    reasons.push(
+      `${stale.length} worker(s) stopped heartbeating: ${stale.map((w) => w.id).join(", ")}`,
+    );
+  }
+  if (scheduler.overdue > 0) reasons.push(`${scheduler.overdue} schedule(s) are overdue`);
+  const httpQueues = queues.filter((q) => q.effective.delivery.mode === "http");
+  if (httpQueues.length > 0 && signingSecrets === 0) {
+    reasons.push("http delivery is configured but SLUICE_SIGNING_SECRETS is empty");
+  }
+  if (status === "online" && reasons.length > 0) status = "degraded";
+  return {
+    status,
+    reasons,
+    at: gauges.at.toISOString(),
+    queues: out,
+    workers: workers.map((w) => ({
+      id: w.id,
+      host: w.host,
+      state: w.state,
+      queues: w.queues,
+      concurrency: w.concurrency,
+      runningJobIds: w.runningJobIds,
+      lastSeenAt: w.lastSeenAt,
+      version: w.version,
+    })),
+    scheduler,
+    maintenance: {
+      leader: leader
+        ? {
+          holder: leader.holder,
+          term: leader.term,
+          expiresAt: leader.expiresAt.toISOString(),
+          live: leader.live,
+        }
+        : null,
+      services: passes.map((p) => ({
+        service: p.service,
+        lastRunAt: p.last_run_at.toISOString(),
+        durationMs: p.duration_ms,
+        counts: p.counts,
+        error: p.error,
+      })),
+    },
+    signing: { configured: signingSecrets > 0, count: signingSecrets },
+    alertsFiring,
+  };
+}
+
+export { opsAlerts } from "../maintenance/alerts.ts";

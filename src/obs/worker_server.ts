@@ -1,0 +1,64 @@
+/**
+ * The worker's observability port (SLUICE_WORKER_METRICS_ADDR): `GET /healthz` (liveness, with
+ * in-flight count) and `GET /metrics/prom` (Prometheus text; `/metrics` is an alias). Plain
+ * `Deno.serve`, no auth: it binds 127.0.0.1 by default and carries no job data. A port already in
+ * use is logged and the worker runs on without it: losing metrics must never stop job processing.
+ */
+import type { ListenAddr } from "../config.ts";
+import type { Logger } from "./log.ts";
+import type { Registry } from "./metrics.ts";
+import { exposition, PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
+
+export interface WorkerServer {
+  /** The bound address (the real port when 0 was asked for). */
+  addr: ListenAddr;
+  close(): Promise<void>;
+}
+
+export function startWorkerServer(
+  { addr, registry, log, health }: {
+    addr: ListenAddr;
+    registry: Registry;
+    log: Logger;
+    health: () => Record<string, unknown>;
+  },
+): WorkerServer | null {
+  const handler = async (req: Request): Promise<Response> => {
+    const path = new URL(req.url).pathname;
+    if (req.method !== "GET" && req.method !== "HEAD") {
+      return new Response("method not allowed\n", { status: 405 });
+    }
+    if (path === "/healthz") {
+      return Response.json({ status: "ok", ...health() });
+    }
+    if (path === "/metrics/prom" || path === "/metrics") {
+      try {
+        return new Response(await exposition(registry), {
+          headers: { "content-type": PROMETHEUS_CONTENT_TYPE },
+        });
+      } catch (e) {
+        log.warn("metrics_failed", { error: e });
+        return new Response("metrics unavailable\n", { status: 503 });
+      }
+    }
+    return new Response("not found\n", { status: 404 });
+  };
+  try {
+    const server = Deno.serve({
+      hostname: addr.hostname,
+      port: addr.port,
+      onListen: () => {},
+    }, handler);
+    const bound = server.addr as Deno.NetAddr;
+    const actual = { hostname: addr.hostname, port: bound.port };
+    log.info("worker_metrics_listening", { addr: `${actual.hostname}:${actual.port}` });
+    return { addr: actual, close: () => server.shutdown() };
+  } catch (e) {
+    log.warn("worker_metrics_unavailable", {
+      addr: `${addr.hostname}:${addr.port}`,
+      error: e,
+      detail: "the worker runs without its metrics port",
+    });
+    return null;
+  }
+}

@@ -1305,12 +1305,22 @@ function objectTable(rows, preferred = []) {
 const dlqSelection = new Set();
 
 async function viewDlq(c, params) {
-  const data = await api(
-    "GET",
-    `/v1/dlq${qs({ queue: params.queue, reason: params.reason, limit: 100 })}`,
-  );
+  const [data, { queues }] = await Promise.all([
+    api("GET", `/v1/dlq${qs({ queue: params.queue, reason: params.reason, limit: 100 })}`),
+    loadQueues(),
+  ]);
   const jobs = list(data, "jobs");
-  const groups = list(data, "groups", "counts");
+  let groups = list(data, "groups");
+  if (groups.length === 0) {
+    // The API counts dead jobs by reason under a filter: ask once per queue that has any.
+    const dead = queues.filter((q) => queueCounts(q).dead > 0).map((q) => q.name).slice(0, 50);
+    const perQueue = await Promise.all(
+      dead.map((q) => api("GET", `/v1/dlq${qs({ queue: q, limit: 1 })}`).then((r) => [q, r])),
+    );
+    groups = perQueue.flatMap(([queue, r]) =>
+      Object.entries(r.counts ?? {}).map(([reason, count]) => ({ queue, reason, count }))
+    );
+  }
   for (const id of [...dlqSelection]) if (!jobs.some((j) => j.id === id)) dlqSelection.delete(id);
   c.querySelector("h1") ?? c.append(h("h1", {}, "Dead letters"));
   section(c, "groups", () => [
@@ -1444,9 +1454,10 @@ async function viewDlq(c, params) {
 }
 
 function replaySummary(r) {
-  const n = r?.replayed ?? r?.count ?? list(r, "jobs").length;
+  const n = r?.count ?? list(r, "replayed", "jobs").length;
   const failed = list(r, "failed", "errors").length;
-  return `Replayed ${fmt(n)} jobs${failed ? `, ${failed} refused` : ""}`;
+  const more = r?.more ? "; more match: replay again for the rest" : "";
+  return `Replayed ${fmt(n)} jobs${failed ? `, ${failed} refused` : ""}${more}`;
 }
 
 // Workers, schedules, circuits, decisions ----------------------------------------------------

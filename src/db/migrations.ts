@@ -4,6 +4,7 @@
  * or reorder landed ones: `migrate()` verifies their checksums.
  */
 import m0001 from "../../migrations/0001_create_core.sql" with { type: "text" };
+import m0002 from "../../migrations/0002_create_api.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -13,6 +14,7 @@ export interface Migration {
 
 export const MIGRATIONS: Migration[] = checked([
   migration("0001_create_core.sql", m0001),
+  migration("0002_create_api.sql", m0002),
 ]);
 
 function migration(file: string, sql: string): Migration {

@@ -1,0 +1,170 @@
+/**
+ * The HTTP API: `createApp(deps)` builds a Hono app from its dependencies (no globals).
+ *
+ * To add an area: write `src/api/<area>.ts` exporting `<area>Router(ctx)` built with
+ * `newRouter()` (routes relative to `/v1`, guarded by `requireScope(...)`), import it here and
+ * append it to `ROUTERS`. Errors: throw `SluiceError`; the one `onError` answers them.
+ */
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Context, MiddlewareHandler } from "hono";
+import { csrf } from "hono/csrf";
+import { HTTPException } from "hono/http-exception";
+import { requestId } from "hono/request-id";
+import { secureHeaders } from "hono/secure-headers";
+import { timeout } from "hono/timeout";
+import { httpStatusOf } from "../errors.ts";
+import { Admission } from "../queue/admission.ts";
+import { recordDecision } from "../queue/decisions.ts";
+import { VERSION } from "../version.ts";
+import { jsonBody, limitBody } from "./_body.ts";
+import { authenticate, TokenAuthenticator } from "./auth.ts";
+import { decisionsRouter } from "./decisions.ts";
+import type { ApiContext, ApiDeps, Env } from "./deps.ts";
+import { dlqRouter } from "./dlq.ts";
+import { notFoundHandler, onErrorHandler, toSluiceError, validationHook } from "./errors.ts";
+import { healthRouter } from "./health.ts";
+import { jobsRouter } from "./jobs.ts";
+import { pullRouter } from "./pull.ts";
+import { queuesRouter } from "./queues.ts";
+import { RateLimiter } from "./rate_limit.ts";
+import { workersRouter } from "./workers.ts";
+
+/** Routers mounted under `/v1`, behind bearer authentication. */
+const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
+  jobsRouter,
+  queuesRouter,
+  dlqRouter,
+  decisionsRouter,
+  workersRouter,
+  pullRouter,
+];
+
+const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
+const ENQUEUE_PATHS = new Set(["/v1/jobs", "/v1/jobs/batch"]);
+/** Public without a token: the schema describes the API and holds no data. */
+const PUBLIC_V1 = new Set(["/v1/openapi.json"]);
+
+/** Builds the per-app services (token cache, rate limiter, admission caches) from the deps. */
+export function createApiContext(deps: ApiDeps): ApiContext {
+  return {
+    ...deps,
+    auth: new TokenAuthenticator(deps.sql, deps.log, { cacheMs: deps.tokenCacheMs }),
+    limiter: new RateLimiter(deps.config.apiRateLimitPerMinute, deps.log),
+    admission: new Admission(deps.sql),
+  };
+}
+
+export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
+  const ctx = "auth" in deps ? deps : createApiContext(deps);
+  const app = new OpenAPIHono<Env>({ defaultHook: validationHook });
+
+  app.use("*", requestId());
+  app.use("*", secureHeaders());
+  app.use("*", accessLog(ctx));
+  app.use(
+    "*",
+    timeout(ctx.config.apiRequestTimeoutMs, () => new HTTPException(504, { message: "timeout" })),
+  );
+  const auth = authenticate(ctx);
+  app.use("/v1/*", (c, next) => (PUBLIC_V1.has(c.req.path) ? next() : auth(c, next)));
+  app.use("/v1/*", recordDenials(ctx));
+  app.use("/v1/*", csrf());
+  app.use("/v1/*", limitBody(ctx.maxBodyBytes ?? DEFAULT_MAX_BODY));
+  app.use("/v1/*", jsonBody());
+
+  app.route("/", healthRouter(ctx));
+  for (const router of ROUTERS) app.route("/v1", router(ctx));
+
+  app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
+    type: "http",
+    scheme: "bearer",
+    description: "a token from `sluice token create` (prefix sluice_)",
+  });
+  app.doc31("/v1/openapi.json", {
+    openapi: "3.1.0",
+    info: { title: "Sluice API", version: VERSION },
+    security: [{ bearer: [] }],
+  });
+  // The ops page lands here later; until then, say where things are.
+  app.get("/", (c) =>
+    c.text(
+      `Sluice ${VERSION}: API under /v1 (schema at /v1/openapi.json), probes at /healthz, /readyz, /health\n`,
+    ));
+
+  app.onError(onErrorHandler(ctx.log));
+  app.notFound(notFoundHandler);
+  return app;
+}
+
+/** One debug line per request, a warning for server errors: route, status, latency. */
+function accessLog(ctx: ApiContext): MiddlewareHandler<Env> {
+  return async function accessLog(c, next) {
+    const t0 = performance.now();
+    await next();
+    const status = c.res.status;
+    const fields = {
+      method: c.req.method,
+      route: c.req.routePath,
+      status,
+      latency_ms: Math.round((performance.now() - t0) * 10) / 10,
+      request_id: c.get("requestId"),
+    };
+    if (status >= 500) ctx.log.warn("http_request", fields);
+    else ctx.log.debug("http_request", fields);
+  };
+}
+
+/**
+ * Every refused enqueue (bad input, unknown queue, payload too large, rate or size limit) is one
+ * row in `policy_decisions` and one `policy_denied` line. Runs after the answer is decided, so
+ * it sees the error whichever layer raised it; a failure to record is logged, not answered.
+ */
+function recordDenials(ctx: ApiContext): MiddlewareHandler<Env> {
+  return async function recordDenials(c, next) {
+    await next();
+    if (!c.error || c.req.method !== "POST" || !ENQUEUE_PATHS.has(c.req.path)) return;
+    const e = toSluiceError(c.error);
+    const status = httpStatusOf(e.code);
+    if (status < 400 || status >= 500 || e.code === "FORBIDDEN" || e.code === "RATE_LIMITED") {
+      return;
+    }
+    if (e.code === "ENQUEUE_RATE_EXCEEDED" || e.code === "QUEUE_FULL") ctx.limiter.events.queue++;
+    // A body that was refused unread (too large, not JSON) is not read now either.
+    const unread = ["UNSUPPORTED_MEDIA_TYPE", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE"];
+    const queue = typeof e.details.queue === "string"
+      ? e.details.queue
+      : unread.includes(e.code)
+      ? null
+      : await queueOfBody(c);
+    const tokenName = c.get("token")?.name ?? null;
+    ctx.log.info("policy_denied", {
+      queue,
+      code: e.code,
+      detail: e.message,
+      token_name: tokenName,
+      request_id: c.get("requestId"),
+    });
+    try {
+      await recordDecision(ctx.sql, { queue, code: e.code, detail: e.message, tokenName });
+    } catch (err) {
+      ctx.log.warn("policy_decision_not_recorded", { error: err, code: e.code });
+    }
+  };
+}
+
+async function queueOfBody(c: Context<Env>): Promise<string | null> {
+  try {
+    const body = await c.req.json();
+    if (c.req.path.endsWith("/batch")) {
+      const names = new Set(
+        (Array.isArray(body?.jobs) ? body.jobs : []).map((j: { queue?: unknown }) =>
+          typeof j?.queue === "string" ? j.queue : "default"
+        ),
+      );
+      return names.size === 1 ? [...names][0] as string : null;
+    }
+    return typeof body?.queue === "string" ? body.queue : "default";
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,61 @@
+/**
+ * What the HTTP API is built from. `createApp(deps)` takes everything it uses from here (no
+ * module-level state), so tests build an app per database and several apps can live in one
+ * process.
+ */
+import type { Context } from "hono";
+import { OpenAPIHono } from "@hono/zod-openapi";
+import type { Config } from "../config.ts";
+import type { Sql } from "../db/connect.ts";
+import type { Logger } from "../obs/log.ts";
+import type { Admission } from "../queue/admission.ts";
+import type { EngineDefaults } from "../queue/queues.ts";
+import type { Scope } from "../auth/tokens.ts";
+import type { TokenAuthenticator } from "./auth.ts";
+import { validationHook } from "./errors.ts";
+import type { RateLimiter } from "./rate_limit.ts";
+
+export interface ApiDeps {
+  sql: Sql;
+  config: Config;
+  log: Logger;
+  defaults: EngineDefaults;
+  /** Largest request body in bytes (a batch carries many payloads); default 16 MiB. */
+  maxBodyBytes?: number;
+  /** How long a verified token is trusted before it is looked up again (revocation delay); 2 s. */
+  tokenCacheMs?: number;
+  /**
+   * The caller's address. Default: the socket's remote address from `Deno.serve`. Behind a
+   * trusted proxy, pass a function reading its header; tests pass a fixed value.
+   */
+  clientIp?: (c: Context) => string | null;
+}
+
+/** Services `createApp` builds once and hands to every router with the deps. */
+export interface ApiContext extends ApiDeps {
+  auth: TokenAuthenticator;
+  limiter: RateLimiter;
+  admission: Admission;
+}
+
+/** The caller, once `authenticate` has accepted its bearer token. */
+export interface ApiToken {
+  id: string;
+  name: string;
+  scope: Scope;
+}
+
+export type Env = {
+  Variables: {
+    token: ApiToken;
+    requestId: string;
+  };
+};
+
+/**
+ * A router for one area (`src/api/<area>.ts` exports `fooRouter(ctx)`), with the shared
+ * validation hook so zod failures answer 400 VALIDATION_FAILED like everything else.
+ */
+export function newRouter(): OpenAPIHono<Env> {
+  return new OpenAPIHono<Env>({ defaultHook: validationHook });
+}

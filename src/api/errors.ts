@@ -1,0 +1,110 @@
+/**
+ * One error shape for every answer that is not a success: `{"error":{"code","message","details"}}`
+ * with the status `httpStatusOf(code)` gives. Never a stack trace; never a 500 for bad input.
+ */
+import type { Context, ErrorHandler, NotFoundHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ZodError } from "zod";
+import { type ErrorCode, httpStatusOf, isSluiceError, SluiceError } from "../errors.ts";
+import type { Logger } from "../obs/log.ts";
+
+export function errorResponse(c: Context, e: SluiceError): Response {
+  const status = httpStatusOf(e.code);
+  const retry = e.details.retryAfterSeconds;
+  if (typeof retry === "number") c.header("Retry-After", String(Math.max(1, Math.ceil(retry))));
+  return c.json({ error: e.toJSON() }, status as 400);
+}
+
+export function apiError(
+  code: ErrorCode,
+  message: string,
+  details: Record<string, unknown> = {},
+): SluiceError {
+  return new SluiceError(code, message, details);
+}
+
+/** zod issues as `details.issues`: path, message and zod's code for each problem. */
+export function validationFailed(error: ZodError): SluiceError {
+  const issues = error.issues.map((i) => ({
+    path: i.path.map(String).join("."),
+    message: i.message,
+    code: i.code,
+  }));
+  const first = issues[0];
+  return new SluiceError(
+    "VALIDATION_FAILED",
+    first ? `${first.path ? `'${first.path}': ` : ""}${first.message}` : "the request is invalid",
+    { issues },
+  );
+}
+
+/** The `defaultHook` of every router: a failed zod check becomes VALIDATION_FAILED. */
+export function validationHook(
+  result: { success: true } | { success: false; error: ZodError },
+): void {
+  if (!result.success) throw validationFailed(result.error);
+}
+
+/** postgres.js connection failures and PostgreSQL's "cannot connect now" classes. */
+function isDatabaseDown(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" && (
+    /^(ECONNREFUSED|ENOENT|ETIMEDOUT|ECONNRESET|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED))$/
+      .test(code) || /^(08|57P0)/.test(code)
+  );
+}
+
+const HTTP_CODES: Record<number, ErrorCode> = {
+  400: "VALIDATION_FAILED",
+  401: "UNAUTHENTICATED",
+  403: "CSRF_REJECTED",
+  404: "NOT_FOUND",
+  413: "PAYLOAD_TOO_LARGE",
+  415: "UNSUPPORTED_MEDIA_TYPE",
+  504: "TIMEOUT",
+};
+
+export function toSluiceError(e: unknown): SluiceError {
+  if (isSluiceError(e)) return e;
+  if (e instanceof HTTPException) {
+    const code = HTTP_CODES[e.status];
+    if (code === "TIMEOUT") return new SluiceError(code, "the request took too long");
+    if (code === "CSRF_REJECTED") {
+      return new SluiceError(code, "cross-site form submissions are refused");
+    }
+    if (code) return new SluiceError(code, e.message || code.toLowerCase().replaceAll("_", " "));
+  }
+  if (isDatabaseDown(e)) {
+    return new SluiceError("DATABASE_UNAVAILABLE", "the database is unreachable; retry shortly", {
+      retryAfterSeconds: 2,
+    });
+  }
+  return new SluiceError("INTERNAL", "internal error; the server log has the details");
+}
+
+export function onErrorHandler(log: Logger): ErrorHandler {
+  return function onError(err, c) {
+    const e = toSluiceError(err);
+    const status = httpStatusOf(e.code);
+    if (status >= 500) {
+      log.error("request_failed", {
+        route: c.req.routePath,
+        method: c.req.method,
+        status,
+        code: e.code,
+        request_id: c.get("requestId"),
+        error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+      });
+    }
+    return errorResponse(c, e);
+  };
+}
+
+export const notFoundHandler: NotFoundHandler = (c) =>
+  errorResponse(
+    c,
+    new SluiceError("NOT_FOUND", `no route for ${c.req.method} ${c.req.path}`, {
+      method: c.req.method,
+      path: c.req.path,
+    }),
+  );

@@ -1,0 +1,283 @@
+/** Jobs: enqueue one or a batch, list, get, timeline, explain, retry, replay, cancel. */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { SluiceError } from "../errors.ts";
+import { cancelJob } from "../queue/cancel.ts";
+import { enqueueJobs, type EnqueueResult } from "../queue/enqueue.ts";
+import { explainJob } from "../queue/explain.ts";
+import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
+import { JOB_STATES } from "../queue/job.ts";
+import { assertQueueName } from "../queue/names.ts";
+import { getQueues, queueNotFound } from "../queue/queues.ts";
+import { replayJob, retryJob } from "../queue/replay.ts";
+import { ownerOf, requireScope } from "./auth.ts";
+import { type ApiContext, type Env, newRouter } from "./deps.ts";
+import {
+  EnqueueBody,
+  errorResponses,
+  IdParam,
+  jobResource,
+  JobSchema,
+  jsonBodyOf,
+  jsonContent,
+  toEnqueueInput,
+} from "./schemas.ts";
+
+const JobEnvelope = z.object({ job: JobSchema, duplicate: z.boolean().optional() });
+const tags = ["jobs"];
+
+export function jobsRouter(ctx: ApiContext) {
+  const r = newRouter();
+  const { sql, defaults } = ctx;
+
+  /** Admission control, then one insert for the whole request (all or nothing). */
+  async function enqueue(c: Context<Env>, bodies: z.infer<typeof EnqueueBody>[]) {
+    const token = c.get("token");
+    const max = ctx.config.maxBatchSize;
+    if (bodies.length > max) {
+      throw new SluiceError(
+        "BATCH_TOO_LARGE",
+        `batch of ${bodies.length} jobs is larger than the maximum of ${max}`,
+        { size: bodies.length, max },
+      );
+    }
+    const batch = bodies.length > 1 || c.req.path.endsWith("/batch");
+    const inputs = bodies.map((b, i) => toEnqueueInput(b, token.name, batch ? i : undefined));
+    const wanted = new Map<string, number>();
+    for (const i of inputs) {
+      const name = assertQueueName(i.queue ?? "default");
+      wanted.set(name, (wanted.get(name) ?? 0) + 1);
+    }
+    const queues = await getQueues(sql, [...wanted.keys()], defaults);
+    for (const name of wanted.keys()) if (!queues.has(name)) throw queueNotFound(name);
+    const reservation = await ctx.admission.admit(queues, wanted);
+    let results: EnqueueResult[];
+    try {
+      results = await enqueueJobs(sql, inputs, { defaults, maxBatch: max, queues });
+    } catch (e) {
+      await reservation.release();
+      throw e;
+    }
+    reservation.commit();
+    return results;
+  }
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/jobs",
+      tags,
+      summary: "Enqueue a job",
+      middleware: [requireScope("producer")] as const,
+      request: jsonBodyOf(EnqueueBody),
+      responses: {
+        201: jsonContent(JobEnvelope, "the new job"),
+        200: jsonContent(JobEnvelope, "an unfinished job with the same idempotencyKey exists"),
+        ...errorResponses(404, 413, 415),
+      },
+    }),
+    async (c) => {
+      const [res] = await enqueue(c, [c.req.valid("json")]);
+      return res!.duplicate
+        ? c.json({ job: jobResource(res!.job), duplicate: true }, 200)
+        : c.json({ job: jobResource(res!.job) }, 201);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/jobs/batch",
+      tags,
+      summary: "Enqueue many jobs at once, all or nothing",
+      middleware: [requireScope("producer")] as const,
+      request: jsonBodyOf(z.strictObject({ jobs: z.array(EnqueueBody).min(1) })),
+      responses: {
+        201: jsonContent(
+          z.object({ results: z.array(JobEnvelope) }),
+          "one result per input, in order",
+        ),
+        ...errorResponses(404, 413, 415),
+      },
+    }),
+    async (c) => {
+      const results = await enqueue(c, c.req.valid("json").jobs);
+      return c.json({
+        results: results.map((x) => ({ job: jobResource(x.job), duplicate: x.duplicate })),
+      }, 201);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/jobs",
+      tags,
+      summary: "List jobs, newest first, with filters and a cursor",
+      middleware: [requireScope("read", "producer")] as const,
+      request: {
+        query: z.strictObject({
+          queue: z.string().optional(),
+          state: z.enum(JOB_STATES).optional(),
+          kind: z.string().optional(),
+          tag: z.string().optional(),
+          retryOf: z.string().optional(),
+          before: z.string().optional().openapi({ description: "nextCursor of the last page" }),
+          limit: z.coerce.number().int().min(1).max(500).optional(),
+        }),
+      },
+      responses: {
+        200: jsonContent(
+          z.object({ jobs: z.array(JobSchema), nextCursor: z.string().nullable() }),
+          "a page of jobs",
+        ),
+        ...errorResponses(),
+      },
+    }),
+    async (c) => {
+      const q = c.req.valid("query");
+      const page = await listJobs(sql, { ...q, ownedBy: ownerOf(c) });
+      return c.json({ jobs: page.jobs.map(jobResource), nextCursor: page.nextCursor }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/jobs/{id}",
+      tags,
+      summary: "Get a job",
+      middleware: [requireScope("read", "producer")] as const,
+      request: { params: IdParam },
+      responses: { 200: jsonContent(JobEnvelope, "the job"), ...errorResponses(404) },
+    }),
+    async (c) => {
+      const job = await getJob(sql, jobIdOf(c.req.valid("param").id), { ownedBy: ownerOf(c) });
+      return c.json({ job: jobResource(job) }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/jobs/{id}/timeline",
+      tags,
+      summary: "Every transition of a job with time, worker and attempt",
+      middleware: [requireScope("read", "producer")] as const,
+      request: { params: IdParam },
+      responses: {
+        200: jsonContent(
+          z.object({
+            job: JobSchema,
+            timeline: z.array(z.object({
+              at: z.string(),
+              event: z.string(),
+              attempt: z.number(),
+              workerId: z.string().nullable(),
+              detail: z.record(z.string(), z.unknown()),
+            })),
+          }),
+          "the timeline, oldest first",
+        ),
+        ...errorResponses(404),
+      },
+    }),
+    async (c) => {
+      const { job, timeline } = await jobTimeline(sql, jobIdOf(c.req.valid("param").id), {
+        ownedBy: ownerOf(c),
+      });
+      return c.json({ job: jobResource(job), timeline }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/jobs/{id}/explain",
+      tags,
+      summary: "Why a job is where it is: a code, one sentence and the facts",
+      middleware: [requireScope("read", "producer")] as const,
+      request: { params: IdParam },
+      responses: {
+        200: jsonContent(
+          z.object({
+            job: JobSchema,
+            code: z.string().openapi({ example: "QUEUE_PAUSED" }),
+            sentence: z.string(),
+            facts: z.record(z.string(), z.unknown()),
+          }),
+          "the explanation",
+        ),
+        ...errorResponses(404),
+      },
+    }),
+    async (c) => {
+      const { job, explain } = await explainJob(sql, jobIdOf(c.req.valid("param").id), {
+        ownedBy: ownerOf(c),
+        defaults,
+      });
+      return c.json({ job: jobResource(job), ...explain }, 200);
+    },
+  );
+
+  const rerun = (
+    path: "retry" | "replay",
+    summary: string,
+    fn: typeof retryJob,
+  ) =>
+    r.openapi(
+      createRoute({
+        method: "post",
+        path: `/jobs/{id}/${path}`,
+        tags,
+        summary,
+        middleware: [requireScope("producer")] as const,
+        request: { params: IdParam },
+        responses: {
+          201: jsonContent(z.object({ job: JobSchema }), "the new job, linked by retryOf"),
+          ...errorResponses(404, 409),
+        },
+      }),
+      async (c) => {
+        const token = c.get("token");
+        const job = await fn(sql, jobIdOf(c.req.valid("param").id), {
+          createdBy: token.name,
+          ownedBy: ownerOf(c),
+        });
+        return c.json({ job: jobResource(job) }, 201);
+      },
+    );
+  rerun(
+    "retry",
+    "Re-run a dead or cancelled job as a new linked job (409 NOT_RETRYABLE)",
+    retryJob,
+  );
+  rerun("replay", "Re-run any finished job as a new linked job", replayJob);
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/jobs/{id}/cancel",
+      tags,
+      summary: "Cancel an unfinished job (a running one is aborted at its next heartbeat)",
+      middleware: [requireScope("producer")] as const,
+      request: { params: IdParam },
+      responses: {
+        200: jsonContent(z.object({ job: JobSchema }), "the job after cancellation"),
+        ...errorResponses(404, 409),
+      },
+    }),
+    async (c) => {
+      const job = await cancelJob(sql, jobIdOf(c.req.valid("param").id), { createdBy: ownerOf(c) });
+      return c.json({ job: jobResource(job) }, 200);
+    },
+  );
+
+  return r;
+}
+
+/** Ids are digit strings; anything else names no job (404, like an unknown id), never a SQL error. */
+export function jobIdOf(id: string): string {
+  if (!isJobId(id)) throw jobNotFound(id);
+  return id;
+}

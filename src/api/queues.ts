@@ -1,0 +1,189 @@
+/** Queues: list with counts, get, create, update policies, pause, resume, drain. */
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Sql } from "../db/connect.ts";
+import { countUnfinishedByState, drainQueue } from "../queue/drain.ts";
+import { countJobsByQueue, emptyCounts } from "../queue/inspect.ts";
+import {
+  createQueue,
+  getQueue,
+  listQueues,
+  setQueuePaused,
+  updateQueuePolicy,
+} from "../queue/queues.ts";
+import { requireScope } from "./auth.ts";
+import { type ApiContext, newRouter } from "./deps.ts";
+import {
+  CountsSchema,
+  errorResponses,
+  jsonBodyOf,
+  jsonContent,
+  QueueCreateBody,
+  QueuePatchBody,
+  queueResource,
+  QueueSchema,
+  toQueuePolicy,
+} from "./schemas.ts";
+
+const NameParam = z.object({ name: z.string().openapi({ param: { name: "name", in: "path" } }) });
+const QueueEnvelope = z.object({ queue: QueueSchema, counts: CountsSchema.optional() });
+const tags = ["queues"];
+const ALL = ["read", "producer", "worker"] as const;
+
+export function queuesRouter(ctx: ApiContext) {
+  const r = newRouter();
+  const { sql, defaults } = ctx;
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/queues",
+      tags,
+      summary: "List queues with their effective policies and job counts by state",
+      middleware: [requireScope(...ALL)] as const,
+      responses: {
+        200: jsonContent(
+          z.object({ queues: z.array(QueueSchema.extend({ counts: CountsSchema })) }),
+          "every queue",
+        ),
+        ...errorResponses(),
+      },
+    }),
+    async (c) => {
+      const [queues, counts] = await Promise.all([
+        listQueues(sql, defaults),
+        countJobsByQueue(sql),
+      ]);
+      return c.json({
+        queues: queues.map((q) => ({
+          ...queueResource(q),
+          counts: counts.get(q.name) ?? emptyCounts(),
+        })),
+      }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/queues/{name}",
+      tags,
+      summary: "Get a queue with its unfinished job counts",
+      middleware: [requireScope(...ALL)] as const,
+      request: { params: NameParam },
+      responses: { 200: jsonContent(QueueEnvelope, "the queue"), ...errorResponses(404) },
+    }),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const queue = await getQueue(sql, name, defaults);
+      return c.json({
+        queue: queueResource(queue),
+        counts: await countUnfinishedByState(sql, name),
+      }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/queues",
+      tags,
+      summary: "Create a queue; omitted policies take the environment defaults, null = no limit",
+      middleware: [requireScope()] as const,
+      request: jsonBodyOf(QueueCreateBody),
+      responses: {
+        201: jsonContent(QueueEnvelope, "the new queue"),
+        ...errorResponses(409, 415),
+      },
+    }),
+    async (c) => {
+      const { name, paused, ...fields } = c.req.valid("json");
+      const queue = await sql.begin(async (tx) => {
+        const q = await createQueue(tx as unknown as Sql, name, toQueuePolicy(fields), defaults);
+        return paused ? await setQueuePaused(tx as unknown as Sql, name, true, defaults) : q;
+      });
+      return c.json({ queue: queueResource(queue) }, 201);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "patch",
+      path: "/queues/{name}",
+      tags,
+      summary: "Change some policies of a queue; fields left out keep their value",
+      middleware: [requireScope()] as const,
+      request: { params: NameParam, ...jsonBodyOf(QueuePatchBody) },
+      responses: {
+        200: jsonContent(QueueEnvelope, "the queue after the change"),
+        ...errorResponses(404, 415),
+      },
+    }),
+    async (c) => {
+      const { name } = c.req.valid("param");
+      const { paused, ...fields } = c.req.valid("json");
+      const queue = await sql.begin(async (tx) => {
+        const q = await updateQueuePolicy(
+          tx as unknown as Sql,
+          name,
+          toQueuePolicy(fields),
+          defaults,
+        );
+        return paused === undefined
+          ? q
+          : await setQueuePaused(tx as unknown as Sql, name, paused, defaults);
+      });
+      return c.json({ queue: queueResource(queue) }, 200);
+    },
+  );
+
+  const toggle = (action: "pause" | "resume") =>
+    r.openapi(
+      createRoute({
+        method: "post",
+        path: `/queues/{name}/${action}`,
+        tags,
+        summary: action === "pause"
+          ? "Pause a queue: nothing new starts, enqueues are still accepted"
+          : "Resume a paused queue",
+        middleware: [requireScope()] as const,
+        request: { params: NameParam },
+        responses: { 200: jsonContent(QueueEnvelope, "the queue"), ...errorResponses(404) },
+      }),
+      async (c) => {
+        const q = await setQueuePaused(
+          sql,
+          c.req.valid("param").name,
+          action === "pause",
+          defaults,
+        );
+        return c.json({ queue: queueResource(q) }, 200);
+      },
+    );
+  toggle("pause");
+  toggle("resume");
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/queues/{name}/drain",
+      tags,
+      summary:
+        "Pause a queue and report whether its running jobs have finished (call again to poll)",
+      middleware: [requireScope()] as const,
+      request: { params: NameParam },
+      responses: {
+        200: jsonContent(
+          z.object({ queue: QueueSchema, counts: CountsSchema, drained: z.boolean() }),
+          "drained is true once nothing runs",
+        ),
+        ...errorResponses(404),
+      },
+    }),
+    async (c) => {
+      const s = await drainQueue(sql, c.req.valid("param").name, defaults);
+      return c.json({ queue: queueResource(s.queue), counts: s.counts, drained: s.drained }, 200);
+    },
+  );
+
+  return r;
+}

@@ -1,0 +1,40 @@
+/** `/v1/workers`: workers seen recently, with their state and the jobs they run now. */
+import { createRoute, z } from "@hono/zod-openapi";
+import { listWorkers } from "../queue/workers.ts";
+import { requireScope } from "./auth.ts";
+import { type ApiContext, newRouter } from "./deps.ts";
+import { errorResponses, jsonContent } from "./schemas.ts";
+
+const Worker = z.object({
+  id: z.string(),
+  host: z.string(),
+  pid: z.number(),
+  queues: z.array(z.string()),
+  concurrency: z.number(),
+  version: z.string(),
+  metricsAddr: z.string().nullable(),
+  startedAt: z.string(),
+  lastSeenAt: z.string(),
+  stoppedAt: z.string().nullable(),
+  state: z.enum(["online", "stale", "stopped"]),
+  runningJobIds: z.array(z.string()),
+}).openapi("Worker");
+
+export function workersRouter(ctx: ApiContext) {
+  const r = newRouter();
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/workers",
+      tags: ["workers"],
+      summary: "Workers seen in the last day",
+      middleware: [requireScope("read")] as const,
+      responses: {
+        200: jsonContent(z.object({ workers: z.array(Worker) }), "workers, online first"),
+        ...errorResponses(),
+      },
+    }),
+    async (c) => c.json({ workers: await listWorkers(ctx.sql) }, 200),
+  );
+  return r;
+}

@@ -27,6 +27,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
+import { findTokenByHash, hashToken } from "../auth/tokens.ts";
+import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 
 export type SessionScope = "admin" | "producer" | "worker" | "read";
@@ -73,11 +75,6 @@ function fromB64url(text: string): Uint8Array<ArrayBuffer> | null {
   } catch {
     return null;
   }
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", enc.encode(text));
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
 interface Claims {
@@ -207,7 +204,7 @@ export class SessionManager {
       this.#opts.onFailedSignIn?.(c);
       throw new SluiceError("UNAUTHENTICATED", "the token is invalid or revoked");
     }
-    const issued = await this.issue(await sha256Hex(secret));
+    const issued = await this.issue(await hashToken(secret));
     const secure = isHttps(c);
     setCookie(c, secure ? SECURE_COOKIE : COOKIE, issued.cookie, {
       httpOnly: true,
@@ -328,4 +325,22 @@ export function sessionAuth(
     }
     await next();
   };
+}
+
+/**
+ * The API's session manager: sign-in verifies through the API's token authenticator (same
+ * cache, same `last_used_at` batching), cookies are checked against live token hashes.
+ */
+export function createSessionManager(deps: {
+  sql: Sql;
+  secret: string | null;
+  verifySecret: SessionOptions["verifySecret"];
+  onFailedSignIn?: SessionOptions["onFailedSignIn"];
+}): SessionManager {
+  return new SessionManager({
+    verifySecret: deps.verifySecret,
+    findByHash: (hash) => findTokenByHash(deps.sql, hash),
+    secret: deps.secret,
+    onFailedSignIn: deps.onFailedSignIn,
+  });
 }

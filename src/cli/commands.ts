@@ -11,6 +11,8 @@ import { upCommand } from "./up.ts";
 import { workerCommand } from "./worker.ts";
 import { migrateCommand } from "./migrate.ts";
 import { versionCommand } from "./version.ts";
+import { apiCommand } from "./api.ts";
+import { tokenCommand } from "./token.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -20,6 +22,8 @@ export const COMMANDS: readonly Command[] = [
   migrateCommand,
   configCommand,
   versionCommand,
+  apiCommand,
+  tokenCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

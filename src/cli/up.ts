@@ -1,6 +1,13 @@
 import { startMaintenanceLoop } from "../maintenance/loop.ts";
+import { type ApiServer, startApiServer } from "../api/serve.ts";
 import { type Command, EXIT_OK, parseFlags, reportError } from "./_command.ts";
-import { connectRole, prepareSchema, roleSetup, shutdownSignal } from "./_runtime.ts";
+import {
+  connectRole,
+  engineDefaults,
+  prepareSchema,
+  roleSetup,
+  shutdownSignal,
+} from "./_runtime.ts";
 import { applyWorkerFlags, createWorker } from "./worker.ts";
 
 const HELP = `Usage: sluice up [--queues a,b] [--concurrency N]
@@ -40,6 +47,17 @@ export const upCommand: Command = {
       const db = await connectRole(config, log, { startEmbeddedIfNeeded: true, max: 20 });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: true });
+        // The API is left out when SLUICE_API_ADDR=off; it starts first so a busy port fails
+        // before anything else runs.
+        const api: ApiServer | null = config.apiAddr
+          ? await startApiServer({
+            sql: db.sql,
+            config,
+            log,
+            defaults: engineDefaults(config),
+            createAdminIfMissing: true,
+          })
+          : null;
         const maintenance = startMaintenanceLoop(db.sql, {
           intervalMs: config.maintenanceIntervalMs,
           log,
@@ -53,11 +71,19 @@ export const upCommand: Command = {
           `  worker:    ${config.workerId}, concurrency ${config.concurrency}, queues ${
             config.queues?.join(",") ?? "all"
           }`,
+          `  api:       ${api ? `${api.url}/v1 (probes ${api.url}/readyz)` : "off"}`,
+          ...(api?.createdAdminToken
+            ? [
+              `  admin token (shown once, store it now): ${api.createdAdminToken}`,
+              `             curl -H 'Authorization: Bearer <token>' ${api.url}/v1/queues`,
+            ]
+            : []),
           `  stop:      Ctrl-C (or SIGTERM to pid ${Deno.pid})`,
           `  try:       sluice jobs enqueue --queue default --kind sluice.noop   (from another shell here)`,
         ]);
         const sig = await shutdownSignal();
         log.info("shutdown_requested", { signal: sig });
+        await api?.close();
         await worker.stop();
         await maintenance.stop();
       } finally {

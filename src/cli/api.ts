@@ -1,0 +1,65 @@
+import { startApiServer } from "../api/serve.ts";
+import { type Command, EXIT_OK, parseFlags, reportError } from "./_command.ts";
+import {
+  connectRole,
+  engineDefaults,
+  prepareSchema,
+  roleSetup,
+  shutdownSignal,
+} from "./_runtime.ts";
+
+const HELP = `Usage: sluice api
+
+Serves the HTTP API (/v1, with its schema at /v1/openapi.json) and the probes /healthz,
+/readyz and /health on SLUICE_API_ADDR (default 127.0.0.1:8080; off refuses to start).
+Every /v1 route needs 'Authorization: Bearer <token>' (sluice token create). A non-loopback
+address is refused while no admin token exists. SLUICE_BOOTSTRAP_TOKEN, when set, is stored
+as the admin token 'bootstrap'.
+
+Environment: DATABASE_URL (else the embedded cluster a running 'sluice up' started),
+SLUICE_API_REQUEST_TIMEOUT, SLUICE_API_RATE_LIMIT (requests per minute per token or IP),
+SLUICE_HEALTH_ALLOWLIST, SLUICE_MAX_BATCH_SIZE, SLUICE_MAX_PAYLOAD_BYTES,
+SLUICE_MAX_ENQUEUE_PER_MINUTE, SLUICE_MAX_QUEUE_SIZE. Migrations must be applied first
+(sluice migrate) unless SLUICE_MIGRATE_ON_STARTUP=true.
+
+Stops on SIGTERM or Ctrl-C after in-flight requests finish.
+
+Options:
+  -h, --help
+`;
+
+export const apiCommand: Command = {
+  name: "api",
+  summary: "serve the HTTP API and health probes on SLUICE_API_ADDR",
+  help: HELP,
+  async run(args) {
+    try {
+      if (!parseFlags(args, {}, HELP)) return EXIT_OK;
+      const { config, log } = roleSetup("api");
+      if (!config.apiAddr) {
+        console.error("error: SLUICE_API_ADDR is 'off': set a host:port to run the api role");
+        return 2;
+      }
+      const db = await connectRole(config, log, { max: 20 });
+      try {
+        await prepareSchema(db.sql, config, log, { migrateByDefault: false });
+        const server = await startApiServer({
+          sql: db.sql,
+          config,
+          log,
+          defaults: engineDefaults(config),
+        });
+        console.error(`Sluice API listening on ${server.url} (database: ${db.describe})`);
+        const sig = await shutdownSignal();
+        log.info("shutdown_requested", { signal: sig });
+        await server.close();
+      } finally {
+        await db.close();
+      }
+      log.info("stopped", {});
+      return EXIT_OK;
+    } catch (e) {
+      return reportError(e);
+    }
+  },
+};

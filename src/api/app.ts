@@ -17,7 +17,7 @@ import { Admission } from "../queue/admission.ts";
 import { recordDecision } from "../queue/decisions.ts";
 import { VERSION } from "../version.ts";
 import { jsonBody, limitBody } from "./_body.ts";
-import { authenticate, bearerOf, clientIp, TokenAuthenticator } from "./auth.ts";
+import { authenticate, clientIp, TokenAuthenticator } from "./auth.ts";
 import { decisionsRouter } from "./decisions.ts";
 import type { ApiContext, ApiDeps, Env } from "./deps.ts";
 import { dlqRouter } from "./dlq.ts";
@@ -80,11 +80,10 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
   const auth = authenticate(ctx);
   app.use("/v1/*", (c, next) => (PUBLIC_V1.has(c.req.path) ? next() : auth(c, next)));
   app.use("/v1/*", recordDenials(ctx));
-  // Browsers never attach a bearer header on their own, so only cookie (session) requests can
-  // be forged cross-site: the form-post Origin check applies to those, and src/api/session.ts
-  // adds the CSRF-token check. A bodyless `curl -X POST -H 'Authorization: …'` must pass.
-  const formCsrf = csrf();
-  app.use("/v1/*", (c, next) => (bearerOf(c) ? next() : formCsrf(c, next)));
+  // CSRF matters only for ambient credentials (the ops page's session cookie, later): a request
+  // carrying its own bearer header cannot be forged cross-site, and curl sends no Origin.
+  const csrfCheck = csrf();
+  app.use("/v1/*", (c, next) => (c.req.header("authorization") ? next() : csrfCheck(c, next)));
   app.use("/v1/*", limitBody(ctx.maxBodyBytes ?? DEFAULT_MAX_BODY));
   app.use("/v1/*", jsonBody());
 

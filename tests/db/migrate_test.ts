@@ -75,10 +75,14 @@ Deno.test("migrationStatus() reports pending and applied migrations", async (t) 
       strictEqual(status[0]!.appliedAt, null);
       await rejects(assertNoPendingMigrations(db.sql), (e) => {
         assert(isSluiceError(e, "MIGRATIONS_PENDING"));
+        // Independent of how many migrations exist, so adding one does not break this test.
+        const n = MIGRATIONS.length;
+        const labels = MIGRATIONS.map((m) => `${String(m.version).padStart(4, "0")}_${m.name}`);
         strictEqual(
           e.message,
-          "1 migration is pending (0001_create_core): run `sluice migrate` or set " +
-            "SLUICE_MIGRATE_ON_STARTUP=true",
+          `${n} ${n === 1 ? "migration is" : "migrations are"} pending (${
+            labels.join(", ")
+          }): run \`sluice migrate\` or set SLUICE_MIGRATE_ON_STARTUP=true`,
         );
         return true;
       });
@@ -90,14 +94,21 @@ Deno.test("migrationStatus() reports pending and applied migrations", async (t) 
       const status = await migrationStatus(db.sql);
       assert(status.every((s) => s.state === "applied" && s.appliedAt instanceof Date));
       await assertNoPendingMigrations(db.sql);
-      const three: Migration[] = [
+      const next = MIGRATIONS.length + 1;
+      const more: Migration[] = [
         ...MIGRATIONS,
-        { version: 2, name: "x", sql: "SELECT 1" },
-        { version: 3, name: "y", sql: "SELECT 1" },
+        { version: next, name: "x", sql: "SELECT 1" },
+        { version: next + 1, name: "y", sql: "SELECT 1" },
       ];
-      await rejects(assertNoPendingMigrations(db.sql, three), (e) => {
+      const label = (v: number, name: string) => `${String(v).padStart(4, "0")}_${name}`;
+      await rejects(assertNoPendingMigrations(db.sql, more), (e) => {
         assert(isSluiceError(e, "MIGRATIONS_PENDING"));
-        assert(e.message.startsWith("2 migrations are pending (0002_x, 0003_y): run"), e.message);
+        assert(
+          e.message.startsWith(
+            `2 migrations are pending (${label(next, "x")}, ${label(next + 1, "y")}): run`,
+          ),
+          e.message,
+        );
         return true;
       });
     });

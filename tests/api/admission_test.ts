@@ -1,0 +1,131 @@
+import { equal, ok as assert } from "node:assert/strict";
+import { waitFor } from "../_helpers/wait.ts";
+import { createTestApi } from "./_app.ts";
+
+Deno.test("admission control per queue", async (t) => {
+  const api = await createTestApi();
+  const count = async (queue: string) =>
+    (await api.db.sql<[{ n: number }]>`
+      SELECT count(*)::int AS n FROM sluice.jobs WHERE queue = ${queue}`)[0].n;
+  try {
+    await t.step(
+      "max enqueues per minute: 429 ENQUEUE_RATE_EXCEEDED with Retry-After",
+      async () => {
+        // Windows are calendar minutes of the database clock: start well inside one, so the
+        // requests below cannot straddle a boundary (waits at most a few seconds).
+        await waitFor(async () => {
+          const [{ s }] = await api.db.sql<[{ s: number }]>`
+            SELECT extract(second FROM now())::float8 AS s`;
+          return s < 45;
+        }, { timeoutMs: 20_000, intervalMs: 250, what: "an early second of the minute" });
+        equal(
+          (await api.call("POST", "/v1/queues", { body: { name: "rate", maxEnqueuePerMinute: 3 } }))
+            .status,
+          201,
+        );
+        const batch = await api.call("POST", "/v1/jobs/batch", {
+          as: "producer",
+          body: { jobs: [{ queue: "rate", kind: "k" }, { queue: "rate", kind: "k" }] },
+        });
+        equal(batch.status, 201);
+        equal(
+          (await api.call("POST", "/v1/jobs", {
+            as: "producer",
+            body: { queue: "rate", kind: "k" },
+          })).status,
+          201,
+        );
+        const r = await api.call("POST", "/v1/jobs", {
+          as: "producer",
+          body: { queue: "rate", kind: "k" },
+        });
+        equal(r.status, 429);
+        equal(r.body.error.code, "ENQUEUE_RATE_EXCEEDED");
+        const retry = Number(r.headers.get("retry-after"));
+        assert(retry >= 1 && retry <= 60, `Retry-After ${retry}`);
+        equal(await count("rate"), 3);
+      },
+    );
+
+    await t.step("a refused request gives its budget back", async () => {
+      equal(
+        (await api.call("POST", "/v1/queues", { body: { name: "give", maxEnqueuePerMinute: 1 } }))
+          .status,
+        201,
+      );
+      const bad = await api.call("POST", "/v1/jobs", {
+        body: { queue: "give", kind: "k", payload: 1 },
+      });
+      equal(bad.status, 400);
+      equal(
+        (await api.call("POST", "/v1/jobs", { body: { queue: "give", kind: "k" } })).status,
+        201,
+      );
+    });
+
+    await t.step("max queue size: 429 QUEUE_FULL with Retry-After", async () => {
+      equal(
+        (await api.call("POST", "/v1/queues", { body: { name: "small", maxQueueSize: 2 } })).status,
+        201,
+      );
+      for (let i = 0; i < 2; i++) {
+        equal(
+          (await api.call("POST", "/v1/jobs", { body: { queue: "small", kind: "k" } })).status,
+          201,
+        );
+      }
+      const r = await api.call("POST", "/v1/jobs", { body: { queue: "small", kind: "k" } });
+      equal(r.status, 429);
+      equal(r.body.error.code, "QUEUE_FULL");
+      assert(Number(r.headers.get("retry-after")) >= 1);
+      equal(await count("small"), 2);
+      const batch = await api.call("POST", "/v1/jobs/batch", {
+        body: { jobs: [{ kind: "k" }, { queue: "small", kind: "k" }] },
+      });
+      equal(batch.status, 429, "a batch touching a full queue is refused whole");
+    });
+
+    await t.step("max payload bytes per queue: 413 PAYLOAD_TOO_LARGE", async () => {
+      equal(
+        (await api.call("POST", "/v1/queues", { body: { name: "tiny", maxPayloadBytes: 20 } }))
+          .status,
+        201,
+      );
+      const r = await api.call("POST", "/v1/jobs", {
+        body: { queue: "tiny", kind: "k", payload: { text: "x".repeat(50) } },
+      });
+      equal(r.status, 413);
+      equal(r.body.error.code, "PAYLOAD_TOO_LARGE");
+      equal(await count("tiny"), 0);
+    });
+
+    await t.step("a paused queue still accepts enqueues", async () => {
+      equal((await api.call("POST", "/v1/queues/default/pause")).status, 200);
+      equal((await api.call("POST", "/v1/jobs", { body: { kind: "k" } })).status, 201);
+    });
+
+    await t.step("every denial is one decision row and one policy_denied line", async () => {
+      const r = await api.call("GET", "/v1/ingest/decisions?code=ENQUEUE_RATE_EXCEEDED", {
+        as: "read",
+      });
+      equal(r.body.decisions.length, 1);
+      equal(r.body.decisions[0].queue, "rate");
+      equal(r.body.decisions[0].tokenName, "t-producer");
+      const full = await api.call("GET", "/v1/ingest/decisions?queue=small");
+      equal(full.body.decisions.length, 2, "the mixed batch is recorded under the full queue");
+      const all = await api.call("GET", "/v1/ingest/decisions");
+      equal(all.body.decisions.length, 5);
+      equal(api.logs.filter((l) => l.msg === "policy_denied").length, 5);
+      equal(api.ctx.limiter.events.queue, 3);
+      const page = await api.call("GET", "/v1/ingest/decisions?limit=2");
+      equal(page.body.decisions.length, 2);
+      const next = await api.call(
+        "GET",
+        `/v1/ingest/decisions?limit=2&before=${page.body.nextCursor}`,
+      );
+      equal(next.body.decisions.length, 2);
+    });
+  } finally {
+    await api.close();
+  }
+});

@@ -1,0 +1,65 @@
+import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
+import { createApp } from "../../src/api/app.ts";
+import { createTestApi } from "./_app.ts";
+
+Deno.test("health probes", async (t) => {
+  const api = await createTestApi({ SLUICE_HEALTH_ALLOWLIST: "10.0.0.0/8" });
+  const near = await createTestApi({ SLUICE_HEALTH_ALLOWLIST: "10.0.0.0/8" }, {
+    clientIp: "10.1.2.3",
+  });
+  try {
+    await t.step("/healthz and /readyz answer without a token", async () => {
+      deepStrictEqual((await api.call("GET", "/healthz", { as: null })).body, { status: "ok" });
+      const r = await api.call("GET", "/readyz", { as: null });
+      equal(r.status, 200);
+    });
+    await t.step("/health shows details only to a token or an allowlisted address", async () => {
+      deepStrictEqual((await api.call("GET", "/health", { as: null })).body, { status: "ok" });
+      const withToken = await api.call("GET", "/health", { as: "read" });
+      assert(withToken.body.database.latencyMs >= 0);
+      deepStrictEqual(withToken.body.migrations.pending, []);
+      const allowlisted = await near.call("GET", "/health", { as: null });
+      equal(allowlisted.body.database.reachable, true);
+    });
+    await t.step("paths match exactly and never open anything else", async () => {
+      equal((await api.call("GET", "/healthz/", { as: null })).status, 404);
+      equal((await api.call("GET", "/health/../v1/jobs", { as: null })).status, 401);
+      equal((await api.call("GET", "/v1/health", { as: null })).status, 401);
+    });
+    await t.step("/readyz answers 503 with the reason when migrations are pending", async () => {
+      await api.db.sql`DELETE FROM sluice.schema_migrations WHERE version = 2`;
+      // A fresh app: a running one stops asking once it has seen every migration applied.
+      const app = createApp(api.ctx);
+      const res = await app.request("/readyz");
+      const r = { status: res.status, body: await res.json() };
+      equal(r.status, 503);
+      equal(r.body.error.code, "MIGRATIONS_PENDING");
+      equal((await app.request("/health")).status, 503);
+    });
+    await t.step("/readyz answers 503 when the database is unreachable", async () => {
+      await near.db.drop();
+      const r = await near.call("GET", "/readyz", { as: null });
+      equal(r.status, 503);
+      equal(r.body.error.code, "DATABASE_UNAVAILABLE");
+    });
+  } finally {
+    await api.close();
+    await near.close();
+  }
+});
+
+Deno.test("/readyz reports low disk for the embedded database", async () => {
+  const api = await createTestApi({ SLUICE_MIN_FREE_DISK: "9000000000000000" });
+  try {
+    // The embedded check applies when DATABASE_URL is unset; the test app has one, so flip it.
+    (api.ctx.config as { databaseUrl: string | null }).databaseUrl = null;
+    const app = createApp({ ...api.ctx, config: { ...api.ctx.config, dataDir: "/tmp" } });
+    const r = await app.request("/readyz");
+    equal(r.status, 503);
+    const body = await r.json();
+    equal(body.error.code, "NOT_READY");
+    assert(body.error.message.includes("free disk"));
+  } finally {
+    await api.close();
+  }
+});

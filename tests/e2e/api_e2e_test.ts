@@ -1,0 +1,92 @@
+/**
+ * A real `sluice up` process (worker + maintenance + API) on a test database, driven over HTTP
+ * with fetch the way a user would with curl.
+ */
+import { equal } from "node:assert/strict";
+import { generateToken } from "../../src/auth/tokens.ts";
+import { createTestDatabase, testDatabaseEnv } from "../_helpers/db.ts";
+import { waitFor } from "../_helpers/wait.ts";
+
+function freePort(): number {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  return port;
+}
+
+Deno.test("sluice up serves the API: enqueue runs, a pull worker leases and completes", async () => {
+  const db = await createTestDatabase();
+  const token = generateToken();
+  const port = freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "main.ts", "up", "--concurrency", "2"],
+    env: {
+      ...testDatabaseEnv(db),
+      NO_COLOR: "1",
+      SLUICE_API_ADDR: `127.0.0.1:${port}`,
+      SLUICE_BOOTSTRAP_TOKEN: token,
+      SLUICE_WORKER_METRICS_ADDR: "off",
+      SLUICE_POLL: "100ms",
+      SLUICE_LOG_LEVEL: "warn",
+    },
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  const stderr = child.stderr.pipeThrough(new TextDecoderStream());
+  let banner = "";
+  const reading = (async () => {
+    for await (const chunk of stderr) banner += chunk;
+  })();
+  const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
+  const call = async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: auth,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    return { status: res.status, body: await res.json() };
+  };
+  try {
+    await waitFor(
+      () => fetch(`${base}/readyz`).then((r) => r.body?.cancel().then(() => r.ok), () => false),
+      { timeoutMs: 60_000, intervalMs: 100, what: `readyz on ${base} (stderr: ${banner})` },
+    );
+    // The banner comes once the worker runs too, a moment after the API answers.
+    await waitFor(() => banner.includes(`${base}/v1`), { timeoutMs: 30_000, what: "the banner" });
+
+    const e = await call("POST", "/v1/jobs", { kind: "sluice.noop", payload: { hi: 1 } });
+    equal(e.status, 201);
+    await waitFor(
+      async () => (await call("GET", `/v1/jobs/${e.body.job.id}`)).body.job.state === "succeeded",
+      { timeoutMs: 30_000, what: "the noop job to succeed" },
+    );
+
+    equal(
+      (await call("POST", "/v1/queues", { name: "ext", delivery: { mode: "pull" } })).status,
+      201,
+    );
+    const p = await call("POST", "/v1/jobs", { queue: "ext", kind: "resize", payload: { w: 10 } });
+    const lease = await call("POST", "/v1/queues/ext/lease", { max: 1, leaseSeconds: 30 });
+    equal(lease.body.jobs.length, 1);
+    const j = lease.body.jobs[0];
+    equal(j.id, p.body.job.id);
+    const done = await call("POST", `/v1/jobs/${j.id}/complete`, {
+      attempt: j.attempt,
+      leaseToken: j.leaseToken,
+      result: { ok: true },
+    });
+    equal(done.status, 200);
+    equal(done.body.job.state, "succeeded");
+
+    const anon = await fetch(`${base}/v1/jobs`);
+    equal(anon.status, 401);
+    await anon.body?.cancel();
+  } finally {
+    child.kill("SIGTERM");
+    const status = await child.status;
+    await reading;
+    await db.drop();
+    equal(status.code, 0, banner);
+  }
+});

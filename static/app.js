@@ -780,11 +780,14 @@ async function viewQueue(c, _params, name) {
           confirm: {
             title: `Drain ${name}?`,
             body:
-              "Cancels every job of this queue that is waiting (scheduled, available, retrying). Running jobs finish.",
+              "Pauses the queue so no new job starts; running jobs finish and waiting jobs stay for when it resumes. Press Drain again to see whether it is empty.",
             ok: "Drain",
           },
           run: () => api("POST", `/v1/queues/${enc}/drain`),
-          done: (r) => `Drained ${name}: ${fmt(r?.cancelled ?? r?.count ?? 0)} jobs cancelled`,
+          done: (r) =>
+            r?.drained
+              ? `Queue ${name} is drained: paused, nothing running`
+              : `Queue ${name} paused; ${fmt(r?.counts?.running ?? 0)} jobs still running`,
         }, "danger"),
       ),
     ));

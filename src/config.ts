@@ -408,6 +408,12 @@ function bootstrapToken(raw: string): string {
   return text;
 }
 
+function sessionSecret(raw: string): string {
+  const t = raw.trim();
+  if (t.length < 32) invalid(`the secret must be at least 32 characters (got ${t.length})`);
+  return t;
+}
+
 function text({ max = 4096 }: { max?: number } = {}) {
   return (raw: string): string => {
     const t = raw.trim();
@@ -707,6 +713,14 @@ const VARS = {
     parse: bootstrapToken,
     description:
       "An admin token accepted as-is (stored hashed); sluice_ prefix, 32+ chars; for automation",
+  }),
+  sessionSecret: v({
+    name: "SLUICE_SESSION_SECRET",
+    default: null,
+    secret: true,
+    parse: sessionSecret,
+    description:
+      "Key for ops page session cookies, 32+ chars; unset = random per process (sessions end at restart; set it when several api processes share an address)",
   }),
   apiRequestTimeoutMs: v({
     name: "SLUICE_API_REQUEST_TIMEOUT",

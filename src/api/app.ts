@@ -17,7 +17,7 @@ import { Admission } from "../queue/admission.ts";
 import { recordDecision } from "../queue/decisions.ts";
 import { VERSION } from "../version.ts";
 import { jsonBody, limitBody } from "./_body.ts";
-import { authenticate, TokenAuthenticator } from "./auth.ts";
+import { authenticate, clientIp, TokenAuthenticator } from "./auth.ts";
 import { decisionsRouter } from "./decisions.ts";
 import type { ApiContext, ApiDeps, Env } from "./deps.ts";
 import { dlqRouter } from "./dlq.ts";
@@ -27,6 +27,9 @@ import { jobsRouter } from "./jobs.ts";
 import { pullRouter } from "./pull.ts";
 import { queuesRouter } from "./queues.ts";
 import { RateLimiter } from "./rate_limit.ts";
+import { createSessionManager, sessionRouter } from "./session.ts";
+import { opsPageRouter } from "./static.ts";
+import { statsRouter } from "./stats.ts";
 import { workersRouter } from "./workers.ts";
 
 /** Routers mounted under `/v1`, behind bearer authentication. */
@@ -37,20 +40,29 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   decisionsRouter,
   workersRouter,
   pullRouter,
+  statsRouter,
 ];
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 const ENQUEUE_PATHS = new Set(["/v1/jobs", "/v1/jobs/batch"]);
 /** Public without a token: the schema describes the API and holds no data. */
-const PUBLIC_V1 = new Set(["/v1/openapi.json"]);
+const PUBLIC_V1 = new Set(["/v1/openapi.json", "/v1/session"]);
 
 /** Builds the per-app services (token cache, rate limiter, admission caches) from the deps. */
 export function createApiContext(deps: ApiDeps): ApiContext {
+  const auth = new TokenAuthenticator(deps.sql, deps.log, { cacheMs: deps.tokenCacheMs });
+  const limiter = new RateLimiter(deps.config.apiRateLimitPerMinute, deps.log);
   return {
     ...deps,
-    auth: new TokenAuthenticator(deps.sql, deps.log, { cacheMs: deps.tokenCacheMs }),
-    limiter: new RateLimiter(deps.config.apiRateLimitPerMinute, deps.log),
+    auth,
+    limiter,
     admission: new Admission(deps.sql),
+    sessions: createSessionManager({
+      sql: deps.sql,
+      secret: deps.config.sessionSecret,
+      verifySecret: (secret) => auth.verify(secret),
+      onFailedSignIn: (c) => limiter.hit("ip", clientIp(c, deps)),
+    }),
   };
 }
 
@@ -76,6 +88,8 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
   app.use("/v1/*", jsonBody());
 
   app.route("/", healthRouter(ctx));
+  app.route("/v1", sessionRouter(ctx.sessions));
+  app.route("/", opsPageRouter());
   for (const router of ROUTERS) app.route("/v1", router(ctx));
 
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
@@ -88,12 +102,6 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
     info: { title: "Sluice API", version: VERSION },
     security: [{ bearer: [] }],
   });
-  // The ops page lands here later; until then, say where things are.
-  app.get("/", (c) =>
-    c.text(
-      `Sluice ${VERSION}: API under /v1 (schema at /v1/openapi.json), probes at /healthz, /readyz, /health\n`,
-    ));
-
   app.onError(onErrorHandler(ctx.log));
   app.notFound(notFoundHandler);
   return app;

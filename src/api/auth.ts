@@ -97,7 +97,10 @@ export function bearerOf(c: Context): string | null {
 export function authenticate(ctx: ApiContext): MiddlewareHandler<Env> {
   return async function authenticate(c, next) {
     const secret = bearerOf(c);
-    const token = secret ? await ctx.auth.verify(secret) : null;
+    // No bearer: the ops page's session cookie (CSRF-checked for state-changing methods).
+    const token = secret
+      ? await ctx.auth.verify(secret)
+      : (await ctx.sessions.authenticate(c))?.token ?? null;
     if (!token) {
       ctx.limiter.hit("ip", clientIp(c, ctx));
       throw new SluiceError(

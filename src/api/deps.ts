@@ -14,6 +14,7 @@ import type { Scope } from "../auth/tokens.ts";
 import type { TokenAuthenticator } from "./auth.ts";
 import { validationHook } from "./errors.ts";
 import type { RateLimiter } from "./rate_limit.ts";
+import type { SessionManager } from "./session.ts";
 
 export interface ApiDeps {
   sql: Sql;
@@ -36,6 +37,8 @@ export interface ApiContext extends ApiDeps {
   auth: TokenAuthenticator;
   limiter: RateLimiter;
   admission: Admission;
+  /** Ops page sign-in: signed session cookies (src/api/session.ts). */
+  sessions: SessionManager;
 }
 
 /** The caller, once `authenticate` has accepted its bearer token. */

@@ -51,6 +51,7 @@ const configShape: Equals<Config, {
   signingSecrets: string[];
   signatureToleranceMs: number;
   bootstrapToken: string | null;
+  sessionSecret: string | null;
   apiRequestTimeoutMs: number;
   metricsPublic: boolean;
   minFreeDiskBytes: number;

@@ -1,0 +1,77 @@
+/**
+ * The ops page (`static/`), embedded into the program by text imports so it works from the
+ * bundle with no files on disk. Only the fixed map below is ever served: no path from the
+ * request reaches the filesystem, so path traversal is impossible by construction.
+ */
+import { Hono } from "hono";
+import indexHtml from "../../static/index.html" with { type: "text" };
+import appJs from "../../static/app.js" with { type: "text" };
+import appCss from "../../static/app.css" with { type: "text" };
+
+/**
+ * Strict: scripts and styles only from this origin (no inline script, no eval), API calls
+ * only to this origin, no framing, no plugins, no form posts elsewhere.
+ */
+export const OPS_PAGE_CSP = [
+  "default-src 'none'",
+  "script-src 'self'",
+  "style-src 'self'",
+  "img-src 'self' data:",
+  "connect-src 'self'",
+  "base-uri 'none'",
+  "form-action 'self'",
+  "frame-ancestors 'none'",
+].join("; ");
+
+interface Asset {
+  body: string;
+  type: string;
+  etag: string;
+}
+
+async function asset(body: string, type: string): Promise<Asset> {
+  const digest = await crypto.subtle.digest("SHA-256", new TextEncoder().encode(body));
+  const hex = Array.from(
+    new Uint8Array(digest).slice(0, 12),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+  return { body, type, etag: `"${hex}"` };
+}
+
+const ASSETS: Promise<Record<string, Asset>> = (async () => ({
+  "/": await asset(indexHtml, "text/html; charset=utf-8"),
+  "/app.js": await asset(appJs, "text/javascript; charset=utf-8"),
+  "/app.css": await asset(appCss, "text/css; charset=utf-8"),
+}))();
+
+/** Paths the ops page answers; anything else falls through to the API's 404. */
+export const OPS_PAGE_PATHS: readonly string[] = ["/", "/index.html", "/app.js", "/app.css"];
+
+/**
+ * Serves the page. Assets revalidate on every load (`no-cache` + ETag → 304), so an upgrade
+ * is picked up at once without a cache-busting build step; the bodies are small.
+ */
+export function opsPageRouter(): Hono {
+  const r = new Hono();
+  for (const path of OPS_PAGE_PATHS) {
+    r.get(path, async (c) => {
+      const a = (await ASSETS)[path === "/index.html" ? "/" : path]!;
+      const headers: Record<string, string> = {
+        "content-type": a.type,
+        "cache-control": "no-cache",
+        etag: a.etag,
+        "content-security-policy": OPS_PAGE_CSP,
+        "x-content-type-options": "nosniff",
+        "referrer-policy": "no-referrer",
+        "x-frame-options": "DENY",
+        "cross-origin-opener-policy": "same-origin",
+      };
+      if (c.req.header("if-none-match") === a.etag) {
+        return new Response(null, { status: 304, headers });
+      }
+      return new Response(a.body, { status: 200, headers });
+    });
+  }
+  return r;
+}

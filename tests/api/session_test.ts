@@ -1,0 +1,185 @@
+import { deepEqual, equal, ok as assert } from "node:assert/strict";
+import { revokeToken } from "../../src/auth/tokens.ts";
+import { createTestApi } from "./_app.ts";
+
+/** The cookie pair (`name=value`) a Set-Cookie header sets. */
+function cookieOf(headers: Headers): string {
+  const set = headers.get("set-cookie") ?? "";
+  return set.split(";")[0]!;
+}
+
+Deno.test("session routes: sign in with a token, use the cookie, CSRF, sign out", async (t) => {
+  const api = await createTestApi();
+  try {
+    const signIn = (token: string, headers: Record<string, string> = {}) =>
+      api.call("POST", "/v1/session", { as: null, body: { token }, headers });
+
+    await t.step("a bad token is refused", async () => {
+      const r = await signIn("sluice_nope");
+      equal(r.status, 401);
+      equal(r.body.error.code, "UNAUTHENTICATED");
+    });
+
+    const r = await signIn(api.tokens.admin);
+    equal(r.status, 200);
+    equal(r.body.name, "t-admin");
+    equal(r.body.scope, "admin");
+    const set = r.headers.get("set-cookie") ?? "";
+    assert(/HttpOnly/i.test(set) && /SameSite=Strict/i.test(set) && /Path=\//.test(set), set);
+    assert(!set.includes(api.tokens.admin), "the cookie never holds the token");
+    const cookie = cookieOf(r.headers);
+    const csrf = r.body.csrfToken as string;
+
+    await t.step(
+      "the cookie authenticates reads; GET /v1/session returns the same CSRF token",
+      async () => {
+        const q = await api.call("GET", "/v1/queues", { as: null, headers: { cookie } });
+        equal(q.status, 200);
+        const s = await api.call("GET", "/v1/session", { as: null, headers: { cookie } });
+        equal(s.status, 200);
+        deepEqual([s.body.scope, s.body.csrfToken], ["admin", csrf]);
+      },
+    );
+
+    await t.step("state changes need the CSRF header and a same-origin Origin", async () => {
+      const path = "/v1/queues/default/pause";
+      const bare = await api.call("POST", path, { as: null, headers: { cookie } });
+      equal(bare.status, 403);
+      equal(bare.body.error.code, "CSRF_REJECTED");
+      const wrong = await api.call("POST", path, {
+        as: null,
+        headers: { cookie, "x-csrf-token": csrf.slice(0, -2) + "AA" },
+      });
+      equal(wrong.status, 403);
+      const evil = await api.call("POST", path, {
+        as: null,
+        headers: { cookie, "x-csrf-token": csrf, origin: "http://evil.example", host: "localhost" },
+      });
+      equal(evil.status, 403);
+      equal(evil.body.error.code, "CSRF_REJECTED");
+      const site = await api.call("POST", path, {
+        as: null,
+        headers: { cookie, "x-csrf-token": csrf, "sec-fetch-site": "cross-site" },
+      });
+      equal(site.status, 403);
+      const ok = await api.call("POST", path, {
+        as: null,
+        headers: { cookie, "x-csrf-token": csrf, origin: "http://localhost", host: "localhost" },
+      });
+      equal(ok.status, 200, JSON.stringify(ok.body));
+      equal(ok.body.queue.paused, true);
+    });
+
+    await t.step("a tampered cookie is no session", async () => {
+      const [name, value] = cookie.split("=");
+      const [payload, sig] = value!.split(".");
+      const forged = `${name}=${payload!.slice(0, -1)}${payload!.endsWith("A") ? "B" : "A"}.${sig}`;
+      equal(
+        (await api.call("GET", "/v1/queues", { as: null, headers: { cookie: forged } })).status,
+        401,
+      );
+    });
+
+    await t.step("a read session cannot mutate", async () => {
+      const rr = await signIn(api.tokens.read);
+      const c2 = cookieOf(rr.headers);
+      const p = await api.call("POST", "/v1/queues/default/resume", {
+        as: null,
+        headers: {
+          cookie: c2,
+          "x-csrf-token": rr.body.csrfToken,
+          origin: "http://localhost",
+          host: "localhost",
+        },
+      });
+      equal(p.status, 403);
+      equal(p.body.error.code, "FORBIDDEN");
+    });
+
+    await t.step("sign-in from another origin is refused (login CSRF)", async () => {
+      const x = await signIn(api.tokens.admin, {
+        origin: "http://evil.example",
+        host: "localhost",
+      });
+      equal(x.status, 403);
+    });
+
+    await t.step("sign out clears the cookie and ends that session here", async () => {
+      const out = await api.call("DELETE", "/v1/session", {
+        as: null,
+        headers: { cookie, origin: "http://localhost", host: "localhost" },
+      });
+      equal(out.status, 204);
+      assert(/Max-Age=0/i.test(out.headers.get("set-cookie") ?? ""));
+      equal((await api.call("GET", "/v1/session", { as: null, headers: { cookie } })).status, 401);
+    });
+
+    await t.step("revoking the token ends its sessions", async () => {
+      const p = await signIn(api.tokens.producer);
+      const c3 = cookieOf(p.headers);
+      equal(
+        (await api.call("GET", "/v1/session", { as: null, headers: { cookie: c3 } })).status,
+        200,
+      );
+      await revokeToken(api.db.sql, "t-producer");
+      equal(
+        (await api.call("GET", "/v1/session", { as: null, headers: { cookie: c3 } })).status,
+        401,
+      );
+    });
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("the ops page is served from the embedded map only, with a strict CSP", async () => {
+  const api = await createTestApi();
+  try {
+    const page = await api.app.request("/");
+    equal(page.status, 200);
+    assert(page.headers.get("content-type")!.startsWith("text/html"));
+    const csp = page.headers.get("content-security-policy") ?? "";
+    assert(csp.includes("script-src 'self'") && !csp.includes("unsafe"), csp);
+    const html = await page.text();
+    assert(html.includes('<script type="module" src="/app.js">'));
+    assert(!/<script>/.test(html), "no inline script");
+    const js = await api.app.request("/app.js");
+    assert(js.headers.get("content-type")!.startsWith("text/javascript"));
+    const etag = js.headers.get("etag")!;
+    equal((await api.app.request("/app.js", { headers: { "if-none-match": etag } })).status, 304);
+    equal(
+      (await api.app.request("/app.css")).headers.get("content-type"),
+      "text/css; charset=utf-8",
+    );
+    for (
+      const path of [
+        "/static/app.js",
+        "/../deno.json",
+        "/%2e%2e/deno.json",
+        "/main.ts",
+        "/app.js/x",
+      ]
+    ) {
+      equal((await api.app.request(path)).status, 404, path);
+    }
+  } finally {
+    await api.close();
+  }
+});
+
+Deno.test("GET /v1/stats/throughput answers per-minute buckets for read tokens", async () => {
+  const api = await createTestApi();
+  try {
+    await api.db.sql`
+      INSERT INTO sluice.jobs (queue, kind, payload, state, max_attempts, finished_at)
+      VALUES ('default', 'k', '{}', 'succeeded', 1, now()), ('default', 'k', '{}', 'dead', 1, now())`;
+    const r = await api.call("GET", "/v1/stats/throughput?window=1h", { as: "read" });
+    equal(r.status, 200, JSON.stringify(r.body));
+    equal(r.body.bucketSeconds, 60);
+    equal(r.body.buckets.reduce((a: number, b: { succeeded: number }) => a + b.succeeded, 0), 1);
+    equal((await api.call("GET", "/v1/stats/throughput?window=2d")).status, 400);
+    equal((await api.call("GET", "/v1/stats/throughput", { as: null })).status, 401);
+  } finally {
+    await api.close();
+  }
+});

@@ -1,0 +1,281 @@
+/// <reference lib="dom" />
+/**
+ * The ops page in a real browser (Debian's chromium through playwright-core) against a real
+ * `sluice up` process on a test database: one browser, one context per signed-in user.
+ * Screenshots of each main view land in test-output/screenshots/ (gitignored).
+ */
+import { equal, ok as assert } from "node:assert/strict";
+import { fileURLToPath } from "node:url";
+import type { Page } from "playwright-core";
+import { createTestDatabase } from "../_helpers/db.ts";
+import { launchBrowser, startSluice } from "../_helpers/sluice_process.ts";
+import { waitFor } from "../_helpers/wait.ts";
+import { hashToken } from "../../src/auth/tokens.ts";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+const SHOTS = `${ROOT}test-output/screenshots`;
+const ADMIN = `sluice_${"e2eAdminToken".padEnd(40, "x")}`;
+const READER = `sluice_${"e2eReadToken".padEnd(40, "r")}`;
+/** A bearer-token client for setting the scene and checking results. */
+function client(base: string, token: string) {
+  return async (method: string, path: string, body?: unknown) => {
+    const res = await fetch(`${base}${path}`, {
+      method,
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(body === undefined ? {} : { "content-type": "application/json" }),
+      },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null };
+  };
+}
+
+async function signIn(page: Page, base: string, token: string, expect: string) {
+  await page.goto(`${base}/`);
+  await page.fill("#token", token);
+  await page.press("#token", "Enter");
+  await page.waitForFunction(
+    (text) => document.querySelector("#whoami")?.textContent === text,
+    expect,
+  );
+}
+
+async function shot(page: Page, name: string) {
+  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
+}
+
+async function confirm(page: Page) {
+  await page.waitForSelector("dialog#confirm[open]");
+  await page.click("#confirm-ok");
+  await page.waitForSelector("dialog#confirm:not([open])", { state: "attached" });
+}
+
+Deno.test("the ops page runs the system from a browser", async (t) => {
+  await Deno.mkdir(SHOTS, { recursive: true });
+  const marker = await Deno.makeTempFile({ prefix: "sluice-e2e-fixed-" });
+  await Deno.remove(marker);
+  const db = await createTestDatabase();
+  const sluice = await startSluice(db, { token: ADMIN });
+  const browser = await launchBrowser();
+  const admin = client(sluice.base, ADMIN);
+  try {
+    await db.sql`
+      INSERT INTO sluice.tokens (name, scope, hash) VALUES ('viewer', 'read', ${await hashToken(
+      READER,
+    )})`;
+    // A queue whose handler fails until "the downstream is fixed" (the marker file exists).
+    equal(
+      (await admin("POST", "/v1/queues", {
+        name: "flaky",
+        maxAttempts: 1,
+        delivery: { mode: "exec", command: ["/bin/sh", "-c", `test -e ${marker}`] },
+      })).status,
+      201,
+    );
+    equal((await admin("POST", "/v1/queues", { name: "e2e-counts" })).status, 201);
+    equal((await admin("POST", "/v1/queues/e2e-counts/pause")).status, 200);
+    const deadIds: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const r = await admin("POST", "/v1/jobs", {
+        queue: "flaky",
+        kind: "report.render",
+        payload: { report: i, note: "<b>not markup</b>" },
+      });
+      equal(r.status, 201, JSON.stringify(r.body));
+      deadIds.push(r.body.job.id);
+    }
+    await waitFor(async () => {
+      const r = await admin("GET", "/v1/dlq?queue=flaky");
+      return r.body.jobs.length === 4;
+    }, { timeoutMs: 20_000, what: "4 dead jobs in flaky" });
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const page = await context.newPage();
+    const pageErrors: string[] = [];
+    page.on("pageerror", (e) => pageErrors.push(String(e)));
+    page.on("console", (m) => m.type() === "error" && pageErrors.push(m.text()));
+
+    await t.step("sign in shows the overview", async () => {
+      await signIn(page, sluice.base, ADMIN, "bootstrap · admin");
+      await page.waitForSelector("[data-section=charts] svg.chart");
+      await page.waitForSelector("table[data-table=queues] tr[data-queue=flaky]");
+      await shot(page, "overview");
+    });
+
+    await t.step("a queue's counts change after enqueueing through the API", async () => {
+      await page.goto(`${sluice.base}/#/queues`);
+      const cell = "tr[data-queue=e2e-counts] td[data-state=available]";
+      await page.waitForSelector(cell);
+      equal((await page.textContent(cell))?.trim(), "0");
+      for (let i = 0; i < 3; i++) {
+        equal(
+          (await admin("POST", "/v1/jobs", { queue: "e2e-counts", kind: "sluice.noop" })).status,
+          201,
+        );
+      }
+      await page.waitForFunction(
+        (sel) => document.querySelector(sel)?.textContent?.trim() === "3",
+        cell,
+        { timeout: 15_000 },
+      );
+      await shot(page, "queues");
+    });
+
+    await t.step("pause and resume a queue", async () => {
+      await page.goto(`${sluice.base}/#/queues/e2e-counts`);
+      await page.click("button:text-is('Resume')");
+      await waitFor(
+        async () => (await admin("GET", "/v1/queues/e2e-counts")).body.queue.paused === false,
+        {
+          what: "e2e-counts resumed",
+        },
+      );
+      await page.click("button:text-is('Pause')", { timeout: 10_000 });
+      await confirm(page);
+      await waitFor(async () => (await admin("GET", "/v1/queues/e2e-counts")).body.queue.paused, {
+        what: "e2e-counts paused",
+      });
+      await page.waitForSelector("button:text-is('Resume')", { timeout: 10_000 });
+      await shot(page, "queue");
+    });
+
+    await t.step(
+      "a dead job explains itself, shows its timeline, and its replay succeeds",
+      async () => {
+        const id = deadIds[0]!;
+        await page.goto(`${sluice.base}/#/jobs/${id}`);
+        const explain = await page.waitForSelector(".explain[data-code]");
+        const code = await explain.getAttribute("data-code");
+        assert(code?.startsWith("DEAD_"), `explain code ${code}`);
+        assert(((await explain.textContent()) ?? "").includes(id));
+        await page.waitForSelector("ol[data-timeline] li.t-dead");
+        assert(((await page.textContent("pre[data-payload]")) ?? "").includes("<b>not markup</b>"));
+        await shot(page, "job-dead");
+        await Deno.writeTextFile(marker, "fixed");
+        await page.click("button:text-is('Replay')");
+        await confirm(page);
+        const child = await page.waitForSelector("a[data-lineage=child]", { timeout: 10_000 });
+        await child.click();
+        await page.waitForSelector("a[data-lineage=parent]");
+        await page.waitForFunction(
+          () => document.querySelector("[data-section=head] .chip")?.textContent === "succeeded",
+          undefined,
+          { timeout: 15_000 },
+        );
+        await shot(page, "job-replayed");
+      },
+    );
+
+    await t.step("bulk replay from the dead-letter view", async () => {
+      await page.goto(`${sluice.base}/#/dlq`);
+      await page.waitForSelector("table[data-table=dlq-groups]");
+      for (const id of deadIds.slice(1, 3)) {
+        await page.check(`tr[data-job="${id}"] input[type=checkbox]`);
+      }
+      await shot(page, "dlq");
+      await page.click("button[data-action=replay-selected]");
+      await confirm(page);
+      await page.waitForSelector(".toast:text('Replayed 2 jobs')");
+      for (const id of deadIds.slice(1, 3)) {
+        await waitFor(async () => {
+          const r = await admin("GET", `/v1/jobs?retryOf=${id}`);
+          return r.body.jobs[0]?.state === "succeeded";
+        }, { timeoutMs: 15_000, what: `the replay of ${id} to succeed` });
+      }
+    });
+
+    await t.step("the other views render", async () => {
+      for (const view of ["jobs", "workers", "schedules", "circuits", "decisions"]) {
+        await page.goto(`${sluice.base}/#/${view}`);
+        await page.waitForSelector(`[data-view="/${view}"] h1`);
+        await shot(page, view);
+      }
+      await page.setViewportSize({ width: 390, height: 844 });
+      await page.goto(`${sluice.base}/#/queues`);
+      await page.waitForSelector("table[data-table=queues]");
+      await shot(page, "queues-phone");
+      await page.click("#theme");
+      await shot(page, "queues-phone-theme");
+    });
+
+    await t.step("cross-site requests with the cookie are refused", async () => {
+      // An attacker page on another origin (same host, other port: same-site, so even the
+      // SameSite cookie is sent, and the Origin check must refuse it).
+      const evil = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+        new Response(
+          `<!doctype html><form id=f method=POST action="${sluice.base}/v1/queues/e2e-counts/resume"></form>`,
+          { headers: { "content-type": "text/html" } },
+        ));
+      try {
+        await page.goto(`http://127.0.0.1:${evil.addr.port}/`);
+        const [res] = await Promise.all([
+          page.waitForResponse((r) => r.url().includes("/v1/queues/e2e-counts/resume")),
+          page.evaluate(() => (document.getElementById("f") as HTMLFormElement).submit()),
+        ]);
+        equal(res.status(), 403);
+        // The form post navigated the tab to the refusal; let that finish before moving on.
+        await page.waitForURL((u) => u.pathname.endsWith("/resume"));
+      } finally {
+        await evil.shutdown();
+      }
+      // The cookie alone, same origin, without the CSRF header: refused too.
+      const cookies = await context.cookies(sluice.base);
+      const cookie = cookies.map((c) => `${c.name}=${c.value}`).join("; ");
+      const res = await fetch(`${sluice.base}/v1/queues/e2e-counts/resume`, {
+        method: "POST",
+        headers: { cookie },
+      });
+      equal(res.status, 403);
+      equal((await res.json()).error.code, "CSRF_REJECTED");
+      equal((await admin("GET", "/v1/queues/e2e-counts")).body.queue.paused, true);
+    });
+
+    await t.step("sign out ends the session", async () => {
+      await page.goto(`${sluice.base}/#/overview`);
+      await page.click("#signout");
+      await page.waitForSelector("#signin:not([hidden])");
+      const r = await page.evaluate(async () => (await fetch("/v1/session")).status);
+      equal(r, 401);
+    });
+
+    await t.step("a read session sees no mutating buttons and the API refuses it", async () => {
+      // The same browser context after the admin signed out: nothing of that session remains.
+      const rp = page;
+      await signIn(rp, sluice.base, READER, "viewer · read");
+      await rp.goto(`${sluice.base}/#/queues/e2e-counts`);
+      await rp.waitForSelector("[data-section=policy] form");
+      equal(await rp.locator("[data-section=head] button").count(), 0);
+      equal(await rp.locator("[data-section=policy] button[type=submit]").count(), 0);
+      await rp.goto(`${sluice.base}/#/dlq`);
+      await rp.waitForSelector("[data-section=list]");
+      equal(await rp.locator("#view button").count(), 0);
+      await rp.goto(`${sluice.base}/#/jobs/${deadIds[3]}`);
+      await rp.waitForSelector(".explain");
+      equal(await rp.locator("#view button:not(.ghost)").count(), 0);
+      const refused = await rp.evaluate(async () => {
+        const s = await (await fetch("/v1/session")).json();
+        const r = await fetch("/v1/queues/e2e-counts/resume", {
+          method: "POST",
+          headers: { "x-csrf-token": s.csrfToken },
+        });
+        return { status: r.status, body: await r.json() };
+      });
+      equal(refused.status, 403);
+      equal(refused.body.error.code, "FORBIDDEN");
+    });
+
+    equal(
+      pageErrors.filter((e) => !e.includes("Failed to load resource")).length,
+      0,
+      pageErrors.join("\n"),
+    );
+    await context.close();
+  } finally {
+    await browser.close();
+    await sluice.stop();
+    await db.drop();
+    await Deno.remove(marker).catch(() => {});
+  }
+});

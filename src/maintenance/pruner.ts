@@ -5,8 +5,7 @@ import type { Sql } from "../db/connect.ts";
  * - archived jobs (succeeded jobs already moved out by the archiver);
  * - dead and cancelled jobs still in sluice.jobs: the DLQ keeps a job for the same horizon,
  *   long enough to replay it, then it goes (a replayed copy is a new job and lives on);
- * - alert events, policy decisions and callback events (the latter two come from the api and
- *   delivery parts; skipped when their table does not exist).
+ * - alert events, policy decisions and callback events.
  * Unfinished jobs are never deleted, whatever their age.
  */
 export async function pruneHistory(
@@ -50,32 +49,26 @@ export async function pruneHistory(
         SELECT id FROM sluice.alert_events WHERE at < ${cutoff} ORDER BY at LIMIT ${batchSize})
       RETURNING 1`).length
   );
-  const out: Record<string, number> = { archive, finished, alert_events: alertEvents };
-  for (const table of ["policy_decisions", "callback_events"]) {
-    const column = await timeColumnOf(sql, table);
-    if (!column) continue;
-    out[table] = await drain(async () =>
-      (await sql`
-        DELETE FROM ${sql("sluice")}.${sql(table)} WHERE ctid IN (
-          SELECT ctid FROM ${sql("sluice")}.${sql(table)} WHERE ${sql(column)} < ${cutoff}
-          LIMIT ${batchSize})
-        RETURNING 1`).length
-    );
-  }
-  return out;
-}
-
-/**
- * The timestamp column a history table from another part is pruned by, or null when the table
- * does not exist (yet): the first of these names that it has.
- */
-async function timeColumnOf(sql: Sql, table: string): Promise<string | null> {
-  const [r] = await sql<{ column_name: string }[]>`
-    SELECT column_name FROM information_schema.columns
-    WHERE table_schema = 'sluice' AND table_name = ${table}
-      AND column_name IN ('created_at', 'decided_at', 'received_at', 'at')
-      AND data_type = 'timestamp with time zone'
-    ORDER BY array_position(ARRAY['created_at', 'decided_at', 'received_at', 'at'], column_name::text)
-    LIMIT 1`;
-  return r?.column_name ?? null;
+  const policyDecisions = await drain(async () =>
+    (await sql`
+      DELETE FROM sluice.policy_decisions WHERE id IN (
+        SELECT id FROM sluice.policy_decisions WHERE at < ${cutoff} ORDER BY at LIMIT ${batchSize})
+      RETURNING 1`).length
+  );
+  // A callback's event id only guards against replays within the signature tolerance; keeping
+  // it for the history horizon is generous, and the table must not grow forever.
+  const callbackEvents = await drain(async () =>
+    (await sql`
+      DELETE FROM sluice.callback_events WHERE event_id IN (
+        SELECT event_id FROM sluice.callback_events WHERE received_at < ${cutoff}
+        ORDER BY received_at LIMIT ${batchSize})
+      RETURNING 1`).length
+  );
+  return {
+    archive,
+    finished,
+    alert_events: alertEvents,
+    policy_decisions: policyDecisions,
+    callback_events: callbackEvents,
+  };
 }

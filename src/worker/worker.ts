@@ -71,6 +71,8 @@ interface InFlight {
   /** Set once the attempt's outcome is decided; later events for it are ignored. */
   decided: boolean;
   timer?: ReturnType<typeof setTimeout>;
+  /** Fires when the lease runs out by this process's clock without a renewing heartbeat. */
+  leaseTimer?: ReturnType<typeof setTimeout>;
 }
 
 /** A completion waits here until the loop writes a batch of them in one statement. */
@@ -106,6 +108,8 @@ export class Worker {
   #heartbeat?: ReturnType<typeof setInterval>;
   #unlisten?: () => Promise<void>;
   #dbErrors = 0;
+  /** A heartbeat is in flight: on a hung connection later ticks must not pile up behind it. */
+  #beating = false;
   /** Queue of the most recent lease, for the worker's own metrics. */
   lastLeasedQueue: string | null = null;
 
@@ -220,6 +224,9 @@ export class Worker {
       if (free <= 0) return true;
       const queue = this.#queues.get(names[(start + i) % names.length]!)!;
       const max = Math.min(free, MAX_LEASE_BATCH);
+      // Taken before the statement is sent: the local deadline can only be earlier than the
+      // database's `lease_expires_at`, never later.
+      const sentAt = performance.now();
       const jobs = await leaseJobs(o.sql, {
         queue: queue.name,
         workerId: this.id,
@@ -229,7 +236,7 @@ export class Worker {
         rateLimit: queue.effective.rateLimit,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;
-      for (const job of jobs) this.#begin(job, queue);
+      for (const job of jobs) this.#begin(job, queue, sentAt);
       if (jobs.length === max) full = true;
     }
     return full;
@@ -248,10 +255,11 @@ export class Worker {
     }
   }
 
-  #begin(job: LeasedJob, queue: Queue): void {
+  #begin(job: LeasedJob, queue: Queue, sentAt: number): void {
     const controller = new AbortController();
     const flight: InFlight = { job, controller, startedAt: performance.now(), decided: false };
     this.#inflight.set(job.id, flight);
+    this.#armLease(flight, sentAt);
     const timeoutMs = job.timeoutMs ?? queue.effective.timeoutMs;
     flight.timer = setTimeout(() => {
       const reason = new JobFailure(
@@ -282,6 +290,7 @@ export class Worker {
         await this.#fail(flight, queue, failure, "failed");
       } finally {
         clearTimeout(flight.timer);
+        clearTimeout(flight.leaseTimer);
         // A decided attempt whose handler ignored the abort frees its slot only now.
         if (flight.decided && !this.#pending.some((p) => p.flight === flight)) {
           this.#inflight.delete(job.id);
@@ -413,11 +422,45 @@ export class Worker {
     }
     this.#inflight.delete(flight.job.id);
     clearTimeout(flight.timer);
+    clearTimeout(flight.leaseTimer);
     this.#wakeup.wake();
+  }
+
+  /**
+   * Aborts the attempt when its lease runs out by this process's clock: a worker cut off from
+   * PostgreSQL (heartbeats hang or fail) must stop the handler by itself, because the reaper
+   * hands the job to another worker right after the expiry. `renewedAt` is when the lease or
+   * heartbeat statement was sent, so the local deadline is never later than the database's.
+   */
+  #armLease(flight: InFlight, renewedAt: number): void {
+    clearTimeout(flight.leaseTimer);
+    const ms = Math.max(0, renewedAt + this.#o.leaseMs - performance.now());
+    flight.leaseTimer = setTimeout(() => {
+      if (flight.decided) return;
+      flight.controller.abort(
+        new JobFailure("STALE_LEASE", "the lease expired before a heartbeat could renew it"),
+      );
+      this.#log.warn("lease_lost", {
+        job_id: flight.job.id,
+        attempt: flight.job.attempt,
+        reason: "expired_without_heartbeat",
+      });
+      this.#settle(flight, "lost");
+    }, ms);
   }
 
   /** Extends leases of undecided attempts and of completions not yet written. */
   async #beat(): Promise<void> {
+    if (this.#beating) return;
+    this.#beating = true;
+    try {
+      await this.#beatOnce();
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  async #beatOnce(): Promise<void> {
     const o = this.#o;
     const fences: Fence[] = [];
     for (const f of this.#inflight.values()) {
@@ -426,10 +469,12 @@ export class Worker {
     try {
       await touchWorker(o.sql, this.id);
       if (fences.length === 0) return;
+      const sentAt = performance.now();
       const { alive, cancelRequested } = await heartbeatJobs(o.sql, fences, o.leaseMs);
       for (const fence of fences) {
         const flight = this.#inflight.get(fence.id);
         if (!flight || flight.decided) continue;
+        if (alive.has(fence.id)) this.#armLease(flight, sentAt);
         if (!alive.has(fence.id)) {
           flight.controller.abort(
             new JobFailure("STALE_LEASE", "the lease was lost; another attempt may run"),
@@ -483,6 +528,7 @@ export class Worker {
           new JobFailure("SHUTDOWN", "the worker stopped before the attempt finished"),
         );
         clearTimeout(f.timer);
+        clearTimeout(f.leaseTimer);
       }
       const released = await releaseJobs(o.sql, rest.map((f) => f.job)).catch((e) => {
         this.#log.error("release_failed", { error: e, jobs: rest.length });

@@ -11,7 +11,7 @@
  *   I4 nothing stuck    no job stays running past its lease plus the reaper interval (sampled
  *                       during the scenario by `watch()`, and once more at the end)
  *
- * Executions come from two side channels: in-process handlers call `executed()`; exec handlers
+ * Executions come from two side channels: in-process handlers call `started()`/`ended()`; exec handlers
  * (real `sluice worker` processes) append `start <id> <attempt>` / `end <id> <attempt>` lines to
  * the file of `execCommand()` (O_APPEND writes of one short line do not interleave).
  */
@@ -74,9 +74,16 @@ export class Ledger {
     this.#rejected.add(tag);
   }
 
-  /** In-process handlers report each execution here. */
-  executed(id: string, attempt: number, ended = true): void {
-    this.#executions.push({ id, attempt, ended });
+  /** In-process handlers report the start of each execution here… */
+  started(id: string, attempt: number): void {
+    this.#executions.push({ id, attempt, ended: false });
+  }
+
+  /** …and its successful end. */
+  ended(id: string, attempt: number): void {
+    const e = this.#executions.findLast((x) => x.id === id && x.attempt === attempt);
+    if (e) e.ended = true;
+    else this.#executions.push({ id, attempt, ended: true });
   }
 
   /**

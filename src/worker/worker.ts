@@ -26,6 +26,7 @@ import { type Deliver, execDelivery, inlineDelivery } from "./deliver.ts";
 import { JobFailure } from "./failure.ts";
 import { type HandlerMap, handlerMap } from "./handlers.ts";
 import { Wakeup } from "./_wakeup.ts";
+import { Listener } from "./_listener.ts";
 
 export interface WorkerOptions {
   sql: Sql;
@@ -106,7 +107,7 @@ export class Worker {
   #stopping = false;
   #running: Promise<void> | null = null;
   #heartbeat?: ReturnType<typeof setInterval>;
-  #unlisten?: () => Promise<void>;
+  #listener?: Listener;
   #dbErrors = 0;
   /** A heartbeat is in flight: on a hung connection later ticks must not pile up behind it. */
   #beating = false;
@@ -151,11 +152,21 @@ export class Worker {
       version: o.version,
       metricsAddr: o.metricsAddr ?? null,
     });
-    const listener = await o.sql.listen("sluice_jobs", (payload) => this.#onNotify(payload), () => {
-      // (Re)connected: jobs may have arrived while we were not listening.
-      this.#wakeup.wake();
-    });
-    this.#unlisten = () => listener.unlisten();
+    this.#listener = new Listener(
+      o.sql,
+      "sluice_jobs",
+      (payload) => this.#onNotify(payload),
+      () => {
+        // (Re)connected: jobs may have arrived while we were not listening.
+        this.#wakeup.wake();
+      },
+    );
+    try {
+      await this.#listener.listen();
+    } catch (e) {
+      await this.#listener.close();
+      throw e;
+    }
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, Math.floor(o.leaseMs / 3)));
     this.#running = this.#loop();
     this.#log.info("worker_started", {
@@ -188,6 +199,8 @@ export class Worker {
     const o = this.#o;
     let lastPromote = 0;
     while (!this.#stopping) {
+      // Not awaited: a hung connection must not stall leasing; the poll covers the gap.
+      void this.#listener?.ensure();
       try {
         await this.#flush();
         await this.#refreshQueues();
@@ -544,7 +557,7 @@ export class Worker {
       this.#log.info("jobs_released", { count: released.size });
     }
     clearInterval(this.#heartbeat);
-    await this.#unlisten?.().catch(() => {});
+    await this.#listener?.close();
     await stopWorker(o.sql, this.id).catch(() => {});
     this.#log.info("worker_stopped", {});
   }

@@ -22,7 +22,9 @@ Deno.test("SIGTERM with running jobs: no new leases, finish within grace, releas
   const ledger = new Ledger(db.sql, { execFile });
   const procs: SluiceProcess[] = [];
   try {
-    await createQueue(db.sql, "term", { delivery: { mode: "exec", command: ledger.execCommand() } });
+    await createQueue(db.sql, "term", {
+      delivery: { mode: "exec", command: ledger.execCommand() },
+    });
     const w = spawnSluice("terminated", "worker", db.url, {
       SLUICE_QUEUES: "term",
       SLUICE_SHUTDOWN_GRACE: "2s",

@@ -28,6 +28,7 @@ import { type Deliver, execDelivery, inlineDelivery } from "./deliver.ts";
 import { JobFailure } from "./failure.ts";
 import { type HandlerMap, handlerMap } from "./handlers.ts";
 import { Wakeup } from "./_wakeup.ts";
+import { Listener } from "./_listener.ts";
 
 export interface WorkerOptions {
   sql: Sql;
@@ -73,6 +74,8 @@ interface InFlight {
   /** Set once the attempt's outcome is decided; later events for it are ignored. */
   decided: boolean;
   timer?: ReturnType<typeof setTimeout>;
+  /** Fires when the lease runs out by this process's clock without a renewing heartbeat. */
+  leaseTimer?: ReturnType<typeof setTimeout>;
 }
 
 /** A completion waits here until the loop writes a batch of them in one statement. */
@@ -106,8 +109,9 @@ export class Worker {
   #stopping = false;
   #running: Promise<void> | null = null;
   #heartbeat?: ReturnType<typeof setInterval>;
-  #unlisten?: () => Promise<void>;
+  #listener?: Listener;
   #dbErrors = 0;
+  /** A heartbeat is in flight: on a hung connection later ticks must not pile up behind it. */
   #beating = false;
   /** Queue of the most recent lease, for the worker's own metrics. */
   lastLeasedQueue: string | null = null;
@@ -150,11 +154,21 @@ export class Worker {
       version: o.version,
       metricsAddr: o.metricsAddr ?? null,
     });
-    const listener = await o.sql.listen("sluice_jobs", (payload) => this.#onNotify(payload), () => {
-      // (Re)connected: jobs may have arrived while we were not listening.
-      this.#wakeup.wake();
-    });
-    this.#unlisten = () => listener.unlisten();
+    this.#listener = new Listener(
+      o.sql,
+      "sluice_jobs",
+      (payload) => this.#onNotify(payload),
+      () => {
+        // (Re)connected: jobs may have arrived while we were not listening.
+        this.#wakeup.wake();
+      },
+    );
+    try {
+      await this.#listener.listen();
+    } catch (e) {
+      await this.#listener.close();
+      throw e;
+    }
     this.#heartbeat = setInterval(() => void this.#beat(), Math.max(50, Math.floor(o.leaseMs / 3)));
     this.#running = this.#loop();
     this.#log.info("worker_started", {
@@ -187,6 +201,8 @@ export class Worker {
     const o = this.#o;
     let lastPromote = 0;
     while (!this.#stopping) {
+      // Not awaited: a hung connection must not stall leasing; the poll covers the gap.
+      void this.#listener?.ensure();
       try {
         await this.#flush();
         await this.#refreshQueues();
@@ -223,6 +239,9 @@ export class Worker {
       if (free <= 0) return true;
       const queue = this.#queues.get(names[(start + i) % names.length]!)!;
       const max = Math.min(free, MAX_LEASE_BATCH);
+      // Taken before the statement is sent: the local deadline can only be earlier than the
+      // database's `lease_expires_at`, never later.
+      const sentAt = performance.now();
       const jobs = await leaseJobs(o.sql, {
         queue: queue.name,
         workerId: this.id,
@@ -232,7 +251,7 @@ export class Worker {
         rateLimit: queue.effective.rateLimit,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;
-      for (const job of jobs) this.#begin(job, queue);
+      for (const job of jobs) this.#begin(job, queue, sentAt);
       if (jobs.length === max) full = true;
     }
     return full;
@@ -251,10 +270,11 @@ export class Worker {
     }
   }
 
-  #begin(job: LeasedJob, queue: Queue): void {
+  #begin(job: LeasedJob, queue: Queue, sentAt: number): void {
     const controller = new AbortController();
     const flight: InFlight = { job, controller, startedAt: performance.now(), decided: false };
     this.#inflight.set(job.id, flight);
+    this.#armLease(flight, sentAt);
     // setTimeout fires at once for delays past 2^31-1 ms; no attempt runs 24 days anyway.
     const timeoutMs = Math.min(job.timeoutMs ?? queue.effective.timeoutMs, 2 ** 31 - 1);
     flight.timer = setTimeout(() => {
@@ -286,6 +306,7 @@ export class Worker {
         await this.#fail(flight, queue, failure, "failed");
       } finally {
         clearTimeout(flight.timer);
+        clearTimeout(flight.leaseTimer);
         // A decided attempt whose handler ignored the abort frees its slot only now.
         if (flight.decided && !this.#pending.some((p) => p.flight === flight)) {
           this.#inflight.delete(job.id);
@@ -433,7 +454,31 @@ export class Worker {
     }
     this.#inflight.delete(flight.job.id);
     clearTimeout(flight.timer);
+    clearTimeout(flight.leaseTimer);
     this.#wakeup.wake();
+  }
+
+  /**
+   * Aborts the attempt when its lease runs out by this process's clock: a worker cut off from
+   * PostgreSQL (heartbeats hang or fail) must stop the handler by itself, because the reaper
+   * hands the job to another worker right after the expiry. `renewedAt` is when the lease or
+   * heartbeat statement was sent, so the local deadline is never later than the database's.
+   */
+  #armLease(flight: InFlight, renewedAt: number): void {
+    clearTimeout(flight.leaseTimer);
+    const ms = Math.max(0, renewedAt + this.#o.leaseMs - performance.now());
+    flight.leaseTimer = setTimeout(() => {
+      if (flight.decided) return;
+      flight.controller.abort(
+        new JobFailure("STALE_LEASE", "the lease expired before a heartbeat could renew it"),
+      );
+      this.#log.warn("lease_lost", {
+        job_id: flight.job.id,
+        attempt: flight.job.attempt,
+        reason: "expired_without_heartbeat",
+      });
+      this.#settle(flight, "lost");
+    }, ms);
   }
 
   /** Extends leases of undecided attempts and of completions not yet written. */
@@ -457,10 +502,12 @@ export class Worker {
     try {
       await touchWorker(o.sql, this.id);
       if (fences.length === 0) return;
+      const sentAt = performance.now();
       const { alive, cancelRequested } = await heartbeatJobs(o.sql, fences, o.leaseMs);
       for (const fence of fences) {
         const flight = this.#inflight.get(fence.id);
         if (!flight || flight.decided) continue;
+        if (alive.has(fence.id)) this.#armLease(flight, sentAt);
         if (!alive.has(fence.id)) {
           flight.controller.abort(
             new JobFailure("STALE_LEASE", "the lease was lost; another attempt may run"),
@@ -514,6 +561,7 @@ export class Worker {
           new JobFailure("SHUTDOWN", "the worker stopped before the attempt finished"),
         );
         clearTimeout(f.timer);
+        clearTimeout(f.leaseTimer);
       }
       const released = await releaseJobs(o.sql, rest.map((f) => f.job)).catch((e) => {
         this.#log.error("release_failed", { error: e, jobs: rest.length });
@@ -529,7 +577,7 @@ export class Worker {
       this.#log.info("jobs_released", { count: released.size });
     }
     clearInterval(this.#heartbeat);
-    await this.#unlisten?.().catch(() => {});
+    await this.#listener?.close();
     await stopWorker(o.sql, this.id).catch(() => {});
     this.#log.info("worker_stopped", {});
   }

@@ -1,0 +1,198 @@
+/**
+ * Faults around the lease itself, with in-process workers (leases of a few hundred ms, which
+ * the config's 1 s minimum does not allow for processes) and a real maintenance loop reaping.
+ */
+import { equal, ok as assert, rejects } from "node:assert/strict";
+import { openDatabase } from "../../src/db/connect.ts";
+import { startMaintenanceLoop } from "../../src/maintenance/loop.ts";
+import { silentLogger } from "../../src/obs/log.ts";
+import { enqueueJob, enqueueJobs } from "../../src/queue/enqueue.ts";
+import { getJob } from "../../src/queue/inspect.ts";
+import type { LeasedJob } from "../../src/queue/job.ts";
+import { leaseJobs } from "../../src/queue/lease.ts";
+import { completeJob, completeJobs } from "../../src/queue/outcome.ts";
+import { reapExpiredLeases } from "../../src/queue/rescue.ts";
+import { isSluiceError } from "../../src/errors.ts";
+import { handlerMap, sleep } from "../../src/worker/handlers.ts";
+import { Worker, type WorkerOptions } from "../../src/worker/worker.ts";
+import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { waitFor } from "../_helpers/wait.ts";
+import { Ledger } from "./_ledger.ts";
+import { FULL } from "./_procs.ts";
+import { PgProxy } from "./_proxy.ts";
+
+const LEASE = 400;
+const REAPER = 100;
+
+function worker(sql: Sql, id: string, over: Partial<WorkerOptions> = {}): Worker {
+  return new Worker({
+    sql,
+    workerId: id,
+    queues: null,
+    concurrency: 4,
+    leaseMs: LEASE,
+    pollMs: 100,
+    shutdownGraceMs: 1_000,
+    ...over,
+  });
+}
+
+Deno.test("a lease that expires while the handler runs (heartbeats cannot reach PostgreSQL)", async () => {
+  const db = await createTestDatabase();
+  const ledger = new Ledger(db.sql);
+  const proxy = new PgProxy(PgProxy.socketOf(db.url));
+  const cutOff = await openDatabase({ databaseUrl: proxy.urlFor(db.url), dataDir: "", max: 4 });
+  const maintenance = startMaintenanceLoop(db.sql, { intervalMs: REAPER, log: silentLogger });
+  let first: LeasedJob | null = null;
+  let abortedAfterMs: number | null = null;
+  const partitioned = worker(cutOff, "partitioned", {
+    handlers: handlerMap({
+      "test.long": async (_p, { job, signal }) => {
+        first = job;
+        ledger.started(job.id, job.attempt);
+        const t0 = performance.now();
+        try {
+          await sleep(LEASE * 8, signal);
+        } catch (e) {
+          abortedAfterMs = performance.now() - t0;
+          throw e;
+        }
+        return "late";
+      },
+    }),
+  });
+  const healthy = worker(db.sql, "healthy", {
+    handlers: handlerMap({
+      "test.long": (_p, { job }) => {
+        ledger.started(job.id, job.attempt);
+        ledger.ended(job.id, job.attempt);
+      },
+    }),
+  });
+  try {
+    await partitioned.start();
+    const { job } = await enqueueJob(db.sql, { kind: "test.long", maxAttempts: 3 });
+    ledger.accept([job.id]);
+    ledger.faulted([job.id]);
+    ledger.watch({ leaseMs: LEASE, reaperMs: REAPER, everyMs: 50 });
+    await waitFor(() => first, { what: "attempt 1 to start" });
+    proxy.blackhole();
+    // Nothing from the partitioned worker reaches PostgreSQL now: no heartbeat, no outcome.
+    await healthy.start();
+    const done = await waitFor(async () => {
+      const j = await getJob(db.sql, job.id);
+      return j.state === "succeeded" ? j : null;
+    }, { what: "attempt 2 to succeed elsewhere", timeoutMs: 10_000 });
+    equal(done.attempt, 2);
+    equal(done.workerId, "healthy");
+    equal(done.errors[0]?.code, "LEASE_EXPIRED");
+    // The partitioned worker gave up on its own once the lease it could not renew ran out,
+    // instead of running on beside attempt 2.
+    await waitFor(() => abortedAfterMs !== null, { what: "attempt 1 to be aborted" });
+    assert(abortedAfterMs! < LEASE * 2, `aborted after ${abortedAfterMs} ms`);
+    // The first attempt's late completion is refused.
+    const fence = first! as LeasedJob;
+    await rejects(
+      () => completeJob(db.sql, fence),
+      (e) => isSluiceError(e, "STALE_LEASE"),
+    );
+    proxy.restore();
+    proxy.cut();
+    await ledger.check({ leaseMs: LEASE, reaperMs: REAPER });
+    equal((await getJob(db.sql, job.id)).state, "succeeded");
+  } finally {
+    ledger.stopWatch();
+    proxy.restore();
+    await Promise.all([partitioned.stop(), healthy.stop(), maintenance.stop()]);
+    await cutOff.end({ timeout: 1 });
+    proxy.close();
+    await db.drop();
+  }
+});
+
+Deno.test("heartbeats keep a job lasting 10x its lease on one attempt", async () => {
+  const db = await createTestDatabase();
+  const ledger = new Ledger(db.sql);
+  const maintenance = startMaintenanceLoop(db.sql, { intervalMs: REAPER, log: silentLogger });
+  // Two workers: whichever leases the job, the other one must never get it.
+  const handlers = handlerMap({
+    "test.long": async (_p, { job, signal }) => {
+      ledger.started(job.id, job.attempt);
+      await sleep(3_000, signal);
+      ledger.ended(job.id, job.attempt);
+    },
+  });
+  const a = worker(db.sql, "keeper", { leaseMs: 300, handlers });
+  const b = worker(db.sql, "bystander", { leaseMs: 300, handlers });
+  try {
+    await Promise.all([a.start(), b.start()]);
+    const { job } = await enqueueJob(db.sql, { kind: "test.long" });
+    ledger.accept([job.id]);
+    ledger.watch({ leaseMs: 300, reaperMs: REAPER, everyMs: 50 });
+    await ledger.settle(15_000);
+    const j = await getJob(db.sql, job.id);
+    equal(j.state, "succeeded");
+    equal(j.attempt, 1, JSON.stringify(j.errors));
+    equal(j.errors.length, 0);
+    const execs = await ledger.executions();
+    equal(execs.length, 1, "one execution");
+    // Nothing injected: check() demands exactly one execution.
+    await ledger.check({ leaseMs: 300, reaperMs: REAPER });
+  } finally {
+    await Promise.all([a.stop(), b.stop(), maintenance.stop()]);
+    await db.drop();
+  }
+});
+
+Deno.test("completion racing the reaper: a succeeded job is never reverted", async () => {
+  const db = await createTestDatabase({ max: 20 });
+  const total = FULL ? 10_000 : 1_000;
+  const round = 50;
+  let completedWins = 0, reaperWins = 0;
+  try {
+    for (let done = 0; done < total; done += round) {
+      const ids = (await enqueueJobs(
+        db.sql,
+        Array.from({ length: round }, () => ({ kind: "race", maxAttempts: 5 })),
+      )).map((r) => r.job.id);
+      const leased = await leaseJobs(db.sql, {
+        queue: "default",
+        workerId: "racer",
+        max: round,
+        leaseMs: 60_000,
+      });
+      equal(leased.length, round);
+      // Expire every lease now, then fire the completions and a reaper pass at the same time.
+      await db.sql`UPDATE sluice.jobs SET lease_expires_at = now() - interval '1 millisecond'
+        WHERE id = ANY(${ids}::bigint[])`;
+      const [completions] = await Promise.all([
+        Promise.all(leased.map((j) => completeJobs(db.sql, [j]))),
+        reapExpiredLeases(db.sql),
+        reapExpiredLeases(db.sql),
+      ]);
+      const won = new Set(completions.flatMap((s) => [...s]));
+      await reapExpiredLeases(db.sql);
+      const rows = await db.sql<{ id: string; state: string; errors: { code: string }[] }[]>`
+        SELECT id::text, state, errors FROM sluice.jobs WHERE id = ANY(${ids}::bigint[])`;
+      for (const r of rows) {
+        if (won.has(r.id)) {
+          completedWins++;
+          equal(r.state, "succeeded", `job ${r.id} was completed, then reverted`);
+          equal(r.errors.length, 0, `job ${r.id} was completed and also reaped`);
+        } else {
+          reaperWins++;
+          equal(r.state, "available", `job ${r.id} lost the race but is ${r.state}`);
+          equal(r.errors[0]?.code, "LEASE_EXPIRED");
+        }
+      }
+      // Clear the losers so the next round leases only its own jobs.
+      await db.sql`UPDATE sluice.jobs SET state = 'cancelled', finished_at = now()
+        WHERE state = 'available'`;
+    }
+    equal(completedWins + reaperWins, total);
+    console.log(`race: ${completedWins} completions won, ${reaperWins} reaper wins of ${total}`);
+    assert(completedWins > 0 && reaperWins > 0, "both sides won some races");
+  } finally {
+    await db.drop();
+  }
+});

@@ -80,8 +80,11 @@ export class SluiceProcess {
 
   async #read(stream: ReadableStream<Uint8Array>, onLine: (l: string) => void): Promise<void> {
     let buf = "";
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buf += chunk;
+    // A TextDecoder rather than TextDecoderStream: the DOM typings some test files load disagree
+    // with Deno's on the latter's types.
+    const decoder = new TextDecoder();
+    for await (const bytes of stream) {
+      buf += decoder.decode(bytes, { stream: true });
       let nl: number;
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl);

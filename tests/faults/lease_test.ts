@@ -37,12 +37,21 @@ function worker(sql: Sql, id: string, over: Partial<WorkerOptions> = {}): Worker
   });
 }
 
+/** Just the reaper, every REAPER ms: the services these scenarios depend on. */
+const REAPER_ONLY = {
+  intervalMs: REAPER,
+  log: silentLogger,
+  services: [{ name: "reaper", run: (sql: Sql) => reapExpiredLeases(sql) }],
+  holder: "lease-test",
+  leaderTtlMs: 5_000,
+};
+
 Deno.test("a lease that expires while the handler runs (heartbeats cannot reach PostgreSQL)", async () => {
   const db = await createTestDatabase();
   const ledger = new Ledger(db.sql);
   const proxy = new PgProxy(PgProxy.socketOf(db.url));
   const cutOff = await openDatabase({ databaseUrl: proxy.urlFor(db.url), dataDir: "", max: 4 });
-  const maintenance = startMaintenanceLoop(db.sql, { intervalMs: REAPER, log: silentLogger });
+  const maintenance = startMaintenanceLoop(db.sql, REAPER_ONLY);
   let first: LeasedJob | null = null;
   let abortedAfterMs: number | null = null;
   const partitioned = worker(cutOff, "partitioned", {
@@ -113,7 +122,7 @@ Deno.test("a lease that expires while the handler runs (heartbeats cannot reach 
 Deno.test("heartbeats keep a job lasting 10x its lease on one attempt", async () => {
   const db = await createTestDatabase();
   const ledger = new Ledger(db.sql);
-  const maintenance = startMaintenanceLoop(db.sql, { intervalMs: REAPER, log: silentLogger });
+  const maintenance = startMaintenanceLoop(db.sql, REAPER_ONLY);
   // Two workers: whichever leases the job, the other one must never get it.
   const handlers = handlerMap({
     "test.long": async (_p, { job, signal }) => {

@@ -3,7 +3,7 @@
  * the real `Worker`, one process enqueuing and working (as the competitors run in bench/node).
  */
 import type { Sql } from "../src/db/connect.ts";
-import { enqueueJob, enqueueJobs, type EnqueueInput } from "../src/queue/enqueue.ts";
+import { type EnqueueInput, enqueueJob, enqueueJobs } from "../src/queue/enqueue.ts";
 import { leaseJobs } from "../src/queue/lease.ts";
 import { completeJobs } from "../src/queue/outcome.ts";
 import { handlerMap } from "../src/worker/handlers.ts";
@@ -141,7 +141,9 @@ export async function latency(sql: Sql, jobs: number, gapMs: number): Promise<La
 export function summarize(lat: number[], expected: number): LatencyFigure {
   const s = [...lat].sort((a, b) => a - b);
   const pct = (p: number) =>
-    s.length === 0 ? null : s[Math.max(0, Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1))]!;
+    s.length === 0
+      ? null
+      : s[Math.max(0, Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1))]!;
   return { p50: pct(50), p95: pct(95), p99: pct(99), received: s.length, expected };
 }
 
@@ -167,7 +169,12 @@ export async function leaseLatencyMs(sql: Sql, samples: number): Promise<number>
   const times: number[] = [];
   for (let i = 0; i < samples; i++) {
     const t0 = now();
-    const jobs = await leaseJobs(sql, { queue: "default", workerId: "bench", max: 1, leaseMs: 30_000 });
+    const jobs = await leaseJobs(sql, {
+      queue: "default",
+      workerId: "bench",
+      max: 1,
+      leaseMs: 30_000,
+    });
     times.push(now() - t0);
     await completeJobs(sql, jobs);
   }

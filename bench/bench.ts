@@ -30,7 +30,9 @@ const concurrency = values.concurrency.split(",").map(Number);
 
 const bc = await startBenchCluster();
 try {
-  console.log(`PostgreSQL ${await bc.serverVersion()} (fsync on), ${navigator.hardwareConcurrency} cores`);
+  console.log(
+    `PostgreSQL ${await bc.serverVersion()} (fsync on), ${navigator.hardwareConcurrency} cores`,
+  );
   const template = await bc.sluiceTemplate();
   const batchRates: number[] = [];
   const procRates = new Map<number, number[]>(concurrency.map((c) => [c, []]));
@@ -62,7 +64,9 @@ try {
   console.log(`enqueue batches of ${batch}: ${fmtRate(median(batchRates))} jobs/s (median)`);
   for (const c of concurrency) {
     console.log(
-      `process ${jobs} sluice.noop at concurrency ${c}: ${fmtRate(median(procRates.get(c)!))} jobs/s (median of ${reps})`,
+      `process ${jobs} sluice.noop at concurrency ${c}: ${
+        fmtRate(median(procRates.get(c)!))
+      } jobs/s (median of ${reps})`,
     );
   }
 } finally {

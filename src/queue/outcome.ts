@@ -29,7 +29,9 @@ export interface CompleteOptions {
    * a completion lost in a PostgreSQL crash leaves the job `running` under its lease, and the
    * reaper retries it after the lease expires, exactly as if the worker had died before writing
    * it. Nothing else is relaxed (enqueue and lease stay durable, so fencing tokens never
-   * repeat). Measured with fsync on (bench/bench.ts, 20,000 noop, 2 cores): see worker.ts.
+   * repeat). Measured with fsync on, 2 cores: 100 one-job lease+complete cycles took 765 and
+   * 597 ms with it against 1,532 and 1,018 ms without (the completion's commit no longer waits
+   * for the WAL flush; the lease's still does).
    */
   asyncCommit?: boolean;
 }

@@ -171,7 +171,9 @@ async function pgbench(bc: BenchCluster): Promise<PgbenchFigures> {
       database,
     ]);
     const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
-    if (!m) throw new Error(`pgbench output not understood:\n${out}`);
+    // Under heavy load a short run may finish before 50 clients even connect: report no figure.
+    if (!m) log(`pgbench gave no TPS (too short a run?):\n${out}`);
+    if (!m) return NaN;
     return Number(m[1]);
   };
   try {

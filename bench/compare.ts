@@ -1,0 +1,569 @@
+/**
+ * `deno task bench:compare`: Sluice against pg-boss and graphile-worker (newest npm versions,
+ * bench/node/, run with the Node.js that package pins), side by side on one ephemeral
+ * PostgreSQL with fsync on. Prints one table, writes bench/results/compare-<time>.json and
+ * rewrites BENCHMARKS.md.
+ *
+ *   deno task bench:compare [--reps 3] [--jobs 20000] [--batch 1000] [--one 1000]
+ *     [--concurrency 1,10,50] [--cap 15] [--latency-jobs 500] [--latency-gap 10]
+ *     [--pgbench-seconds 5] [--big 100000] [--churn 100000] [--systems a,b,…] [--no-write]
+ *
+ * Workloads (issue #8): 1 enqueue one at a time / in batches; 2 process queued no-op jobs at
+ * each concurrency (first start → last completion); 3 enqueue→start latency with an idle
+ * worker; 4 pgbench limits on the same cluster; 5 (Sluice only) lease latency with `--big`
+ * queued and `--big` future jobs, and throughput after churning `--churn` jobs. The issue's
+ * full scale for 5 is `--big 1000000 --churn 1000000` (adds several minutes).
+ * Every system runs each repetition in a fresh database, in a rotated order, in its own
+ * process; figures are medians with min–max over the repetitions.
+ */
+import { parseArgs } from "node:util";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BenchCluster, startBenchCluster } from "./_cluster.ts";
+import {
+  enqueueBatchRate,
+  leaseLatencyMs,
+  processRate,
+  type SystemFigures,
+  type Workloads,
+} from "./_sluice.ts";
+import { fmtMs, fmtRate, spread } from "./_stats.ts";
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const NODE_DIR = join(HERE, "node");
+const ROOT = dirname(HERE);
+
+const { values } = parseArgs({
+  args: Deno.args,
+  strict: true,
+  options: {
+    reps: { type: "string", default: "3" },
+    jobs: { type: "string", default: "20000" },
+    batch: { type: "string", default: "1000" },
+    one: { type: "string", default: "1000" },
+    concurrency: { type: "string", default: "1,10,50" },
+    cap: { type: "string", default: "15" },
+    "latency-jobs": { type: "string", default: "500" },
+    "latency-gap": { type: "string", default: "10" },
+    "pgbench-seconds": { type: "string", default: "5" },
+    big: { type: "string", default: "100000" },
+    churn: { type: "string", default: "100000" },
+    systems: { type: "string", default: SYSTEMS_DEFAULT() },
+    "no-write": { type: "boolean", default: false },
+  },
+});
+
+function SYSTEMS_DEFAULT() {
+  return "sluice,graphile-worker:default,graphile-worker:tuned,pg-boss:default,pg-boss:tuned";
+}
+
+const w: Workloads = {
+  jobs: Number(values.jobs),
+  batch: Number(values.batch),
+  enqueueOne: Number(values.one),
+  concurrency: values.concurrency.split(",").map(Number),
+  capS: Number(values.cap),
+  latencyJobs: Number(values["latency-jobs"]),
+  latencyGapMs: Number(values["latency-gap"]),
+};
+const reps = Number(values.reps);
+const systems = values.systems.split(",");
+const log = (s: string) => console.error(`[compare] ${s}`);
+
+async function run(
+  cmd: string,
+  args: string[],
+  opts: { cwd?: string; env?: Record<string, string> } = {},
+) {
+  const out = await new Deno.Command(cmd, { args, stdout: "piped", stderr: "piped", ...opts })
+    .output();
+  const stdout = new TextDecoder().decode(out.stdout),
+    stderr = new TextDecoder().decode(out.stderr);
+  if (!out.success) {
+    throw new Error(`${cmd} ${args.join(" ").slice(0, 200)} failed:\n${stderr}\n${stdout}`);
+  }
+  return stdout;
+}
+
+async function ensureCompetitors(): Promise<Record<string, string>> {
+  try {
+    await Deno.stat(join(NODE_DIR, "node_modules/.bin/node"));
+  } catch {
+    log("installing competitors into bench/node (npm ci)");
+    await run("npm", ["ci", "--no-audit", "--no-fund"], { cwd: NODE_DIR });
+  }
+  const version = async (p: string) =>
+    JSON.parse(await Deno.readTextFile(join(NODE_DIR, "node_modules", p, "package.json"))).version;
+  return {
+    "pg-boss": await version("pg-boss"),
+    "graphile-worker": await version("graphile-worker"),
+    node: (await run(join(NODE_DIR, "node_modules/.bin/node"), ["--version"])).trim(),
+  };
+}
+
+async function runSystem(bc: BenchCluster, system: string): Promise<SystemFigures> {
+  const [name, mode = "default"] = system.split(":");
+  const database = await bc.createDatabase(
+    name === "sluice" ? await bc.sluiceTemplate() : undefined,
+  );
+  const db = { host: bc.host, port: bc.port, user: bc.user, database };
+  try {
+    if (name === "sluice") {
+      const out = await run(Deno.execPath(), [
+        "run",
+        "-A",
+        join(HERE, "_sluice_child.ts"),
+        JSON.stringify({ db, w }),
+      ], {
+        cwd: ROOT,
+        env: { NO_COLOR: "1" },
+      });
+      return JSON.parse(out.trim().split("\n").pop()!);
+    }
+    const out = await run(join(NODE_DIR, "node_modules/.bin/node"), [
+      "run.mjs",
+      JSON.stringify({ system: name, mode, db, w }),
+    ], {
+      cwd: NODE_DIR,
+    });
+    return JSON.parse(out.trim().split("\n").pop()!);
+  } finally {
+    await bc.dropDatabase(database);
+  }
+}
+
+// ------------------------------------------------------------------ pgbench (workload 4)
+interface PgbenchFigures {
+  insert1: number;
+  insert50: number;
+  cycle1: number;
+  cycle100: number;
+}
+
+async function pgbench(bc: BenchCluster): Promise<PgbenchFigures> {
+  const database = await bc.createDatabase();
+  const sql = bc.connect(database, 1);
+  const dir = await Deno.makeTempDir({ prefix: "sluice-pgbench-" });
+  const seconds = values["pgbench-seconds"];
+  // Beside pg_ctl when that is the real bin directory; else the PATH one (Debian's wrapper).
+  const bin = await Deno.stat(join(bc.pgBin, "pgbench")).then(
+    () => join(bc.pgBin, "pgbench"),
+    () => "pgbench",
+  );
+  const pgb = async (file: string, clients: number, defs: string[] = []) => {
+    const out = await run(bin, [
+      "-h",
+      bc.host,
+      "-p",
+      String(bc.port),
+      "-U",
+      bc.user,
+      "-n",
+      "-c",
+      String(clients),
+      "-j",
+      String(Math.min(clients, 2)),
+      "-T",
+      seconds,
+      "-f",
+      file,
+      ...defs,
+      database,
+    ]);
+    const m = /tps = ([\d.]+) \(without initial connection time\)/.exec(out);
+    // Under heavy load a short run may finish before 50 clients even connect: report no figure.
+    if (!m) log(`pgbench gave no TPS (too short a run?):\n${out}`);
+    if (!m) return NaN;
+    return Number(m[1]);
+  };
+  try {
+    // The same shape of row an enqueue writes: identity key, text, jsonb, timestamp.
+    await sql.unsafe(`
+      CREATE TABLE pgb_insert (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        kind text NOT NULL, payload jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
+      CREATE TABLE pgb_jobs (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+        state text NOT NULL, locked_by int, finished_at timestamptz);
+      CREATE INDEX pgb_jobs_available ON pgb_jobs (id) WHERE state = 'available';
+      CREATE INDEX pgb_jobs_running ON pgb_jobs (locked_by) WHERE state = 'running';`);
+    await Deno.writeTextFile(
+      `${dir}/insert.sql`,
+      `INSERT INTO pgb_insert (kind, payload) VALUES ('noop', '{}');\n`,
+    );
+    // The minimal lease+complete cycle: pick :n available rows skipping locked ones, mark them
+    // running, then succeeded, in one transaction.
+    await Deno.writeTextFile(
+      `${dir}/cycle.sql`,
+      `BEGIN;
+WITH p AS (SELECT id FROM pgb_jobs WHERE state = 'available' ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED) UPDATE pgb_jobs j SET state = 'running', locked_by = :client_id FROM p WHERE j.id = p.id;
+UPDATE pgb_jobs SET state = 'succeeded', finished_at = now(), locked_by = NULL WHERE state = 'running' AND locked_by = :client_id;
+COMMIT;
+`,
+    );
+    const fill = async (rows: number) => {
+      await sql.unsafe(
+        `TRUNCATE pgb_jobs; INSERT INTO pgb_jobs (state) SELECT 'available' FROM generate_series(1, ${rows});`,
+      );
+      await sql.unsafe(`VACUUM ANALYZE pgb_jobs`);
+    };
+    const insert1 = await pgb(`${dir}/insert.sql`, 1);
+    const insert50 = await pgb(`${dir}/insert.sql`, 50);
+    await fill(Math.max(100_000, Number(seconds) * 15_000));
+    const cycle1 = await pgb(`${dir}/cycle.sql`, 10, ["-D", "n=1"]);
+    await fill(Math.max(500_000, Number(seconds) * 120_000));
+    const cycle100 = (await pgb(`${dir}/cycle.sql`, 10, ["-D", "n=100"])) * 100;
+    return { insert1, insert50, cycle1, cycle100 };
+  } finally {
+    await sql.end();
+    await bc.dropDatabase(database);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+// ------------------------------------------------------------------ Sluice only (workload 5)
+interface ScaleFigures {
+  big: number;
+  leaseMsSmall: number;
+  leaseMsBig: number;
+  churn: number;
+  freshJobsPerS: number;
+  churnedJobsPerS: number;
+  notRun: string[];
+}
+
+async function scale(bc: BenchCluster): Promise<ScaleFigures> {
+  const big = Number(values.big), churn = Number(values.churn);
+  const database = await bc.createDatabase(await bc.sluiceTemplate());
+  const sql = bc.connect(database);
+  try {
+    const bulk = async (n: number, future: boolean) => {
+      // Straight SQL for the millions: this measures leasing, not enqueue.
+      await sql`
+        INSERT INTO sluice.jobs (queue, kind, payload, state, run_at, max_attempts)
+        SELECT 'default', 'sluice.noop', '{}', ${future ? "scheduled" : "available"},
+          now() + ${future ? 86_400_000 : 0} * interval '1 millisecond', 5
+        FROM generate_series(1, ${n})`;
+      await sql`VACUUM ANALYZE sluice.jobs`;
+    };
+    await bulk(10_000, false);
+    const leaseMsSmall = await leaseLatencyMs(sql, 200);
+    await bulk(big - 10_000, false);
+    await bulk(big, true);
+    const leaseMsBig = await leaseLatencyMs(sql, 200);
+    await sql`DELETE FROM sluice.jobs`;
+    await sql`VACUUM ANALYZE sluice.jobs`;
+    // Fresh table vs the same table after `churn` jobs went through it (history kept).
+    await enqueueBatchRate(sql, w.jobs, w.batch);
+    const fresh = await processRate(sql, 50, w.jobs, 60);
+    for (let done = 0; done < churn; done += 50_000) {
+      const n = Math.min(50_000, churn - done);
+      await enqueueBatchRate(sql, n, 5_000);
+      await processRate(sql, 50, n, 600);
+    }
+    await enqueueBatchRate(sql, w.jobs, w.batch);
+    const churned = await processRate(sql, 50, w.jobs, 60);
+    return {
+      big,
+      leaseMsSmall,
+      leaseMsBig,
+      churn,
+      freshJobsPerS: fresh.jobsPerS,
+      churnedJobsPerS: churned.jobsPerS,
+      notRun: [
+        "HTTP enqueue at 500/s (no HTTP API on this branch yet)",
+        "push delivery to a local receiver (no push delivery on this branch yet)",
+      ],
+    };
+  } finally {
+    await sql.end();
+    await bc.dropDatabase(database);
+  }
+}
+
+// ------------------------------------------------------------------ main
+async function machine(bc: BenchCluster) {
+  const free = await run("free", ["-h"]).catch(() => "");
+  return {
+    nproc: (await run("nproc", [])).trim(),
+    free: free.trim(),
+    cpu: (await Deno.readTextFile("/proc/cpuinfo").catch(() => "")).match(/model name\s*:\s*(.*)/)
+      ?.[1] ?? "",
+    postgres: await bc.serverVersion(),
+    fsync: "on (server defaults: fsync, synchronous_commit, full_page_writes on)",
+    deno: Deno.version.deno,
+  };
+}
+
+const versions = await ensureCompetitors();
+log(
+  `competitors: pg-boss ${versions["pg-boss"]}, graphile-worker ${
+    versions["graphile-worker"]
+  } on Node ${versions.node}`,
+);
+const bc = await startBenchCluster();
+const startedAt = new Date();
+try {
+  const env = await machine(bc);
+  const runs: Record<string, SystemFigures[]> = Object.fromEntries(systems.map((s) => [s, []]));
+  for (let rep = 0; rep < reps; rep++) {
+    // Rotate the order each repetition so no system always runs first (or last).
+    const order = systems.map((_, i) => systems[(i + rep) % systems.length]!);
+    for (const s of order) {
+      const t0 = performance.now();
+      runs[s]!.push(await runSystem(bc, s));
+      log(`rep ${rep + 1}/${reps} ${s}: ${Math.round((performance.now() - t0) / 1000)} s`);
+    }
+  }
+  log("pgbench");
+  const pg = await pgbench(bc);
+  log("Sluice at scale");
+  const sc = await scale(bc);
+  const summary = summarize(runs);
+  const table = renderTable(summary, pg, sc);
+  console.log(table);
+  const command = `deno task bench:compare ${Deno.args.join(" ")}`.trim();
+  if (!values["no-write"]) {
+    const result = {
+      startedAt,
+      command,
+      machine: env,
+      versions,
+      workloads: w,
+      reps,
+      runs,
+      summary,
+      pgbench: pg,
+      scale: sc,
+    };
+    await Deno.mkdir(join(HERE, "results"), { recursive: true });
+    const file = join(
+      HERE,
+      "results",
+      `compare-${startedAt.toISOString().replaceAll(":", "-")}.json`,
+    );
+    await Deno.writeTextFile(file, JSON.stringify(result, null, 2) + "\n");
+    await Deno.writeTextFile(
+      join(ROOT, "BENCHMARKS.md"),
+      renderMarkdown(table, env, versions, command),
+    );
+    // Keep `deno fmt --check` clean for the generated file.
+    await run(Deno.execPath(), ["fmt", join(ROOT, "BENCHMARKS.md")]).catch(() => {});
+    log(`wrote ${file} and BENCHMARKS.md`);
+  }
+} finally {
+  await bc.stop();
+}
+
+type Spread = ReturnType<typeof spread>;
+interface Summary {
+  [system: string]: {
+    one: Spread;
+    batch: Spread;
+    process: Record<string, Spread & { capped: boolean }>;
+    p50: Spread;
+    p95: Spread;
+    p99: Spread;
+    lost: number;
+  };
+}
+
+function summarize(runs: Record<string, SystemFigures[]>): Summary {
+  const out: Summary = {};
+  for (const [s, rs] of Object.entries(runs)) {
+    const lat = (k: "p50" | "p95" | "p99") => spread(rs.map((r) => r.latency?.[k] ?? NaN));
+    out[s] = {
+      one: spread(rs.map((r) => r.enqueue.one ?? NaN)),
+      batch: spread(rs.map((r) => r.enqueue.batch ?? NaN)),
+      process: Object.fromEntries(
+        w.concurrency.map((c) => [String(c), {
+          ...spread(rs.map((r) => r.process[String(c)]?.jobsPerS ?? NaN)),
+          capped: rs.some((r) => r.process[String(c)]?.capped),
+        }]),
+      ),
+      p50: lat("p50"),
+      p95: lat("p95"),
+      p99: lat("p99"),
+      lost: Math.max(...rs.map((r) => (r.latency ? r.latency.expected - r.latency.received : 0))),
+    };
+  }
+  return out;
+}
+
+function renderTable(sum: Summary, pg: PgbenchFigures, sc: ScaleFigures): string {
+  const names = Object.keys(sum);
+  const cell = (x: Spread, f: (n: number) => string) => `${f(x.median)} (${f(x.min)}–${f(x.max)})`;
+  const rows: string[][] = [];
+  rows.push(["enqueue one at a time, jobs/s", ...names.map((n) => cell(sum[n]!.one, fmtRate))]);
+  rows.push([
+    `enqueue batches of ${w.batch}, jobs/s`,
+    ...names.map((n) => cell(sum[n]!.batch, fmtRate)),
+  ]);
+  for (const c of w.concurrency) {
+    rows.push([
+      `process ${w.jobs} at concurrency ${c}, jobs/s`,
+      ...names.map((n) => {
+        const p = sum[n]!.process[String(c)]!;
+        return cell(p, fmtRate) + (p.capped ? ` [capped ${w.capS} s]` : "");
+      }),
+    ]);
+  }
+  for (const k of ["p50", "p95", "p99"] as const) {
+    rows.push([
+      `enqueue→start ${k}, ms`,
+      ...names.map((n) =>
+        cell(sum[n]![k], fmtMs) +
+        (k === "p99" && sum[n]!.lost ? ` [${sum[n]!.lost} not started]` : "")
+      ),
+    ]);
+  }
+  const header = ["workload (median (min–max) of " + reps + ")", ...names];
+  const md = [header, header.map(() => "---"), ...rows].map((r) => `| ${r.join(" | ")} |`).join(
+    "\n",
+  );
+
+  const sl = sum["sluice"];
+  const gwT = sum["graphile-worker:tuned"];
+  const pbT = sum["pg-boss:tuned"];
+  const defaults = names.filter((n) => n.endsWith(":default"));
+  const best = (f: (s: Summary[string]) => number, among: string[]) =>
+    Math.max(...among.map((n) => f(sum[n]!)));
+  const competitors = names.filter((n) => n !== "sluice");
+  const t: string[][] = [];
+  const verdict = (ok: boolean) => (ok ? "met" : "NOT met");
+  if (sl && gwT) {
+    for (const c of ["10", "50"]) {
+      const s = sl.process[c]?.median ?? NaN, g = gwT.process[c]?.median ?? NaN;
+      t.push([
+        `process at ${c} ≥ 1.5× graphile-worker tuned`,
+        `${fmtRate(s)} vs ${fmtRate(g)} = ${(s / g).toFixed(2)}×`,
+        verdict(s >= 1.5 * g),
+      ]);
+      if (defaults.length) {
+        const d = best((x) => x.process[c]?.median ?? 0, defaults);
+        t.push([
+          `process at ${c} ≥ 10× best default`,
+          `${fmtRate(s)} vs ${fmtRate(d)} = ${(s / d).toFixed(1)}×`,
+          verdict(s >= 10 * d),
+        ]);
+      }
+    }
+  }
+  if (sl && competitors.length) {
+    const b = best((x) => x.batch.median, competitors);
+    t.push([
+      "batch enqueue ≥ 2× best competitor",
+      `${fmtRate(sl.batch.median)} vs ${fmtRate(b)} = ${(sl.batch.median / b).toFixed(2)}×`,
+      verdict(sl.batch.median >= 2 * b),
+    ]);
+  }
+  if (sl) {
+    t.push([
+      "one-at-a-time enqueue ≥ 75% of pgbench 1-client insert",
+      `${fmtRate(sl.one.median)} vs ${fmtRate(pg.insert1)} = ${
+        Math.round(100 * sl.one.median / pg.insert1)
+      }%`,
+      verdict(sl.one.median >= 0.75 * pg.insert1),
+    ]);
+    if (sl.process["50"]) {
+      t.push([
+        "process at 50 ≥ 10,000 jobs/s (issue #2)",
+        fmtRate(sl.process["50"].median),
+        verdict(sl.process["50"].median >= 10_000),
+      ]);
+    }
+  }
+  if (sl && gwT) {
+    for (const k of ["p50", "p99"] as const) {
+      t.push([
+        `latency ${k} ≤ graphile-worker tuned`,
+        `${fmtMs(sl[k].median)} vs ${fmtMs(gwT[k].median)} ms`,
+        verdict(sl[k].median <= gwT[k].median),
+      ]);
+    }
+  }
+  t.push([
+    `lease latency flat (≤2×) from 10,000 to ${
+      sc.big.toLocaleString("en-US")
+    } queued (+ as many future)`,
+    `${fmtMs(sc.leaseMsSmall)} → ${fmtMs(sc.leaseMsBig)} ms`,
+    verdict(sc.leaseMsBig <= 2 * sc.leaseMsSmall),
+  ]);
+  t.push([
+    `throughput after churning ${sc.churn.toLocaleString("en-US")} jobs ≥ 80% of fresh (c=50)`,
+    `${fmtRate(sc.churnedJobsPerS)} vs ${fmtRate(sc.freshJobsPerS)} = ${
+      Math.round(100 * sc.churnedJobsPerS / sc.freshJobsPerS)
+    }%`,
+    verdict(sc.churnedJobsPerS >= 0.8 * sc.freshJobsPerS),
+  ]);
+  void pbT;
+  const tmd = [["target (Sluice default)", "figures", "verdict"], ["---", "---", "---"], ...t].map((
+    r,
+  ) => `| ${r.join(" | ")} |`).join("\n");
+
+  const pgmd = [
+    "| pgbench on the same cluster | figure |",
+    "| --- | --- |",
+    `| single-row insert, 1 client, TPS | ${fmtRate(pg.insert1)} |`,
+    `| single-row insert, 50 clients, TPS | ${fmtRate(pg.insert50)} |`,
+    `| lease+complete, 1 job per transaction (10 clients), jobs/s | ${fmtRate(pg.cycle1)} |`,
+    `| lease+complete, 100 jobs per transaction (10 clients), jobs/s | ${fmtRate(pg.cycle100)} |`,
+  ].join("\n");
+  const frac = sl
+    ? `\nSluice as a fraction of PostgreSQL here: one-at-a-time enqueue ${
+      Math.round(100 * sl.one.median / pg.insert1)
+    }% of 1-client insert TPS; ` +
+      `processing at 50 ${
+        Math.round(100 * (sl.process["50"]?.median ?? NaN) / pg.cycle100)
+      }% of the 100-per-transaction cycle; ` +
+      `at 10 ${Math.round(100 * (sl.process["10"]?.median ?? NaN) / pg.cycle100)}%.\n`
+    : "";
+  const scmd = [
+    "| Sluice at scale | figure |",
+    "| --- | --- |",
+    `| lease+complete one job, median ms, 10,000 queued | ${fmtMs(sc.leaseMsSmall)} |`,
+    `| same, ${sc.big.toLocaleString("en-US")} queued + ${
+      sc.big.toLocaleString("en-US")
+    } future | ${fmtMs(sc.leaseMsBig)} |`,
+    `| process ${w.jobs} at 50, fresh table, jobs/s | ${fmtRate(sc.freshJobsPerS)} |`,
+    `| same after churning ${sc.churn.toLocaleString("en-US")} jobs (history kept), jobs/s | ${
+      fmtRate(sc.churnedJobsPerS)
+    } |`,
+    ...sc.notRun.map((n) => `| ${n} | not run |`),
+  ].join("\n");
+  return `${md}\n\n${pgmd}\n${frac}\n${scmd}\n\n${tmd}\n`;
+}
+
+function renderMarkdown(
+  table: string,
+  env: Awaited<ReturnType<typeof machine>>,
+  v: Record<string, string>,
+  command: string,
+) {
+  return `# Benchmarks
+
+Latest \`deno task bench:compare\` run (rewritten by it). Each repetition gives every system a
+fresh database on one ephemeral PostgreSQL with fsync on; systems run in a rotated order, each
+in its own process (Sluice under Deno, competitors under Node); cells are median (min–max).
+Processing is first start → last completion from the database (graphile-worker deletes finished
+jobs, so for it: first handler call → the job table seen empty by a 5 ms poll). A processing run
+is capped at ${w.capS} s; a capped cell's rate is completed jobs / elapsed.
+
+Settings: **default** = the library's defaults (pool of max(10, concurrency + 2) connections
+for everyone). **graphile-worker tuned** = \`localQueue.size: 500\`, \`completeJobBatchDelay: 0\`,
+\`failJobBatchDelay: 0\` (its "Performance → Batching" docs). **pg-boss tuned** =
+\`batchSize: 100\`, \`burstWhenBatchFull\`, \`useListenNotify\` + queue \`notify: true\`.
+Concurrency c = graphile-worker \`concurrency: c\`, pg-boss \`localConcurrency: c\`, Sluice
+\`SLUICE_CONCURRENCY=c\`. Sluice runs with every default (lease 30 s, poll 1 s).
+
+Command: \`${command}\`
+
+Versions: pg-boss ${v["pg-boss"]}, graphile-worker ${v["graphile-worker"]}, Node ${v.node},
+Deno ${env.deno}, PostgreSQL ${env.postgres} (${env.fsync}).
+
+Machine: \`nproc\` = ${env.nproc}, ${env.cpu}
+
+\`\`\`
+${env.free}
+\`\`\`
+
+${table}`;
+}

@@ -67,11 +67,18 @@ export const upCommand: Command = {
           `  worker:    ${config.workerId}, concurrency ${config.concurrency}, queues ${
             config.queues?.join(",") ?? "all"
           }`,
+          `  ops page:  ${
+            api ? `${api.url}/  (sign in with an admin token)` : "off (SLUICE_API_ADDR=off)"
+          }`,
           `  api:       ${api ? `${api.url}/v1 (probes ${api.url}/readyz)` : "off"}`,
           ...(api?.createdAdminToken
             ? [
               `  admin token (shown once, store it now): ${api.createdAdminToken}`,
               `             curl -H 'Authorization: Bearer <token>' ${api.url}/v1/queues`,
+            ]
+            : api
+            ? [
+              `  tokens:    made on first start; another: sluice token create --name me --scope admin`,
             ]
             : []),
           `  stop:      Ctrl-C (or SIGTERM to pid ${Deno.pid})`,

@@ -6,8 +6,7 @@
  *
  *   stale_heartbeat_ratio   running jobs whose lease expired or whose worker was not seen for
  *                           30 s, over all running jobs; > threshold held for 5 min
- *   callback_failure_ratio  failed callbacks over all callbacks in the last 10 min (needs the
- *                           delivery part's sluice.callback_events; not evaluated without it)
+ *   callback_failure_ratio  callbacks reporting a failure over all callbacks in the last 10 min
  *   retry_success_rate      retried jobs (attempt > 1) finished in the last 30 min that
  *                           succeeded; < threshold, at least 5 such jobs
  *   success_rate            succeeded / (succeeded + dead) finished in the last 30 min;
@@ -257,28 +256,18 @@ export async function evaluateAlerts(
 }
 
 /**
- * Failed and total callbacks in the last 10 minutes from the delivery part's
- * `sluice.callback_events`, or null when that table (or a recognizable outcome column) is
- * missing. Outcome: a text column `outcome` or `status`; anything but accepted/succeeded/ok/
- * applied counts as a failure.
+ * Callbacks that reported a failed job over all callbacks in the last 10 minutes (the reference
+ * runbooks' "failed events / total events"). Refused callbacks (bad signature, replay, stale) are
+ * not stored, so they are counted by the API's metrics instead.
  */
 async function callbackFailures(
   sql: Sql,
   at: Date,
 ): Promise<{ failed: number; total: number } | null> {
-  const cols = await sql<{ column_name: string }[]>`
-    SELECT column_name FROM information_schema.columns
-    WHERE table_schema = 'sluice' AND table_name = 'callback_events'`;
-  const names = new Set(cols.map((c) => c.column_name));
-  const outcome = ["outcome", "status"].find((c) => names.has(c));
-  const time = ["received_at", "created_at", "at"].find((c) => names.has(c));
-  if (!outcome || !time) return null;
   const [r] = await sql<[{ failed: number; total: number }]>`
-    SELECT count(*) FILTER (WHERE ${sql(outcome)}::text NOT IN
-        ('accepted', 'succeeded', 'ok', 'applied'))::int AS failed,
-      count(*)::int AS total
+    SELECT count(*) FILTER (WHERE status = 'failed')::int AS failed, count(*)::int AS total
     FROM sluice.callback_events
-    WHERE ${sql(time)} > ${at}::timestamptz - interval '10 minutes' AND ${sql(time)} <= ${at}`;
+    WHERE received_at > ${at}::timestamptz - interval '10 minutes' AND received_at <= ${at}`;
   return r;
 }
 

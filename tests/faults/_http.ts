@@ -69,7 +69,8 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 
 /** A response body that leaks internals: a stack frame, an error class name, a file path. */
 export function leaksInternals(body: string): string | null {
-  const m = /\bat (?:file|ext|node):\/\/|\n\s+at \S+ \(|\b(?:Type|Reference|Syntax|Range|Postgres)Error\b|\bError: |\/work\/|node_modules/
-    .exec(body);
+  const m =
+    /\bat (?:file|ext|node):\/\/|\n\s+at \S+ \(|\b(?:Type|Reference|Syntax|Range|Postgres)Error\b|\bError: |\/work\/|node_modules/
+      .exec(body);
   return m ? m[0] : null;
 }

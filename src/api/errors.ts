@@ -45,14 +45,21 @@ export function validationHook(
   if (!result.success) throw validationFailed(result.error);
 }
 
-/** postgres.js connection failures and PostgreSQL's "cannot connect now" classes. */
+/**
+ * postgres.js connection failures and PostgreSQL's "cannot connect now" classes. EPIPE and
+ * friends: a query written to a socket the server just closed (a restart under load); without
+ * them such requests answered 500 instead of 503.
+ */
 function isDatabaseDown(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
   return typeof code === "string" && (
-    /^(ECONNREFUSED|ENOENT|ETIMEDOUT|ECONNRESET|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED))$/
-      .test(code) || /^(08|57P0)/.test(code)
+    /^(ECONNREFUSED|ENOENT|ETIMEDOUT|ECONNRESET|EPIPE|ECONNABORTED|ENOTCONN|EHOSTUNREACH|ENETUNREACH|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED))$/
+      .test(code) || /^(08|57P0|53300)/.test(code)
   );
 }
+
+/** At most one `database_unavailable` line per second, however many requests are refused. */
+const OUTAGE_LOG_EVERY_MS = 1_000;
 
 const HTTP_CODES: Record<number, ErrorCode> = {
   400: "VALIDATION_FAILED",
@@ -83,10 +90,25 @@ export function toSluiceError(e: unknown): SluiceError {
 }
 
 export function onErrorHandler(log: Logger): ErrorHandler {
+  let outageLoggedAt = 0;
+  let suppressed = 0;
   return function onError(err, c) {
     const e = toSluiceError(err);
     const status = httpStatusOf(e.code);
-    if (status >= 500) {
+    if (e.code === "DATABASE_UNAVAILABLE") {
+      // An outage refuses every request: log its rate, not each one.
+      const now = Date.now();
+      if (now - outageLoggedAt < OUTAGE_LOG_EVERY_MS) suppressed++;
+      else {
+        log.error("database_unavailable", {
+          route: c.req.routePath,
+          error: err instanceof Error ? `${err.name}: ${err.message}` : String(err),
+          suppressed,
+        });
+        outageLoggedAt = now;
+        suppressed = 0;
+      }
+    } else if (status >= 500) {
       log.error("request_failed", {
         route: c.req.routePath,
         method: c.req.method,

@@ -53,7 +53,8 @@ export function observeRequests(
       request_id: c.get("requestId"),
       token_name: c.get("token")?.name ?? null,
     };
-    if (status >= 500) log.warn("http_request", fields);
+    // 503s come in floods during an outage; onError logs those at a bounded rate.
+    if (status >= 500 && status !== 503) log.warn("http_request", fields);
     else if (QUIET_ROUTES.has(route)) log.debug("http_request", fields);
     else log.info("http_request", fields);
   };

@@ -5,6 +5,7 @@ import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
 import { applyCallback, type CallbackOutcome } from "../queue/callbacks.ts";
 import { isJobId } from "../queue/inspect.ts";
+import { isStorableText } from "../queue/json_value.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults } from "../queue/queues.ts";
 import { Signer } from "./signature.ts";
 
@@ -32,7 +33,7 @@ const digits = z.string().regex(/^[1-9][0-9]{0,18}$/, "a string of digits");
 
 /** The callback body (DESIGN.md "Callbacks"); exported for the OpenAPI document. */
 export const CallbackBody = z.object({
-  eventId: z.string().min(1).max(200),
+  eventId: z.string().min(1).max(200).refine(isStorableText, "no U+0000 or unpaired surrogates"),
   jobId: digits.refine(isJobId, "a job id"),
   attempt: z.number().int().min(1),
   leaseToken: digits,

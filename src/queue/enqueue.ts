@@ -1,6 +1,7 @@
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { type Job, type JobRow, toJob } from "./job.ts";
+import { isStorableText, jsonValueProblem } from "./json_value.ts";
 import { assertKind, assertQueueName } from "./names.ts";
 import {
   BUILTIN_DEFAULTS,
@@ -206,9 +207,12 @@ function toInsertRow(
   if (payload === null || typeof payload !== "object") {
     throw fail("payload must be a JSON object or array");
   }
+  // What jsonb cannot store (U+0000, unpaired surrogates, extreme depth) is refused up front
+  // instead of failing inside PostgreSQL. (Searching the JSON text for `\\u0000` also refused
+  // an escaped backslash followed by "u0000", which is legitimate text.)
+  const problem = jsonValueProblem(payload);
+  if (problem) throw fail(`payload ${problem}`);
   const payloadText = JSON.stringify(payload);
-  // jsonb cannot store U+0000; refuse it up front instead of failing inside PostgreSQL.
-  if (payloadText.includes("\\u0000")) throw fail("payload must not contain the character U+0000");
   const limit = queue.effective.maxPayloadBytes;
   const bytes = new TextEncoder().encode(payloadText).length;
   if (limit !== null && bytes > limit) {
@@ -248,7 +252,7 @@ function toInsertRow(
   const key = input.idempotencyKey ?? null;
   if (
     key !== null &&
-    (typeof key !== "string" || key.length === 0 || key.length > 255 || key.includes("\u0000"))
+    (typeof key !== "string" || key.length === 0 || key.length > 255 || !isStorableText(key))
   ) {
     throw fail("idempotencyKey must be 1 to 255 characters");
   }
@@ -256,7 +260,7 @@ function toInsertRow(
   if (
     !Array.isArray(tags) || tags.length > MAX_TAGS ||
     tags.some((t) =>
-      typeof t !== "string" || t.length === 0 || t.length > 128 || t.includes("\u0000")
+      typeof t !== "string" || t.length === 0 || t.length > 128 || !isStorableText(t)
     )
   ) {
     throw fail(`tags must be at most ${MAX_TAGS} strings of 1 to 128 characters`);
@@ -296,10 +300,20 @@ function fromInsertRow(r: InsertRow): EnqueueInput {
 }
 
 // RFC 3339 with an explicit zone: a local time without one is ambiguous, so it is refused.
-const ZONED = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/i;
+const ZONED =
+  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})$/i;
 
 export function parseZonedTime(text: string): Date | null {
-  if (typeof text !== "string" || !ZONED.test(text)) return null;
-  const d = new Date(text);
-  return Number.isNaN(d.getTime()) ? null : d;
+  const m = typeof text === "string" ? ZONED.exec(text) : null;
+  if (!m) return null;
+  // Date() rolls impossible fields over (February 30 becomes March 2): refuse them instead.
+  const [y, mo, d, h, mi, s] = [m[1], m[2], m[3], m[4], m[5], m[6] ?? "0"].map(Number) as number[];
+  const day = new Date(Date.UTC(y!, mo! - 1, d!));
+  if (
+    day.getUTCMonth() !== mo! - 1 || day.getUTCDate() !== d || h! > 23 || mi! > 59 || s! > 59
+  ) {
+    return null;
+  }
+  const at = new Date(text);
+  return Number.isNaN(at.getTime()) ? null : at;
 }

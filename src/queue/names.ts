@@ -23,7 +23,10 @@ export function assertQueueName(name: unknown): string {
 }
 
 export function assertKind(kind: unknown): string {
-  if (typeof kind !== "string" || kind.length === 0 || kind.length > 128 || CONTROL.test(kind)) {
+  if (
+    typeof kind !== "string" || kind.length === 0 || kind.length > 128 || CONTROL.test(kind) ||
+    !kind.isWellFormed()
+  ) {
     throw new SluiceError(
       "INVALID_KIND",
       `kind ${JSON.stringify(kind)} is invalid: use 1 to 128 printable characters`,

@@ -1,6 +1,7 @@
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import type { Fence } from "./job.ts";
+import { jsonValueProblem, storableText } from "./json_value.ts";
 
 /**
  * Outcomes of a leased attempt. Every write is fenced on (id, attempt, lease_token) and on the
@@ -46,6 +47,12 @@ export async function completeJobs(
   opts: CompleteOptions = {},
 ): Promise<Set<string>> {
   if (items.length === 0) return new Set();
+  for (const i of items) {
+    const problem = i.result === undefined ? null : jsonValueProblem(i.result);
+    if (problem) {
+      throw new SluiceError("VALIDATION_FAILED", `result ${problem}`, { jobId: i.id });
+    }
+  }
   // set_config(…, true) in a joined one-row CTE: one round trip, and the setting lasts only for
   // this statement's implicit transaction (commit reads it before it is reset).
   const rows = await sql<{ id: string }[]>`
@@ -103,6 +110,7 @@ export async function failJob(
   delayMs: number,
 ): Promise<FailResult> {
   const retryable = failure.retryable ?? true;
+  const code = storableText(failure.code);
   const delay = Math.max(0, Math.round(failure.retryAfterMs ?? delayMs));
   const rows = await sql<
     { state: FailResult["state"]; run_at: Date; dead_reason: string | null; queue: string }[]
@@ -114,8 +122,8 @@ export async function failJob(
       finished_at = CASE WHEN v.next_state = 'dead' THEN now() END,
       lease_expires_at = NULL,
       errors = j.errors || jsonb_build_array(jsonb_build_object(
-        'attempt', j.attempt, 'code', ${failure.code}::text, 'message', ${
-    failure.message.slice(0, MAX_MESSAGE)
+        'attempt', j.attempt, 'code', ${code}::text, 'message', ${
+    storableText(failure.message.slice(0, MAX_MESSAGE))
   }::text,
         'at', now(), 'startedAt', j.leased_at, 'worker', ${failure.workerId ?? null}::text,
         'retryable', ${retryable}::boolean))
@@ -129,7 +137,7 @@ export async function failJob(
         END AS next_state,
         CASE
           WHEN NOT ${retryable}::boolean THEN 'DEAD_PERMANENT_ERROR'
-          WHEN attempt >= max_attempts AND ${failure.code}::text = 'TIMEOUT' THEN 'DEAD_TIMEOUT'
+          WHEN attempt >= max_attempts AND ${code}::text = 'TIMEOUT' THEN 'DEAD_TIMEOUT'
           WHEN attempt >= max_attempts THEN 'DEAD_MAX_ATTEMPTS'
         END AS dead_reason,
         now() + ${delay}::bigint * interval '1 millisecond' AS retry_at

@@ -547,7 +547,9 @@ export class Worker {
     this.#dbErrors++;
     // Capped, jittered backoff; log the first error and then every 10th, so an outage is
     // visible without flooding the log.
-    const ceiling = Math.min(5_000, 100 * 2 ** Math.min(this.#dbErrors, 6));
+    // Capped at 2 s: after an outage the worker is leasing again within about a second of
+    // PostgreSQL coming back, at the cost of one cheap failed query per second meanwhile.
+    const ceiling = Math.min(2_000, 100 * 2 ** Math.min(this.#dbErrors, 5));
     if (this.#dbErrors === 1 || this.#dbErrors % 10 === 0) {
       this.#log.error("worker_loop_error", { error: e, consecutive: this.#dbErrors });
     }

@@ -9,6 +9,7 @@ import { showSize } from "../config.ts";
 import { migrationStatus } from "../db/migrate.ts";
 import { type ErrorCode, SluiceError } from "../errors.ts";
 import { listQueues } from "../queue/queues.ts";
+import { versionInfo } from "../version.ts";
 import { ipInCidrs } from "./_cidr.ts";
 import { freeDiskBytes } from "./_disk.ts";
 import { bearerOf, clientIp } from "./auth.ts";
@@ -84,7 +85,11 @@ export function healthRouter(ctx: ApiContext) {
     return out;
   }
 
-  r.get("/healthz", (c) => c.json({ status: "ok" }, 200));
+  // The version lets `sluice verify` check that every role of a deployment runs the same build.
+  r.get("/healthz", (c) => {
+    const { version, commit } = versionInfo();
+    return c.json({ status: "ok", version, commit }, 200);
+  });
 
   r.get("/readyz", async (c) => {
     const s = await readiness();

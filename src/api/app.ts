@@ -15,6 +15,7 @@ import { timeout } from "hono/timeout";
 import { httpStatusOf } from "../errors.ts";
 import { Admission } from "../queue/admission.ts";
 import { recordDecision } from "../queue/decisions.ts";
+import { Registry } from "../obs/metrics.ts";
 import { VERSION } from "../version.ts";
 import { jsonBody, limitBody } from "./_body.ts";
 import { authenticate, clientIp, TokenAuthenticator } from "./auth.ts";
@@ -22,12 +23,18 @@ import { decisionsRouter } from "./decisions.ts";
 import type { ApiContext, ApiDeps, Env } from "./deps.ts";
 import { dlqRouter } from "./dlq.ts";
 import { notFoundHandler, onErrorHandler, toSluiceError, validationHook } from "./errors.ts";
-import { healthRouter } from "./health.ts";
+import { documentHealthRoutes, healthRouter } from "./health.ts";
 import { jobsRouter } from "./jobs.ts";
 import { pullRouter } from "./pull.ts";
 import { queuesRouter } from "./queues.ts";
 import { RateLimiter } from "./rate_limit.ts";
-import { createSessionManager, sessionRouter } from "./session.ts";
+import { schedulesRouter } from "./schedules.ts";
+import { opsRouter } from "./ops.ts";
+import { circuitsRouter } from "./circuits.ts";
+import { callbacksRouter } from "./callbacks.ts";
+import { metricsRouter } from "./metrics.ts";
+import { apiMetrics, observeRequests } from "./observe.ts";
+import { createSessionManager, documentSessionRoutes, sessionRouter } from "./session.ts";
 import { opsPageRouter } from "./static.ts";
 import { statsRouter } from "./stats.ts";
 import { workersRouter } from "./workers.ts";
@@ -41,21 +48,33 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   workersRouter,
   pullRouter,
   statsRouter,
+  opsRouter,
+  schedulesRouter,
+  circuitsRouter,
 ];
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 const ENQUEUE_PATHS = new Set(["/v1/jobs", "/v1/jobs/batch"]);
 /** Public without a token: the schema describes the API and holds no data. */
 const PUBLIC_V1 = new Set(["/v1/openapi.json", "/v1/session"]);
+/**
+ * Authenticated by their signature, not by a bearer token or cookie: no bearer auth, no CSRF
+ * check (no ambient credential to forge), and the raw body reaches the handler unparsed so the
+ * signature is checked before anything reads it.
+ */
+const SIGNED_V1 = new Set(["/v1/callbacks"]);
 
 /** Builds the per-app services (token cache, rate limiter, admission caches) from the deps. */
 export function createApiContext(deps: ApiDeps): ApiContext {
   const auth = new TokenAuthenticator(deps.sql, deps.log, { cacheMs: deps.tokenCacheMs });
   const limiter = new RateLimiter(deps.config.apiRateLimitPerMinute, deps.log);
+  const registry = deps.registry ?? new Registry();
   return {
     ...deps,
     auth,
     limiter,
+    registry,
+    ...apiMetrics({ sql: deps.sql, registry, limiter }),
     admission: new Admission(deps.sql),
     sessions: createSessionManager({
       sql: deps.sql,
@@ -72,26 +91,36 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
 
   app.use("*", requestId());
   app.use("*", secureHeaders());
-  app.use("*", accessLog(ctx));
+  app.use("*", observeRequests(ctx));
   app.use(
     "*",
     timeout(ctx.config.apiRequestTimeoutMs, () => new HTTPException(504, { message: "timeout" })),
   );
   const auth = authenticate(ctx);
-  app.use("/v1/*", (c, next) => (PUBLIC_V1.has(c.req.path) ? next() : auth(c, next)));
+  const open = (path: string) => PUBLIC_V1.has(path) || SIGNED_V1.has(path);
+  app.use("/v1/*", (c, next) => (open(c.req.path) ? next() : auth(c, next)));
   app.use("/v1/*", recordDenials(ctx));
   // CSRF matters only for ambient credentials (the ops page's session cookie, later): a request
   // carrying its own bearer header cannot be forged cross-site, and curl sends no Origin.
   const csrfCheck = csrf();
-  app.use("/v1/*", (c, next) => (c.req.header("authorization") ? next() : csrfCheck(c, next)));
+  app.use(
+    "/v1/*",
+    (c, next) =>
+      c.req.header("authorization") || SIGNED_V1.has(c.req.path) ? next() : csrfCheck(c, next),
+  );
   app.use("/v1/*", limitBody(ctx.maxBodyBytes ?? DEFAULT_MAX_BODY));
-  app.use("/v1/*", jsonBody());
+  const json = jsonBody();
+  app.use("/v1/*", (c, next) => (SIGNED_V1.has(c.req.path) ? next() : json(c, next)));
 
   app.route("/", healthRouter(ctx));
+  app.route("/", metricsRouter(ctx));
+  app.route("/v1", callbacksRouter(ctx));
   app.route("/v1", sessionRouter(ctx.sessions));
   app.route("/", opsPageRouter());
   for (const router of ROUTERS) app.route("/v1", router(ctx));
 
+  documentHealthRoutes(app.openAPIRegistry);
+  documentSessionRoutes(app.openAPIRegistry);
   app.openAPIRegistry.registerComponent("securitySchemes", "bearer", {
     type: "http",
     scheme: "bearer",
@@ -105,24 +134,6 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
   app.onError(onErrorHandler(ctx.log));
   app.notFound(notFoundHandler);
   return app;
-}
-
-/** One debug line per request, a warning for server errors: route, status, latency. */
-function accessLog(ctx: ApiContext): MiddlewareHandler<Env> {
-  return async function accessLog(c, next) {
-    const t0 = performance.now();
-    await next();
-    const status = c.res.status;
-    const fields = {
-      method: c.req.method,
-      route: c.req.routePath,
-      status,
-      latency_ms: Math.round((performance.now() - t0) * 10) / 10,
-      request_id: c.get("requestId"),
-    };
-    if (status >= 500) ctx.log.warn("http_request", fields);
-    else ctx.log.debug("http_request", fields);
-  };
 }
 
 /**

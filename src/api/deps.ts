@@ -7,7 +7,10 @@ import type { Context } from "hono";
 import { OpenAPIHono } from "@hono/zod-openapi";
 import type { Config } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
+import type { DbGauges } from "../obs/db_gauges.ts";
 import type { Logger } from "../obs/log.ts";
+import type { Registry } from "../obs/metrics.ts";
+import type { SluiceSeries } from "../obs/series.ts";
 import type { Admission } from "../queue/admission.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 import type { Scope } from "../auth/tokens.ts";
@@ -30,6 +33,11 @@ export interface ApiDeps {
    * trusted proxy, pass a function reading its header; tests pass a fixed value.
    */
   clientIp?: (c: Context) => string | null;
+  /**
+   * The process's metrics registry, served by `/metrics/prom`. `sluice up` passes the worker's,
+   * so one scrape shows both roles; default: a registry of the api's own.
+   */
+  registry?: Registry;
 }
 
 /** Services `createApp` builds once and hands to every router with the deps. */
@@ -39,6 +47,11 @@ export interface ApiContext extends ApiDeps {
   admission: Admission;
   /** Ops page sign-in: signed session cookies (src/api/session.ts). */
   sessions: SessionManager;
+  registry: Registry;
+  /** The shared series (src/obs/series.ts) the api writes: requests, rate limits, db timings. */
+  series: SluiceSeries;
+  /** Database-derived gauges and per-queue counts, cached a few seconds (src/obs/db_gauges.ts). */
+  gauges: DbGauges;
 }
 
 /** The caller, once `authenticate` has accepted its bearer token. */

@@ -4,10 +4,14 @@
  * embedded database's disk is nearly full) and `/health` (`{"status":"ok"}`; details only for
  * an authenticated caller or an address in SLUICE_HEALTH_ALLOWLIST).
  */
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { Hono } from "hono";
 import { showSize } from "../config.ts";
 import { migrationStatus } from "../db/migrate.ts";
 import { type ErrorCode, SluiceError } from "../errors.ts";
+import { listCircuits, originOf } from "../delivery/circuit.ts";
+import { opsAlerts } from "../maintenance/alerts.ts";
+import { checkTableHealth } from "../maintenance/table_health.ts";
 import { listQueues } from "../queue/queues.ts";
 import { versionInfo } from "../version.ts";
 import { ipInCidrs } from "./_cidr.ts";
@@ -15,6 +19,7 @@ import { freeDiskBytes } from "./_disk.ts";
 import { bearerOf, clientIp } from "./auth.ts";
 import type { ApiContext, Env } from "./deps.ts";
 import { errorResponse } from "./errors.ts";
+import { ErrorSchema } from "./schemas.ts";
 
 const DB_TIMEOUT_MS = 2_000;
 const DISK_CACHE_MS = 5_000;
@@ -85,6 +90,59 @@ export function healthRouter(ctx: ApiContext) {
     return out;
   }
 
+  /**
+   * What an operator checks first (DESIGN.md "HTTP API"): queues that will not make progress
+   * (paused, or http delivery behind an open circuit), open circuits, firing alerts, and the
+   * jobs table's vacuum health. Small tables and catalog views: cheap enough per request.
+   */
+  async function details() {
+    const [queues, circuits, alerts, tableHealth] = await Promise.all([
+      listQueues(ctx.sql, ctx.defaults),
+      listCircuits(ctx.sql),
+      opsAlerts(ctx.sql, { limit: 0 }),
+      checkTableHealth(ctx.sql, {
+        xminHorizonMs: ctx.config.xminHorizonWarnMs,
+        deadTupleRatio: ctx.config.deadTupleRatioWarn,
+      }),
+    ]);
+    const open = circuits.filter((x) => x.state !== "closed");
+    const openByOrigin = new Map(open.map((x) => [x.origin, x]));
+    const degradedQueues: { name: string; reason: string }[] = [];
+    for (const q of queues) {
+      if (q.paused) degradedQueues.push({ name: q.name, reason: "paused" });
+      const d = q.effective.delivery;
+      const circuit = d.mode === "http" ? openByOrigin.get(safeOrigin(d.url)) : undefined;
+      if (circuit) {
+        degradedQueues.push({
+          name: q.name,
+          reason: `circuit ${circuit.state} for '${circuit.origin}' until ${circuit.openUntil}`,
+        });
+      }
+    }
+    const http = queues.filter((q) => q.effective.delivery.mode === "http").length;
+    return {
+      signingWarning: http > 0 && ctx.config.signingSecrets.length === 0
+        ? `${http} queue(s) deliver over http but SLUICE_SIGNING_SECRETS is empty: requests go unsigned`
+        : null,
+      degradedQueues,
+      openCircuits: open.map((x) => ({
+        origin: x.origin,
+        state: x.state,
+        openedAt: x.openedAt,
+        openUntil: x.openUntil,
+        lastFailure: x.lastFailure,
+      })),
+      firingAlerts: alerts.firing.map((a) => ({
+        name: a.name,
+        subject: a.subject,
+        value: a.value,
+        threshold: a.threshold,
+        firedAt: a.firedAt,
+      })),
+      tableHealth,
+    };
+  }
+
   // The version lets `sluice verify` check that every role of a deployment runs the same build.
   r.get("/healthz", (c) => {
     const { version, commit } = versionInfo();
@@ -107,7 +165,13 @@ export function healthRouter(ctx: ApiContext) {
     const trusted = ipInCidrs(clientIp(c, ctx), ctx.config.healthAllowlist) ||
       (secret !== null && (await ctx.auth.verify(secret)) !== null);
     if (!trusted) return c.json({ status }, code);
-    const queues = s.databaseLatencyMs === null ? [] : await listQueues(ctx.sql, ctx.defaults);
+    // Tables of pending migrations may not exist yet; a failing detail never fails the probe.
+    const d = s.databaseLatencyMs === null || s.pendingMigrations.length > 0
+      ? null
+      : await details().catch((e) => {
+        ctx.log.warn("health_details_failed", { error: e });
+        return null;
+      });
     return c.json({
       status,
       reason: s.reason,
@@ -116,12 +180,57 @@ export function healthRouter(ctx: ApiContext) {
       disk: embedded
         ? { freeBytes: s.freeDiskBytes, minFreeBytes: ctx.config.minFreeDiskBytes }
         : null,
-      degradedQueues: queues.filter((q) => q.paused).map((q) => ({
-        name: q.name,
-        reason: "paused",
-      })),
+      signing: {
+        configured: ctx.config.signingSecrets.length > 0,
+        count: ctx.config.signingSecrets.length,
+        warning: d?.signingWarning ?? null,
+      },
+      degradedQueues: d?.degradedQueues ?? [],
+      openCircuits: d?.openCircuits ?? [],
+      firingAlerts: d?.firingAlerts ?? [],
+      tableHealth: d?.tableHealth ?? null,
     }, code);
   });
 
   return r;
+}
+
+function safeOrigin(url: string): string {
+  try {
+    return originOf(url);
+  } catch {
+    return "";
+  }
+}
+
+/** The probes in the OpenAPI document (served by the plain router above, without a token). */
+export function documentHealthRoutes(doc: OpenAPIHono["openAPIRegistry"]): void {
+  const Status = z.object({ status: z.string() });
+  const probe = (path: string, summary: string, description: string) =>
+    doc.registerPath({
+      method: "get",
+      path,
+      tags: ["health"],
+      summary,
+      description,
+      security: [],
+      responses: {
+        200: { description: "healthy", content: { "application/json": { schema: Status } } },
+        503: {
+          description: "not ready, with the reason",
+          content: { "application/json": { schema: ErrorSchema } },
+        },
+      },
+    });
+  probe("/healthz", "Liveness: the process answers", "Never touches the database.");
+  probe(
+    "/readyz",
+    "Readiness: 503 while the database is unreachable, migrations are pending or disk is low",
+    "For load balancers and orchestrators.",
+  );
+  probe(
+    "/health",
+    '{"status":"ok"}; details for a token or an address in SLUICE_HEALTH_ALLOWLIST',
+    "Details: database latency, migrations, disk, signing secrets, degraded queues, open circuits, firing alerts, table health.",
+  );
 }

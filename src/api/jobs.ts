@@ -3,6 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { SluiceError } from "../errors.ts";
 import { cancelJob } from "../queue/cancel.ts";
+import { timed } from "../obs/series.ts";
 import { enqueueJobs, type EnqueueResult } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
@@ -75,7 +76,11 @@ export function jobsRouter(ctx: ApiContext) {
     const reservation = await ctx.admission.admit(queues, wanted);
     let results: EnqueueResult[];
     try {
-      results = await enqueueJobs(sql, inputs, { defaults, maxBatch: max, queues });
+      results = await timed(
+        ctx.series,
+        "enqueue",
+        () => enqueueJobs(sql, inputs, { defaults, maxBatch: max, queues }),
+      );
     } catch (e) {
       await reservation.release();
       throw e;

@@ -7,7 +7,7 @@ import { parseDuration, showDuration } from "../config.ts";
 import { SluiceError } from "../errors.ts";
 import type { EnqueueInput } from "../queue/enqueue.ts";
 import { type Job, JOB_STATES } from "../queue/job.ts";
-import type { Delivery, Queue, QueuePolicy } from "../queue/queues.ts";
+import type { Delivery, EffectivePolicy, Queue, QueuePolicy } from "../queue/queues.ts";
 
 export const ErrorSchema = z.object({
   error: z.object({
@@ -231,9 +231,8 @@ function toDelivery(d: z.infer<typeof DeliveryBody>): Delivery {
 
 const showOrNull = (ms: number | null) => (ms === null ? null : showDuration(ms));
 
-export const QueueSchema = z.object({
-  name: z.string(),
-  paused: z.boolean(),
+/** A queue's effective policies as the API shows them (durations as text, env defaults filled). */
+export const PolicySchema = z.object({
   concurrency: z.number().nullable(),
   rateLimit: z.object({ count: z.number(), per: z.string() }).nullable(),
   maxPayloadBytes: z.number().nullable(),
@@ -249,6 +248,12 @@ export const QueueSchema = z.object({
     url: z.string().optional(),
     timeout: z.string().optional(),
   }),
+}).openapi("Policy");
+
+export const QueueSchema = z.object({
+  name: z.string(),
+  paused: z.boolean(),
+  ...PolicySchema.shape,
   createdAt: z.string(),
   updatedAt: z.string(),
 }).openapi("Queue");
@@ -257,12 +262,9 @@ export const QueueSchema = z.object({
  * The effective policies (env defaults filled in). Delivery headers are left out: they may hold
  * credentials for the receiving endpoint.
  */
-export function queueResource(q: Queue): z.infer<typeof QueueSchema> {
-  const e = q.effective;
+export function policyResource(e: EffectivePolicy): z.infer<typeof PolicySchema> {
   const d = e.delivery;
   return {
-    name: q.name,
-    paused: q.paused,
     concurrency: e.concurrency,
     rateLimit: e.rateLimit && { count: e.rateLimit.count, per: showDuration(e.rateLimit.perMs) },
     maxPayloadBytes: e.maxPayloadBytes,
@@ -280,6 +282,14 @@ export function queueResource(q: Queue): z.infer<typeof QueueSchema> {
         ? { timeout: showDuration(d.timeoutMs) }
         : {}),
     },
+  };
+}
+
+export function queueResource(q: Queue): z.infer<typeof QueueSchema> {
+  return {
+    name: q.name,
+    paused: q.paused,
+    ...policyResource(q.effective),
     createdAt: q.createdAt,
     updatedAt: q.updatedAt,
   };

@@ -24,6 +24,7 @@
  * copy of the cookie stops working here at once (other processes: at expiry, or revoke the
  * token).
  */
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
@@ -342,5 +343,50 @@ export function createSessionManager(deps: {
     findByHash: (hash) => findTokenByHash(deps.sql, hash),
     secret: deps.secret,
     onFailedSignIn: deps.onFailedSignIn,
+  });
+}
+
+/** The session routes in the OpenAPI document (served by the plain router above). */
+export function documentSessionRoutes(doc: OpenAPIHono["openAPIRegistry"]): void {
+  const Session = z.object({
+    name: z.string(),
+    scope: z.string(),
+    csrfToken: z.string().openapi({ description: "send as x-csrf-token on state changes" }),
+    expiresAt: z.string(),
+  }).openapi("Session");
+  const ok = (description: string) => ({
+    description,
+    content: { "application/json": { schema: Session } },
+  });
+  const tags = ["session"];
+  doc.registerPath({
+    method: "post",
+    path: "/v1/session",
+    tags,
+    summary: "Sign the ops page in with a token: sets an HttpOnly, SameSite=Strict cookie",
+    security: [],
+    request: {
+      body: {
+        content: { "application/json": { schema: z.object({ token: z.string() }) } },
+        required: true,
+      },
+    },
+    responses: { 200: ok("signed in"), 401: { description: "the token is invalid or revoked" } },
+  });
+  doc.registerPath({
+    method: "get",
+    path: "/v1/session",
+    tags,
+    summary: "The current session",
+    security: [],
+    responses: { 200: ok("the session"), 401: { description: "no session" } },
+  });
+  doc.registerPath({
+    method: "delete",
+    path: "/v1/session",
+    tags,
+    summary: "Sign out (clears the cookie)",
+    security: [],
+    responses: { 204: { description: "signed out" } },
   });
 }

@@ -1,6 +1,7 @@
 import { parseSize } from "../config.ts";
 import { assertDestinationAllowed } from "../delivery/destination.ts";
-import { countJobsByQueue, emptyCounts } from "../queue/inspect.ts";
+import { emptyCounts } from "../queue/inspect.ts";
+import { readDbGauges } from "../obs/db_gauges.ts";
 import {
   createQueue,
   getQueue,
@@ -95,11 +96,16 @@ export const queueCommand: Command = {
         switch (sub) {
           case "list": {
             if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
-            const [queues, counts] = await Promise.all([
+            // The API's and the metrics' counts (src/obs/db_gauges.ts): succeeded and cancelled
+            // from maintenance's snapshot (at most a minute old), a full scan otherwise.
+            const [queues, facts] = await Promise.all([
               listQueues(sql, defaults),
-              countJobsByQueue(sql),
+              readDbGauges(sql),
             ]);
-            const rows = queues.map((q) => ({ ...q, counts: counts.get(q.name) ?? emptyCounts() }));
+            const rows = queues.map((q) => ({
+              ...q,
+              counts: facts.queues.get(q.name)?.counts ?? emptyCounts(),
+            }));
             if (json) printJson({ queues: rows });
             else {
               printTable(rows.map((q) => ({

@@ -128,15 +128,20 @@ export class DbGauges {
     readonly ttlMs = 5_000,
   ) {}
 
-  async facts(): Promise<DbGaugeFacts> {
-    if (this.#facts && performance.now() - this.#readAt < this.ttlMs) return this.#facts;
-    this.#inflight ??= timed(this.series, "metrics_gauges", () => readDbGauges(this.sql))
-      .then((f) => {
+  /**
+   * Facts at most `maxAgeMs` old (default: the cache TTL). `0` reads anew and alone, so the
+   * caller sees its own writes (the API's `GET /v1/queues`); the result refreshes the cache.
+   */
+  async facts(maxAgeMs = this.ttlMs): Promise<DbGaugeFacts> {
+    if (this.#facts && performance.now() - this.#readAt < maxAgeMs) return this.#facts;
+    const read = () =>
+      timed(this.series, "metrics_gauges", () => readDbGauges(this.sql)).then((f) => {
         this.#facts = f;
         this.#readAt = performance.now();
         return f;
-      })
-      .finally(() => this.#inflight = null);
+      });
+    if (maxAgeMs <= 0) return await read();
+    this.#inflight ??= read().finally(() => this.#inflight = null);
     return await this.#inflight;
   }
 

@@ -219,16 +219,3 @@ export type StateCounts = Record<JobState, number>;
 export function emptyCounts(): StateCounts {
   return Object.fromEntries(JOB_STATES.map((s) => [s, 0])) as StateCounts;
 }
-
-/** Exact jobs per queue and state: a full scan, for operator commands (metrics use cheaper ways). */
-export async function countJobsByQueue(sql: Sql): Promise<Map<string, StateCounts>> {
-  const rows = await sql<{ queue: string; state: JobState; n: number }[]>`
-    SELECT queue, state, count(*)::int AS n FROM sluice.jobs GROUP BY queue, state`;
-  const out = new Map<string, StateCounts>();
-  for (const r of rows) {
-    const c = out.get(r.queue) ?? emptyCounts();
-    c[r.state] = r.n;
-    out.set(r.queue, c);
-  }
-  return out;
-}

@@ -1,0 +1,59 @@
+/**
+ * `POST /v1/callbacks`: an asynchronous handler completes or fails its job
+ * (src/delivery/callback_handler.ts). The Standard Webhooks signature is the authentication:
+ * app.ts exempts this path from bearer auth, CSRF and JSON pre-parsing, so the handler gets the
+ * raw body and checks the signature before anything is parsed. Refused signatures count
+ * against the caller's address in the rate limiter, like failed bearer tokens.
+ */
+import { createRoute, z } from "@hono/zod-openapi";
+import { CallbackBody, handleCallback } from "../delivery/callback_handler.ts";
+import { clientIp } from "./auth.ts";
+import { type ApiContext, newRouter } from "./deps.ts";
+import { errorResponses, jsonBodyOf, jsonContent } from "./schemas.ts";
+
+const SignatureHeaders = z.object({
+  "webhook-id": z.string().openapi({ description: "unique message id" }),
+  "webhook-timestamp": z.string().openapi({ description: "unix seconds" }),
+  "webhook-signature": z.string().openapi({
+    description: 'space-separated "v1,<base64 HMAC-SHA256 of id.timestamp.body>"',
+  }),
+});
+
+export function callbacksRouter(ctx: ApiContext) {
+  const r = newRouter();
+  const deps = {
+    sql: ctx.sql,
+    signingSecrets: ctx.config.signingSecrets,
+    toleranceMs: ctx.config.signatureToleranceMs,
+    defaults: ctx.defaults,
+    log: ctx.log,
+  };
+  // Documented here, served by the plain handler below: a validating route would parse the
+  // body before the signature is checked.
+  r.openAPIRegistry.registerPath(createRoute({
+    method: "post",
+    path: "/callbacks",
+    tags: ["delivery"],
+    summary: "Complete or fail a running job (a 202 answer, or any asynchronous handler)",
+    description:
+      "Signed like deliveries (Standard Webhooks, SLUICE_SIGNING_SECRETS), no bearer token. " +
+      "A replayed eventId answers 409 CALLBACK_REPLAYED, an older attempt or lease 409 " +
+      "STALE_LEASE, a bad signature 401 SIGNATURE_INVALID, a timestamp outside " +
+      "SLUICE_SIGNATURE_TOLERANCE 401 TIMESTAMP_OUT_OF_TOLERANCE; none of them changes anything.",
+    security: [],
+    request: { headers: SignatureHeaders, ...jsonBodyOf(CallbackBody) },
+    responses: {
+      200: jsonContent(
+        z.object({ ok: z.literal(true), job: z.record(z.string(), z.unknown()) }),
+        "applied",
+      ),
+      ...errorResponses(404, 409),
+    },
+  }));
+  r.post("/callbacks", async (c) => {
+    const res = await handleCallback(deps, await c.req.text(), c.req.raw.headers);
+    if (res.status === 401) ctx.limiter.hit("ip", clientIp(c, ctx));
+    return c.json(res.body, res.status as 200);
+  });
+  return r;
+}

@@ -1,0 +1,85 @@
+/**
+ * What the api tells about itself: one access-log line and two series per request
+ * (`sluice_http_requests_total{route,status}`, `sluice_http_request_duration_seconds{route}`),
+ * and the rate limiter's refusals as `sluice_rate_limit_events_total{scope}`.
+ *
+ * `route` is the matched route PATTERN (`/v1/jobs/:id`), never the raw path: raw paths carry ids
+ * and would make one series per job; requests that match no route share `unmatched`.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { matchedRoutes } from "hono/route";
+import type { Sql } from "../db/connect.ts";
+import { DbGauges } from "../obs/db_gauges.ts";
+import type { Registry } from "../obs/metrics.ts";
+import { type SluiceSeries, sluiceSeries } from "../obs/series.ts";
+import type { Env } from "./deps.ts";
+import type { Logger } from "../obs/log.ts";
+import type { RateLimiter, RateLimitEvents } from "./rate_limit.ts";
+
+/** Probes polled every few seconds by orchestrators: logged at debug so they do not drown the log. */
+const QUIET_ROUTES = new Set(["/healthz", "/readyz"]);
+
+/** The pattern of the route that answered, or `unmatched` (a 404 for an unknown path). */
+export function routeLabel(c: Context): string {
+  const routes = matchedRoutes(c);
+  // Middleware is registered for method ALL ("*", "/v1/*"); an endpoint has a real method.
+  for (let i = routes.length - 1; i >= 0; i--) {
+    if (routes[i]!.method !== "ALL") return routes[i]!.path;
+  }
+  return "unmatched";
+}
+
+/**
+ * One `http_request` line per request (info; warn for 5xx; debug for liveness probes) with
+ * method, route pattern, status, latency_ms, request id and the caller's token name, and the
+ * HTTP series. Registered before auth so refused requests are counted too.
+ */
+export function observeRequests(
+  { log, series }: { log: Logger; series: SluiceSeries },
+): MiddlewareHandler<Env> {
+  return async function observeRequests(c, next) {
+    const t0 = performance.now();
+    await next();
+    const seconds = (performance.now() - t0) / 1000;
+    const status = c.res.status;
+    const route = routeLabel(c);
+    series.httpRequests.inc({ route, status: String(status) });
+    series.httpDuration.observe({ route }, seconds);
+    const fields = {
+      method: c.req.method,
+      route,
+      status,
+      latency_ms: Math.round(seconds * 10_000) / 10,
+      request_id: c.get("requestId"),
+      token_name: c.get("token")?.name ?? null,
+    };
+    if (status >= 500) log.warn("http_request", fields);
+    else if (QUIET_ROUTES.has(route)) log.debug("http_request", fields);
+    else log.info("http_request", fields);
+  };
+}
+
+/**
+ * The api's metrics: the shared series on `registry`, the database gauges (cached 5 s, applied
+ * before each scrape) and the rate limiter's counts, turned into counter increments at scrape
+ * time (the limiter counts in plain numbers so its hot path stays free of label lookups).
+ */
+export function apiMetrics(
+  { sql, registry, limiter }: { sql: Sql; registry: Registry; limiter: RateLimiter },
+): { series: SluiceSeries; gauges: DbGauges } {
+  const series = sluiceSeries(registry);
+  const gauges = new DbGauges(sql, series);
+  const scopes = Object.keys(limiter.events) as (keyof RateLimitEvents)[];
+  const seen = { ...limiter.events };
+  // Every scope from the start at 0, so `rate()` works before the first refusal.
+  for (const scope of scopes) series.rateLimitEvents.inc({ scope }, 0);
+  registry.onCollect(() => {
+    for (const scope of scopes) {
+      const delta = limiter.events[scope] - seen[scope];
+      if (delta > 0) series.rateLimitEvents.inc({ scope }, delta);
+      seen[scope] = limiter.events[scope];
+    }
+  });
+  registry.onCollect(() => gauges.apply());
+  return { series, gauges };
+}

@@ -196,6 +196,8 @@ function healthDetail(body: unknown): string {
     database?: { latencyMs?: number | null };
     migrations?: { pending?: unknown[] };
     degradedQueues?: { name: string; reason: string }[];
+    openCircuits?: { origin: string }[];
+    firingAlerts?: { name: string; subject: string }[];
   };
   if (!b.database) return "ok (no details without a token)";
   const parts = [`database ${b.database.latencyMs ?? "?"} ms`];
@@ -203,6 +205,17 @@ function healthDetail(body: unknown): string {
   const degraded = b.degradedQueues ?? [];
   if (degraded.length > 0) {
     parts.push(`degraded: ${degraded.map((q) => `${q.name} (${q.reason})`).join(", ")}`);
+  }
+  // Shown, not failed on: an alert or a receiver's outage is not the deployment's fault.
+  const circuits = b.openCircuits ?? [];
+  if (circuits.length > 0) {
+    parts.push(`open circuits: ${circuits.map((c) => c.origin).join(", ")}`);
+  }
+  const alerts = b.firingAlerts ?? [];
+  if (alerts.length > 0) {
+    parts.push(
+      `firing: ${alerts.map((a) => a.subject ? `${a.name}{${a.subject}}` : a.name).join(", ")}`,
+    );
   }
   return `ok, ${parts.join(", ")}`;
 }

@@ -133,6 +133,10 @@ function freePort(): number {
 }
 
 Deno.test("runbook.md: every block runs against a live sluice up", async (t) => {
+  for (const tool of ["bash", "curl", "jq", "pg_dump", "pg_restore"]) {
+    const found = await new Deno.Command("sh", { args: ["-c", `command -v ${tool}`] }).output();
+    assert(found.success, `runbook.md needs '${tool}' on PATH (see .ci/run)`);
+  }
   const md = await Deno.readTextFile(RUNBOOK);
   const blocks = fencedBlocks(md);
   const runnable = blocks.filter((b) => b.lang === "sh");

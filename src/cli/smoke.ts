@@ -290,11 +290,11 @@ async function processedTotal(o: SmokeOptions, api: HttpTarget): Promise<number 
 }
 
 /**
- * The sum of every sample of one metric name in Prometheus text: 0 when it is declared
- * (`# TYPE`) without samples yet, null when absent.
+ * The sum of every sample of one metric name in Prometheus text; null when it has no samples
+ * (absent, or only declared: an api process declares the worker families it does not feed).
  */
 export function sumSeries(text: string, name: string): number | null {
-  let sum: number | null = text.includes(`# TYPE ${name} `) ? 0 : null;
+  let sum: number | null = null;
   for (const line of text.split("\n")) {
     if (!line.startsWith(name)) continue;
     const rest = line.slice(name.length);

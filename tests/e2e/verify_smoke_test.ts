@@ -6,6 +6,7 @@ import { equal, match } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { generateToken } from "../../src/auth/tokens.ts";
 import { createTestDatabase } from "../_helpers/db.ts";
+import { sumSeries } from "../../src/cli/smoke.ts";
 import { startSluice } from "../_helpers/sluice_process.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -158,4 +159,16 @@ Deno.test("sluice verify and sluice smoke against a running sluice up", async (t
     await up.stop();
     await db.drop();
   }
+});
+
+Deno.test("sumSeries() sums every sample of one name; a bare declaration is no sample", () => {
+  const text = [
+    "# TYPE sluice_jobs_processed_total counter",
+    'sluice_jobs_processed_total{queue="a",status="succeeded"} 3',
+    'sluice_jobs_processed_total{queue="b",status="dead"} 2',
+    "sluice_jobs_processed_total_extra 100",
+    "# TYPE sluice_job_retries_total counter",
+  ].join("\n");
+  equal(sumSeries(text, "sluice_jobs_processed_total"), 5);
+  equal(sumSeries(text, "sluice_job_retries_total"), null);
 });

@@ -239,11 +239,12 @@ async function loadQueues() {
   };
 }
 
+// GET /v1/queues gives oldestWaitingMs (at answer time) and oldestWaitingAt; /v1/ops/queues
+// gives oldestWaitingSeconds.
 function oldestWaitingMs(q) {
-  const v = q.oldestWaitingMs ?? q.oldestAvailableMs ?? q.oldestWaitingAgeMs;
-  if (v != null) return Number(v);
-  const at = q.oldestWaitingAt ?? q.oldestAvailableAt ?? q.oldestRunAt;
-  return at ? Date.now() - Date.parse(at) : null;
+  if (q.oldestWaitingAt) return Math.max(0, Date.now() - Date.parse(q.oldestWaitingAt));
+  if (q.oldestWaitingMs != null) return Number(q.oldestWaitingMs);
+  return q.oldestWaitingSeconds != null ? Number(q.oldestWaitingSeconds) * 1000 : null;
 }
 
 // Client-side history of queue depth: sampled at each poll, kept for an hour in sessionStorage
@@ -522,14 +523,23 @@ async function viewOverview(c) {
         ),
       ];
     }
-    const firing = list(alertsR.data, "alerts").filter((a) =>
-      a.firing === true || a.state === "firing"
-    );
+    // GET /v1/ops/alerts: {firing, pending, recent}
+    const firing = list(alertsR.data, "firing");
+    const pending = list(alertsR.data, "pending");
+    const columns = ["name", "subject", "value", "threshold", "firedAt", "pendingSince"];
+    const rows = (xs) => xs.map((a) => Object.fromEntries(columns.map((k) => [k, a[k]])));
     return [
       h("h2", {}, "Firing alerts"),
       firing.length === 0
-        ? h("p", { class: "muted" }, "No alert is firing.")
-        : objectTable(firing, ["name", "alert", "message", "value", "threshold", "since"]),
+        ? h("p", { class: "muted", dataset: { alerts: "none" } }, "No alert is firing.")
+        : objectTable(rows(firing), columns),
+      pending.length === 0 ? null : h(
+        "p",
+        { class: "muted" },
+        `Pending: ${
+          pending.map((a) => a.subject ? `${a.name} (${a.subject})` : a.name).join(", ")
+        }`,
+      ),
     ];
   });
 
@@ -1586,22 +1596,24 @@ async function viewSchedules(c) {
           "tbody",
           {},
           rows.map((s) => {
-            const id = encodeURIComponent(s.name ?? s.id);
+            const id = encodeURIComponent(s.name);
             return h(
               "tr",
               {},
-              h("td", {}, s.name ?? s.id),
-              h(
-                "td",
-                { class: "mono" },
-                s.cron ?? s.expression,
-                s.timezone ? ` (${s.timezone})` : "",
-              ),
+              h("td", {}, s.name),
+              h("td", { class: "mono" }, s.cron, s.timezone ? ` (${s.timezone})` : ""),
               h("td", {}, s.queue),
               h("td", { class: "mono" }, s.kind),
               h("td", {}, s.paused ? chip("paused") : chip("ok", "active")),
-              h("td", {}, time(s.nextRunAt)),
-              h("td", {}, time(s.lastRunAt)),
+              h("td", {}, s.paused ? h("span", { class: "muted" }, "paused") : time(s.nextSlot)),
+              h(
+                "td",
+                {},
+                time(s.lastFiredAt),
+                s.lastJobId
+                  ? h("a", { class: "mono", href: `#/jobs/${s.lastJobId}` }, ` #${s.lastJobId}`)
+                  : null,
+              ),
               h(
                 "td",
                 { class: "row" },
@@ -1616,7 +1628,7 @@ async function viewSchedules(c) {
                   }),
                 mutateButton("Delete", {
                   confirm: {
-                    title: `Delete schedule ${s.name ?? s.id}?`,
+                    title: `Delete schedule ${s.name}?`,
                     body: "Jobs it already enqueued are kept.",
                     ok: "Delete",
                   },
@@ -1691,10 +1703,22 @@ async function viewCircuits(c) {
       return h(
         "div",
         { class: "empty panel" },
-        "No circuit breaker has tripped. HTTP delivery opens a circuit per target origin after repeated failures.",
+        "No circuits yet. HTTP delivery keeps one per target origin and opens it after repeated failures (jobs are deferred, not failed, until it closes).",
       );
     }
-    return objectTable(rows, ["origin", "state", "failures", "openedAt", "reopensAt", "queues"]);
+    const columns = [
+      "origin",
+      "state",
+      "consecutiveFailures",
+      "windowFailures",
+      "openedAt",
+      "openUntil",
+      "lastFailure",
+    ];
+    return objectTable(
+      rows.map((r) => Object.fromEntries(columns.map((k) => [k, r[k]]))),
+      columns,
+    );
   });
 }
 

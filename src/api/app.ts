@@ -74,7 +74,7 @@ export function createApiContext(deps: ApiDeps): ApiContext {
     auth,
     limiter,
     registry,
-    ...apiMetrics({ sql: deps.sql, registry, limiter }),
+    ...apiMetrics({ sql: deps.sql, registry, limiter, cacheMs: deps.gaugesCacheMs }),
     admission: new Admission(deps.sql),
     sessions: createSessionManager({
       sql: deps.sql,

@@ -28,6 +28,8 @@ export interface ApiDeps {
   maxBodyBytes?: number;
   /** How long a verified token is trusted before it is looked up again (revocation delay); 2 s. */
   tokenCacheMs?: number;
+  /** How long database gauges (`/metrics`, `/metrics/prom`) are reused; 5 s, 0 in tests. */
+  gaugesCacheMs?: number;
   /**
    * The caller's address. Default: the socket's remote address from `Deno.serve`. Behind a
    * trusted proxy, pass a function reading its header; tests pass a fixed value.

@@ -65,10 +65,15 @@ export function observeRequests(
  * time (the limiter counts in plain numbers so its hot path stays free of label lookups).
  */
 export function apiMetrics(
-  { sql, registry, limiter }: { sql: Sql; registry: Registry; limiter: RateLimiter },
+  { sql, registry, limiter, cacheMs = 5_000 }: {
+    sql: Sql;
+    registry: Registry;
+    limiter: RateLimiter;
+    cacheMs?: number;
+  },
 ): { series: SluiceSeries; gauges: DbGauges } {
   const series = sluiceSeries(registry);
-  const gauges = new DbGauges(sql, series);
+  const gauges = new DbGauges(sql, series, cacheMs);
   const scopes = Object.keys(limiter.events) as (keyof RateLimitEvents)[];
   const seen = { ...limiter.events };
   // Every scope from the start at 0, so `rate()` works before the first refusal.

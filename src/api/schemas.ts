@@ -300,7 +300,8 @@ export const CountsSchema = z.record(z.string(), z.number()).openapi("StateCount
 /** Standard error responses for the OpenAPI document. */
 export function errorResponses(...statuses: number[]) {
   const text: Record<number, string> = {
-    400: "invalid input (VALIDATION_FAILED, MALFORMED_JSON, INVALID_QUEUE_NAME, INVALID_KIND)",
+    400:
+      "invalid input (VALIDATION_FAILED, MALFORMED_JSON, INVALID_QUEUE_NAME, INVALID_KIND, DESTINATION_DENIED)",
     401: "missing, invalid or revoked token",
     403: "the token's scope does not allow this",
     404: "not found (or not visible to this token)",

@@ -3,6 +3,7 @@ import { type Config, showListenAddr } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
+import type { Registry } from "../obs/metrics.ts";
 import { pruneEnqueueWindows } from "../queue/admission.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 import {
@@ -26,11 +27,13 @@ export interface ApiServer {
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 export async function startApiServer(
-  { sql, config, log, defaults, createAdminIfMissing = false }: {
+  { sql, config, log, defaults, createAdminIfMissing = false, registry }: {
     sql: Sql;
     config: Config;
     log: Logger;
     defaults: EngineDefaults;
+    /** A metrics registry shared with other roles of this process (`sluice up`). */
+    registry?: Registry;
     /** `sluice up` on first start: create one admin token when none exists and none is given. */
     createAdminIfMissing?: boolean;
   },
@@ -60,7 +63,7 @@ export async function startApiServer(
       }' (not loopback) while no admin token exists: create one with \`sluice token create --name admin --scope admin\` or set SLUICE_BOOTSTRAP_TOKEN`,
     );
   }
-  const ctx = createApiContext({ sql, config, log, defaults });
+  const ctx = createApiContext({ sql, config, log, defaults, registry });
   const app = createApp(ctx);
   await pruneEnqueueWindows(sql).catch(() => 0);
   const prune = setInterval(() => pruneEnqueueWindows(sql).catch(() => 0), PRUNE_EVERY_MS);

@@ -1,4 +1,5 @@
 import { type ApiServer, startApiServer } from "../api/serve.ts";
+import { Registry } from "../obs/metrics.ts";
 import { type Command, EXIT_OK, parseFlags, reportError } from "./_command.ts";
 import {
   connectRole,
@@ -47,6 +48,8 @@ export const upCommand: Command = {
       const db = await connectRole(config, log, { startEmbeddedIfNeeded: true, max: 20 });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: true });
+        // One registry for the api and the worker: the api's /metrics/prom shows both roles.
+        const registry = new Registry();
         // The API is left out when SLUICE_API_ADDR=off; it starts first so a busy port fails
         // before anything else runs.
         const api: ApiServer | null = config.apiAddr
@@ -56,10 +59,11 @@ export const upCommand: Command = {
             log,
             defaults: engineDefaults(config),
             createAdminIfMissing: true,
+            registry,
           })
           : null;
         const maintenance = startMaintenance(db.sql, config, log);
-        const worker = await startObservedWorker(db.sql, config, log);
+        const worker = await startObservedWorker(db.sql, config, log, { registry });
         banner([
           `Sluice is up (${Math.round(performance.now() - t0)} ms).`,
           `  database:  ${db.describe}`,

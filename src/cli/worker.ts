@@ -8,6 +8,7 @@ import type { Deliver } from "../worker/deliver.ts";
 import { httpDelivery } from "../worker/http_delivery.ts";
 import { Worker, type WorkerOptions } from "../worker/worker.ts";
 import { showListenAddr } from "../config.ts";
+import type { Registry } from "../obs/metrics.ts";
 import { createWorkerMetrics } from "../obs/worker_metrics.ts";
 import { startWorkerServer } from "../obs/worker_server.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
@@ -138,8 +139,9 @@ export async function startObservedWorker(
   sql: Sql,
   config: Config,
   log: Logger,
+  { registry }: { registry?: Registry } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
-  const metrics = createWorkerMetrics();
+  const metrics = createWorkerMetrics(registry);
   let worker: Worker | null = null;
   const server = config.workerMetricsAddr === null ? null : startWorkerServer({
     addr: config.workerMetricsAddr,

@@ -37,6 +37,7 @@ export async function createTestApi(
     log,
     defaults: engineDefaults(config),
     tokenCacheMs: 0,
+    gaugesCacheMs: 0,
     maxBodyBytes: opts.maxBodyBytes,
     clientIp: () => opts.clientIp ?? "192.0.2.1",
   });

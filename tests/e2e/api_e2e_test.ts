@@ -2,7 +2,7 @@
  * A real `sluice up` process (worker + maintenance + API) on a test database, driven over HTTP
  * with fetch the way a user would with curl.
  */
-import { equal } from "node:assert/strict";
+import { equal, ok as assert } from "node:assert/strict";
 import { generateToken } from "../../src/auth/tokens.ts";
 import { createTestDatabase, testDatabaseEnv } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
@@ -78,6 +78,15 @@ Deno.test("sluice up serves the API: enqueue runs, a pull worker leases and comp
     });
     equal(done.status, 200);
     equal(done.body.job.state, "succeeded");
+
+    // `sluice up` shares one registry: the api's scrape shows the worker's series too.
+    const prom = await fetch(`${base}/metrics/prom`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    const text = await prom.text();
+    equal(prom.status, 200);
+    assert(/sluice_jobs_processed_total\{queue="default",status="succeeded"\} 1/.test(text), text);
+    assert(text.includes('sluice_http_requests_total{route="/v1/jobs",status="201"}'));
 
     const anon = await fetch(`${base}/v1/jobs`);
     equal(anon.status, 401);

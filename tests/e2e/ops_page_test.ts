@@ -190,14 +190,38 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       for (const view of ["jobs", "workers", "schedules", "circuits", "decisions"]) {
         await page.goto(`${sluice.base}/#/${view}`);
         await page.waitForSelector(`[data-view="/${view}"] h1`);
+        equal(await page.locator("[data-unavailable]").count(), 0, `${view} has its route`);
         await shot(page, view);
       }
+      // The overview's alerts come from /v1/ops/alerts, not a "not available" placeholder.
+      await page.goto(`${sluice.base}/#/overview`);
+      await page.waitForSelector("[data-section=alerts] h2:text-is('Firing alerts')");
       await page.setViewportSize({ width: 390, height: 844 });
       await page.goto(`${sluice.base}/#/queues`);
       await page.waitForSelector("table[data-table=queues]");
       await shot(page, "queues-phone");
       await page.click("#theme");
       await shot(page, "queues-phone-theme");
+    });
+
+    await t.step("create and pause a schedule from the schedules view", async () => {
+      await page.goto(`${sluice.base}/#/schedules`);
+      await page.fill("#s-name", "e2e-nightly");
+      await page.fill("#s-cron", "0 3 * * *");
+      await page.fill("#s-timezone", "Europe/Berlin");
+      await page.fill("#s-kind", "sluice.noop");
+      await page.click("button:text-is('Create schedule')");
+      await page.waitForSelector("td:text-is('e2e-nightly')", { timeout: 10_000 });
+      const s = (await admin("GET", "/v1/schedules/e2e-nightly")).body.schedule;
+      equal(s.timezone, "Europe/Berlin");
+      await page.click("button:text-is('Pause')");
+      await waitFor(
+        async () => (await admin("GET", "/v1/schedules/e2e-nightly")).body.schedule.paused,
+        {
+          what: "e2e-nightly paused",
+        },
+      );
+      await shot(page, "schedules-created");
     });
 
     await t.step("cross-site requests with the cookie are refused", async () => {

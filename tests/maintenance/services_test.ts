@@ -76,13 +76,27 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
     await archiveSucceededJobs(sql, { olderThanMs: 1_000, now: inDays(1) });
     await sql`INSERT INTO sluice.alert_events (name, subject, event, at)
       VALUES ('success_rate', '', 'firing', now())`;
+    // The api's and delivery's history tables are pruned too (by their time column).
+    await sql`INSERT INTO sluice.policy_decisions (queue, code, detail)
+      VALUES ('default', 'QUEUE_FULL', 'full')`;
+    await sql`INSERT INTO sluice.callback_events (event_id, job_id, attempt, status)
+      VALUES ('evt-1', 1, 1, 'succeeded')`;
     const before = await pruneHistory(sql, { olderThanMs: 30 * DAY, now: inDays(29) });
-    deepStrictEqual(before, { archive: 0, finished: 0, alert_events: 0 });
-    // Tables from other parts are pruned when they exist (by their time column).
-    await sql`CREATE TABLE sluice.policy_decisions (id bigserial, created_at timestamptz DEFAULT now())`;
-    await sql`INSERT INTO sluice.policy_decisions DEFAULT VALUES`;
+    deepStrictEqual(before, {
+      archive: 0,
+      finished: 0,
+      alert_events: 0,
+      policy_decisions: 0,
+      callback_events: 0,
+    });
     const after = await pruneHistory(sql, { olderThanMs: 30 * DAY, now: inDays(31), batchSize: 2 });
-    deepStrictEqual(after, { archive: 3, finished: 2, alert_events: 1, policy_decisions: 1 });
+    deepStrictEqual(after, {
+      archive: 3,
+      finished: 2,
+      alert_events: 1,
+      policy_decisions: 1,
+      callback_events: 1,
+    });
     const [{ n }] = await sql<[{ n: number }]>`SELECT count(*)::int AS n FROM sluice.jobs`;
     equal(n, 1); // the unfinished job is never pruned
   } finally {

@@ -108,6 +108,8 @@ Deno.test("sluice verify and sluice smoke against a running sluice up", async (t
       const again = await sluice("smoke", "--api", up.base, "--token", token);
       equal(again.code, 0, again.stdout);
       match(again.stdout, /^ok +queue sluice-smoke: exists, not paused/m);
+      // sluice up serves the worker's counters on the api's /metrics/prom too.
+      match(again.stdout, /^ok +metrics moved: sluice_jobs_processed_total \d+ → \d+/m);
       const running = await db.sql`
         SELECT count(*)::int AS n FROM sluice.jobs
         WHERE queue = 'sluice-smoke' AND state NOT IN ('succeeded', 'dead', 'cancelled')`;

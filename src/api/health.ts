@@ -13,6 +13,7 @@ import { listCircuits, originOf } from "../delivery/circuit.ts";
 import { opsAlerts } from "../maintenance/alerts.ts";
 import { checkTableHealth } from "../maintenance/table_health.ts";
 import { listQueues } from "../queue/queues.ts";
+import { versionInfo } from "../version.ts";
 import { ipInCidrs } from "./_cidr.ts";
 import { freeDiskBytes } from "./_disk.ts";
 import { bearerOf, clientIp } from "./auth.ts";
@@ -142,7 +143,11 @@ export function healthRouter(ctx: ApiContext) {
     };
   }
 
-  r.get("/healthz", (c) => c.json({ status: "ok" }, 200));
+  // The version lets `sluice verify` check that every role of a deployment runs the same build.
+  r.get("/healthz", (c) => {
+    const { version, commit } = versionInfo();
+    return c.json({ status: "ok", version, commit }, 200);
+  });
 
   r.get("/readyz", async (c) => {
     const s = await readiness();

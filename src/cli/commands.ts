@@ -19,6 +19,8 @@ import { tokenCommand } from "./token.ts";
 import { dlqCommand } from "./dlq.ts";
 import { maintenanceCommand } from "./maintenance.ts";
 import { scheduleCommand } from "./schedule.ts";
+import { verifyCommand } from "./verify.ts";
+import { smokeCommand } from "./smoke.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -36,6 +38,8 @@ export const COMMANDS: readonly Command[] = [
   dlqCommand,
   maintenanceCommand,
   scheduleCommand,
+  verifyCommand,
+  smokeCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */

@@ -1,6 +1,6 @@
 /**
  * The worker's observability port (SLUICE_WORKER_METRICS_ADDR): `GET /healthz` (liveness, with
- * in-flight count) and `GET /metrics/prom` (Prometheus text; `/metrics` is an alias). Plain
+ * version, commit and in-flight count) and `GET /metrics/prom` (Prometheus text; `/metrics` is an alias). Plain
  * `Deno.serve`, no auth: it binds 127.0.0.1 by default and carries no job data. A port already in
  * use is logged and the worker runs on without it: losing metrics must never stop job processing.
  */
@@ -8,6 +8,7 @@ import type { ListenAddr } from "../config.ts";
 import type { Logger } from "./log.ts";
 import type { Registry } from "./metrics.ts";
 import { exposition, PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";
+import { versionInfo } from "../version.ts";
 
 export interface WorkerServer {
   /** The bound address (the real port when 0 was asked for). */
@@ -29,7 +30,8 @@ export function startWorkerServer(
       return new Response("method not allowed\n", { status: 405 });
     }
     if (path === "/healthz") {
-      return Response.json({ status: "ok", ...health() });
+      const { version, commit } = versionInfo();
+      return Response.json({ status: "ok", version, commit, ...health() });
     }
     if (path === "/metrics/prom" || path === "/metrics") {
       try {

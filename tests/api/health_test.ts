@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { createApp } from "../../src/api/app.ts";
+import { versionInfo } from "../../src/version.ts";
 import { createTestApi } from "./_app.ts";
 
 Deno.test("health probes", async (t) => {
@@ -9,7 +10,11 @@ Deno.test("health probes", async (t) => {
   });
   try {
     await t.step("/healthz and /readyz answer without a token", async () => {
-      deepStrictEqual((await api.call("GET", "/healthz", { as: null })).body, { status: "ok" });
+      deepStrictEqual((await api.call("GET", "/healthz", { as: null })).body, {
+        status: "ok",
+        version: versionInfo().version,
+        commit: versionInfo().commit,
+      });
       const r = await api.call("GET", "/readyz", { as: null });
       equal(r.status, 200);
     });

@@ -8,6 +8,7 @@ import { exposition, render } from "../../src/obs/prometheus.ts";
 import { metricsSnapshot } from "../../src/obs/snapshot.ts";
 import { createWorkerMetrics } from "../../src/obs/worker_metrics.ts";
 import { startWorkerServer } from "../../src/obs/worker_server.ts";
+import { versionInfo } from "../../src/version.ts";
 import { enqueueJobs } from "../../src/queue/enqueue.ts";
 import { createQueue } from "../../src/queue/queues.ts";
 import { Worker } from "../../src/worker/worker.ts";
@@ -166,7 +167,8 @@ Deno.test("startWorkerServer() serves /healthz and /metrics/prom and survives a 
   try {
     const base = `http://127.0.0.1:${a.addr.port}`;
     const h = await fetch(`${base}/healthz`);
-    deepStrictEqual(await h.json(), { status: "ok", inFlight: 3 });
+    const { version, commit } = versionInfo();
+    deepStrictEqual(await h.json(), { status: "ok", version, commit, inFlight: 3 });
     const p = await fetch(`${base}/metrics/prom`);
     assert(p.headers.get("content-type")!.startsWith("text/plain; version=0.0.4"));
     const fam = parsePrometheus(await p.text());

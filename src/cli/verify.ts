@@ -1,0 +1,258 @@
+import { versionInfo } from "../version.ts";
+import {
+  type Command,
+  EXIT_FAILURE,
+  EXIT_OK,
+  parseFlags,
+  reportError,
+  UsageError,
+} from "./_command.ts";
+import {
+  baseUrlFlag,
+  describeAnswer,
+  type HttpAnswer,
+  httpRequest,
+  type HttpTarget,
+  tokenFlags,
+} from "./_http.ts";
+import { durationFlag } from "./_operator.ts";
+import { printJson, printTable } from "./_output.ts";
+
+const HELP = `Usage: sluice verify --api URL [--worker URL]... [--token T | --token-file F]
+                     [--timeout 5s] [--json]
+
+Deployment verification: checks every role of a running deployment over HTTP and that they
+all run the same build. Run it after every deploy, before sending traffic.
+
+Checks:
+  api     GET /healthz    the process answers (and reports its version)
+          GET /readyz     the database answers and no migration is pending
+          GET /health     status ok; with a token, the details (database latency, pending
+                          migrations, degraded queues) must be visible to it
+          GET /v1/queues  with a token: the token is accepted
+  worker  GET /healthz    on each worker's SLUICE_WORKER_METRICS_ADDR (default port 9464)
+  version                 every endpoint reports the same version and commit
+
+Options:
+  --api URL           the api role (or sluice up), e.g. http://127.0.0.1:8080
+  --worker URL        a worker's metrics address, e.g. http://10.0.0.7:9464; repeatable
+  --token T           an API token (any scope); --token-file F reads it from a file
+  --timeout DURATION  per request (default 5s)
+  --json              {"ok","checks":[{"check","target","ok","detail"}],"failed":[…]}
+  -h, --help
+
+Prints a table of the checks. Exit codes: 0 every check passed, 1 some failed (listed on
+stderr), 2 usage error.
+`;
+
+const FLAGS = {
+  api: { type: "string" },
+  worker: { type: "string", multiple: true },
+  token: { type: "string" },
+  "token-file": { type: "string" },
+  timeout: { type: "string" },
+  json: { type: "boolean" },
+} as const;
+
+export interface Check {
+  check: string;
+  target: string;
+  ok: boolean;
+  detail: string;
+}
+
+export interface VerifyOptions {
+  api: string;
+  workers: string[];
+  token: string | null;
+  timeoutMs: number;
+}
+
+export const verifyCommand: Command = {
+  name: "verify",
+  summary: "check every role's health, readiness and version agreement (after a deploy)",
+  help: HELP,
+  async run(args) {
+    try {
+      const parsed = parseFlags(args, FLAGS, HELP);
+      if (!parsed) return EXIT_OK;
+      const v = parsed.values;
+      if (v.api === undefined) throw new UsageError("--api URL is required");
+      const opts: VerifyOptions = {
+        api: baseUrlFlag("api", v.api),
+        workers: (v.worker ?? []).map((w) => baseUrlFlag("worker", w)),
+        token: await tokenFlags(v.token, v["token-file"]),
+        timeoutMs: durationFlag("timeout", v.timeout) ?? 5_000,
+      };
+      const checks = await verifyDeployment(opts);
+      const failed = checks.filter((c) => !c.ok);
+      if (v.json) {
+        printJson({ ok: failed.length === 0, checks, failed });
+      } else {
+        printTable(
+          checks.map((c) => ({ ...c, ok: c.ok ? "ok" : "FAIL" })),
+          ["check", "target", "ok", "detail"],
+        );
+      }
+      if (failed.length === 0) return EXIT_OK;
+      console.error(
+        `error: ${failed.length} of ${checks.length} checks failed: ` +
+          failed.map((c) => `${c.check} ${c.target} (${c.detail})`).join("; "),
+      );
+      return EXIT_FAILURE;
+    } catch (e) {
+      return reportError(e);
+    }
+  },
+};
+
+interface Build {
+  target: string;
+  version: string | null;
+  commit: string | null;
+}
+
+/** Runs every check; never throws for an unreachable or unhealthy endpoint (that is a row). */
+export async function verifyDeployment(o: VerifyOptions): Promise<Check[]> {
+  const checks: Check[] = [];
+  const builds: Build[] = [];
+  const api: HttpTarget = { base: o.api, token: o.token, timeoutMs: o.timeoutMs };
+  const anonymous: HttpTarget = { ...api, token: null };
+
+  const probe = async (
+    check: string,
+    t: HttpTarget,
+    path: string,
+    judge: (a: HttpAnswer) => string | null,
+    okDetail: (a: HttpAnswer) => string,
+  ) => {
+    const target = `${t.base}${path}`;
+    try {
+      const a = await httpRequest(t, "GET", path);
+      const problem = judge(a);
+      checks.push({
+        check,
+        target,
+        ok: problem === null,
+        detail: problem ?? `${okDetail(a)} (${a.ms} ms)`,
+      });
+      return problem === null ? a : null;
+    } catch (e) {
+      checks.push({ check, target, ok: false, detail: (e as Error).message });
+      return null;
+    }
+  };
+
+  const healthz = (role: string, t: HttpTarget) =>
+    probe(`${role} live`, t, "/healthz", statusOk, (a) => {
+      const b = a.json as { version?: unknown; commit?: unknown };
+      builds.push({
+        target: t.base,
+        version: typeof b.version === "string" ? b.version : null,
+        commit: typeof b.commit === "string" ? b.commit : null,
+      });
+      return `ok, ${typeof b.version === "string" ? `version ${b.version}` : "no version"}`;
+    });
+
+  await healthz("api", anonymous);
+  await probe("api ready", anonymous, "/readyz", statusOk, () => "ready");
+  await probe("api health", api, "/health", (a) => {
+    const p = statusOk(a);
+    if (p) return p;
+    const b = a.json as { database?: unknown };
+    if (o.token && b.database === undefined) {
+      return "the token does not see the details (not accepted?)";
+    }
+    return null;
+  }, (a) => healthDetail(a.json));
+  if (o.token) {
+    await probe(
+      "api token",
+      api,
+      "/v1/queues",
+      (a) => a.status === 200 ? null : describeAnswer(a),
+      (a) => {
+        const n = (a.json as { queues?: unknown[] }).queues?.length;
+        return `accepted${n === undefined ? "" : `, ${n} queues`}`;
+      },
+    );
+  }
+  for (const w of o.workers) {
+    await healthz("worker", { base: w, token: null, timeoutMs: o.timeoutMs });
+  }
+  checks.push(versionAgreement(builds));
+  return checks;
+}
+
+function statusOk(a: HttpAnswer): string | null {
+  if (a.status !== 200) return describeAnswer(a);
+  const status = (a.json as { status?: unknown } | null)?.status;
+  if (status !== "ok" && status !== "ready") return `status ${JSON.stringify(status ?? null)}`;
+  return null;
+}
+
+function healthDetail(body: unknown): string {
+  const b = body as {
+    database?: { latencyMs?: number | null };
+    migrations?: { pending?: unknown[] };
+    degradedQueues?: { name: string; reason: string }[];
+    openCircuits?: { origin: string }[];
+    firingAlerts?: { name: string; subject: string }[];
+  };
+  if (!b.database) return "ok (no details without a token)";
+  const parts = [`database ${b.database.latencyMs ?? "?"} ms`];
+  parts.push(`${b.migrations?.pending?.length ?? 0} migrations pending`);
+  const degraded = b.degradedQueues ?? [];
+  if (degraded.length > 0) {
+    parts.push(`degraded: ${degraded.map((q) => `${q.name} (${q.reason})`).join(", ")}`);
+  }
+  // Shown, not failed on: an alert or a receiver's outage is not the deployment's fault.
+  const circuits = b.openCircuits ?? [];
+  if (circuits.length > 0) {
+    parts.push(`open circuits: ${circuits.map((c) => c.origin).join(", ")}`);
+  }
+  const alerts = b.firingAlerts ?? [];
+  if (alerts.length > 0) {
+    parts.push(
+      `firing: ${alerts.map((a) => a.subject ? `${a.name}{${a.subject}}` : a.name).join(", ")}`,
+    );
+  }
+  return `ok, ${parts.join(", ")}`;
+}
+
+/** Every endpoint that answered /healthz must report the same version and commit. */
+function versionAgreement(builds: Build[]): Check {
+  const local = versionInfo();
+  const check = "version";
+  const target = `${builds.length} endpoints`;
+  if (builds.length === 0) {
+    return { check, target, ok: false, detail: "no endpoint answered /healthz" };
+  }
+  const silent = builds.filter((b) => b.version === null);
+  if (silent.length > 0) {
+    return {
+      check,
+      target,
+      ok: false,
+      detail: `no version reported by ${silent.map((b) => b.target).join(", ")} (an old build?)`,
+    };
+  }
+  const show = (b: Build) => `${b.version} (commit ${b.commit ?? "?"})`;
+  const distinct = [...new Set(builds.map(show))];
+  if (distinct.length > 1) {
+    return {
+      check,
+      target,
+      ok: false,
+      detail: `builds differ: ${builds.map((b) => `${b.target} runs ${show(b)}`).join(", ")}`,
+    };
+  }
+  const same = distinct[0]!;
+  const mine = `${local.version} (commit ${local.commit})`;
+  return {
+    check,
+    target,
+    ok: true,
+    detail: `all run ${same}${same === mine ? "" : `; this sluice is ${mine}`}`,
+  };
+}

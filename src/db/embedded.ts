@@ -506,7 +506,8 @@ async function livePostmaster(
   if (stat !== null) {
     // Format: "pid (comm) S …": the state letter follows the last ')'.
     const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
-    if (state !== "Z") return pid;
+    // Z (zombie: PID 1 here does not reap) and X (being torn down) are both dead servers.
+    if (state !== "Z" && state !== "X") return pid;
     // postmaster.pid lines: pid, data dir, start time, port, socket dir, …. The socket's
     // lock file names the same dead pid and would block the restart just the same.
     const lines = (await Deno.readTextFile(`${clusterDir}/postmaster.pid`).catch(() => ""))

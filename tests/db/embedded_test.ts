@@ -1,3 +1,4 @@
+import { waitFor } from "../_helpers/wait.ts";
 import { ok as assert, rejects, strictEqual } from "node:assert/strict";
 import { isSluiceError } from "../../src/errors.ts";
 import { findPgBin, findRunningEmbedded, startEmbedded } from "../../src/db/embedded.ts";
@@ -100,6 +101,11 @@ Deno.test("startEmbedded() runs one cluster per data dir and survives a crash", 
         await new Promise((r) => setTimeout(r, 50));
       }
       strictEqual(await findRunningEmbedded(dataDir), null);
+      // Refusing connections comes a moment before the kernel shows the process as dead.
+      await waitFor(async () => {
+        const stat = await Deno.readTextFile(`/proc/${pid}/stat`).catch(() => null);
+        return stat === null || /\) [ZX]/.test(stat);
+      }, { what: `pid ${pid} to be dead` });
       assert((await Deno.stat(`${dataDir}/pg/postmaster.pid`)).isFile, "pid file left behind");
 
       const again = await startEmbedded({ dataDir, settings: TEST_CLUSTER_SETTINGS });

@@ -269,10 +269,10 @@ export class Worker {
     // Rotate the starting queue so one busy queue cannot starve the others.
     const start = this.#rotation++ % names.length;
     for (let i = 0; i < names.length && !this.#stopping; i++) {
-      const free = o.concurrency - this.#busy() - this.#held.length;
-      if (free <= 0) return true;
+      const room = o.concurrency + prefetch - this.#busy() - this.#held.length;
+      if (room <= 0) return true;
       const queue = this.#queues.get(names[(start + i) % names.length]!)!;
-      const max = Math.min(free + prefetch, MAX_LEASE_BATCH);
+      const max = Math.min(room, MAX_LEASE_BATCH);
       // Taken before the statement is sent: the local deadline can only be earlier than the
       // database's `lease_expires_at`, never later.
       const sentAt = performance.now();

@@ -310,6 +310,8 @@ async function releaseRunningJobs(tx: Sql): Promise<number> {
 /**
  * Every sequence continues past both its value at backup time and the largest value its
  * column holds, so no id and no fencing token (`lease_token_seq`) is ever handed out twice.
+ * `lease_epoch_seq` (the high part of today's tokens) continues past its value at backup time,
+ * which the backup reads last, after every epoch the archived tokens carry.
  */
 async function advanceSequences(tx: Sql, trailer: ArchiveTrailer): Promise<void> {
   const owners = await sequenceOwners(tx);

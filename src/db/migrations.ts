@@ -7,6 +7,7 @@ import m0001 from "../../migrations/0001_create_core.sql" with { type: "text" };
 import m0002 from "../../migrations/0002_create_api.sql" with { type: "text" };
 import m0003 from "../../migrations/0003_create_delivery.sql" with { type: "text" };
 import m0004 from "../../migrations/0004_create_maintenance.sql" with { type: "text" };
+import m0005 from "../../migrations/0005_create_lease_epochs.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -19,6 +20,7 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0002_create_api.sql", m0002),
   migration("0003_create_delivery.sql", m0003),
   migration("0004_create_maintenance.sql", m0004),
+  migration("0005_create_lease_epochs.sql", m0005),
 ]);
 
 function migration(file: string, sql: string): Migration {

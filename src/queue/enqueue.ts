@@ -43,6 +43,7 @@ export interface EnqueueOptions {
 
 const MAX_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
 const MAX_TAGS = 32;
+const utf8 = new TextEncoder();
 
 /** The row shape sent to PostgreSQL as one JSON document: one round trip for any batch size. */
 interface InsertRow {
@@ -50,6 +51,8 @@ interface InsertRow {
   queue: string;
   kind: string;
   payload: unknown;
+  /** JSON text of `payload`, produced once by validation and sent as is. */
+  payloadText: string;
   priority: number;
   run_at: string | null;
   delay_ms: number | null;
@@ -69,6 +72,16 @@ export async function enqueueJob(
   const [result] = await enqueueJobs(sql, [input], opts);
   return result!;
 }
+
+/**
+ * Queues this handle looked up last, so a steady stream of enqueues costs one round trip: the
+ * INSERT itself re-checks that each queue still exists with the same policy (the `seen` guard
+ * below) and inserts nothing otherwise, and then the enqueue is redone with fresh queues. So a
+ * cached policy can never let a job in that the current policy refuses.
+ * Perf (issue #8): the separate `getQueues` round trip cost one-at-a-time enqueue 801 → 997 jobs/s
+ * (median of 3, A/B alternating in one run, 2 cores, fsync on).
+ */
+const queueCache = new WeakMap<Sql, { defaults: EngineDefaults; queues: Map<string, Queue> }>();
 
 /**
  * Inserts jobs in one statement (all or nothing). Validation runs first and nothing is written on
@@ -91,11 +104,33 @@ export async function enqueueJobs(
     );
   }
   const names = [...new Set(inputs.map((i) => assertQueueName(i.queue ?? "default")))];
-  const queues = opts.queues ?? await getQueues(sql, names, defaults);
+  let queues = opts.queues;
+  let guarded = false;
+  if (!queues) {
+    const cached = queueCache.get(sql);
+    if (cached && cached.defaults === defaults && names.every((n) => cached.queues.has(n))) {
+      queues = cached.queues;
+      guarded = true;
+    } else {
+      queues = await getQueues(sql, names, defaults);
+      remember(sql, defaults, queues);
+    }
+  }
   const rows = inputs.map((input, ord) => toInsertRow(input, ord, queues, defaults));
+  const anyKey = rows.some((r) => r.idempotency_key !== null);
+  const seen = guarded ? policiesOf(names, queues) : null;
 
   // ORDER BY ord makes identity values follow input order, which maps new rows back to inputs.
-  const inserted = await sql<JobRow[]>`
+  // Perf (issue #8), statement alone on 1,000-row batches (2 cores, fsync on, loaded machine);
+  // together with the splice below, batches of 1,000 went 13,725 → 17,948 jobs/s (A/B, median of 3):
+  // - only the columns the database decides come back (id, state, run_at, created_at); the rest
+  //   of the Job is the validated input. `RETURNING *` shipped and parsed every column of every
+  //   row: 156 → 129 ms per batch for the statement alone.
+  // - ON CONFLICT only when a row carries an idempotency key: speculative insertion writes one
+  //   more WAL record per row (4,039 records per 1,000 rows with it): 129 → 98 ms.
+  // - each payload is stringified once (validation needs its text anyway) and spliced into the
+  //   document, instead of a second JSON.stringify of every row.
+  const inserted = await sql<SlimRow[]>`
     INSERT INTO sluice.jobs (
       queue, kind, payload, state, priority, run_at, max_attempts, timeout_ms,
       idempotency_key, tags, created_by, retry_of
@@ -106,25 +141,112 @@ export async function enqueueJobs(
       x.created_by, x.retry_of
     FROM (
       SELECT r.*, coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond') AS at
-      FROM jsonb_to_recordset(${JSON.stringify(rows)}::text::jsonb) AS r(
+      FROM jsonb_to_recordset(${documentOf(rows)}::text::jsonb) AS r(
         ord int, queue text, kind text, payload jsonb, priority smallint, run_at timestamptz,
         delay_ms bigint, max_attempts int, timeout_ms int, idempotency_key text, tags text[],
         created_by text, retry_of bigint
       )
     ) x
+    ${
+    seen === null ? sql`` : sql`
+    WHERE (SELECT count(*) FROM sluice.queues q
+      JOIN jsonb_to_recordset(${seen}::text::jsonb) AS s(name text, policy jsonb)
+        ON s.name = q.name AND s.policy = q.policy) = ${names.length}`
+  }
     ORDER BY x.ord
-    ON CONFLICT (queue, idempotency_key)
+    ${
+    anyKey
+      ? sql`ON CONFLICT (queue, idempotency_key)
       WHERE idempotency_key IS NOT NULL
         AND state IN ('scheduled', 'available', 'running', 'retrying')
-      DO NOTHING
-    RETURNING *`;
+      DO NOTHING`
+      : sql``
+  }
+    RETURNING id, state, run_at, created_at, queue, idempotency_key`;
 
+  if (inserted.length === 0 && guarded) {
+    // Either every row was a duplicate, or a queue changed since it was cached: look again.
+    const fresh = await getQueues(sql, names, defaults);
+    for (const n of names) queueCache.get(sql)?.queues.delete(n);
+    remember(sql, defaults, fresh);
+    if (!names.every((n) => fresh.has(n)) || policiesOf(names, fresh) !== seen) {
+      return await enqueueJobs(sql, inputs, opts);
+    }
+  }
   const results: (EnqueueResult | undefined)[] = new Array(rows.length);
   if (inserted.length === rows.length) {
-    sortById(inserted).forEach((row, i) => (results[i] = { job: toJob(row), duplicate: false }));
+    sortById(inserted).forEach((
+      row,
+      i,
+    ) => (results[i] = { job: newJob(rows[i]!, row), duplicate: false }));
     return results as EnqueueResult[];
   }
   return await mapWithDuplicates(sql, rows, sortById(inserted), opts);
+}
+
+function remember(sql: Sql, defaults: EngineDefaults, queues: Map<string, Queue>): void {
+  const cached = queueCache.get(sql);
+  if (cached && cached.defaults === defaults) {
+    for (const [name, q] of queues) cached.queues.set(name, q);
+  } else {
+    queueCache.set(sql, { defaults, queues: new Map(queues) });
+  }
+}
+
+/** What the INSERT returns: the columns the database decides, plus what pairs rows with inputs. */
+interface SlimRow {
+  id: string;
+  state: JobRow["state"];
+  run_at: Date;
+  created_at: Date;
+  queue: string;
+  idempotency_key: string | null;
+}
+
+function policiesOf(names: string[], queues: Map<string, Queue>): string {
+  return JSON.stringify(names.map((n) => ({ name: n, policy: queues.get(n)?.policy ?? null })));
+}
+
+/** The rows as one JSON array, each payload spliced in from the text validation produced. */
+function documentOf(rows: InsertRow[]): string {
+  const parts = new Array<string>(rows.length);
+  for (let i = 0; i < rows.length; i++) {
+    const { payloadText, payload: _, ...rest } = rows[i]!;
+    const head = JSON.stringify(rest);
+    parts[i] = `${head.slice(0, -1)},"payload":${payloadText}}`;
+  }
+  return `[${parts.join(",")}]`;
+}
+
+/** The Job resource of a freshly inserted row, from its validated input and what PostgreSQL set. */
+function newJob(row: InsertRow, db: SlimRow): Job {
+  return {
+    id: String(db.id),
+    queue: row.queue,
+    kind: row.kind,
+    state: db.state,
+    // Parsed back from the text sent, so the value is what jsonb stored (Dates become strings…).
+    payload: JSON.parse(row.payloadText),
+    priority: row.priority,
+    attempt: 0,
+    maxAttempts: row.max_attempts,
+    timeoutMs: row.timeout_ms,
+    runAt: db.run_at.toISOString(),
+    createdAt: db.created_at.toISOString(),
+    startedAt: null,
+    finishedAt: null,
+    leaseExpiresAt: null,
+    workerId: null,
+    deadReason: null,
+    lastError: null,
+    errors: [],
+    result: null,
+    retryOf: row.retry_of === null ? null : String(row.retry_of),
+    idempotencyKey: row.idempotency_key,
+    tags: [...row.tags],
+    createdBy: row.created_by,
+    cancelRequested: false,
+  };
 }
 
 /**
@@ -134,12 +256,12 @@ export async function enqueueJobs(
 async function mapWithDuplicates(
   sql: Sql,
   rows: InsertRow[],
-  inserted: JobRow[],
+  inserted: SlimRow[],
   opts: EnqueueOptions,
 ): Promise<EnqueueResult[]> {
   const keyOf = (queue: string, key: string | null) => `${queue}\u0000${key}`;
   const results: (EnqueueResult | null)[] = [];
-  const holders = new Map<string, JobRow>();
+  const holders = new Map<string, Job>();
   let next = 0;
   for (const row of rows) {
     const candidate = inserted[next];
@@ -147,10 +269,9 @@ async function mapWithDuplicates(
       candidate && candidate.queue === row.queue &&
       candidate.idempotency_key === row.idempotency_key
     ) {
-      results.push({ job: toJob(candidate), duplicate: false });
-      if (row.idempotency_key !== null) {
-        holders.set(keyOf(row.queue, row.idempotency_key), candidate);
-      }
+      const job = newJob(row, candidate);
+      results.push({ job, duplicate: false });
+      if (row.idempotency_key !== null) holders.set(keyOf(row.queue, row.idempotency_key), job);
       next++;
     } else {
       results.push(null);
@@ -166,13 +287,13 @@ async function mapWithDuplicates(
       JSON.stringify(wanted.map((m) => ({ queue: m.queue, key: m.idempotency_key })))
     }::text::jsonb) AS k(queue text, key text) ON j.queue = k.queue AND j.idempotency_key = k.key
       WHERE j.state IN ('scheduled', 'available', 'running', 'retrying')`;
-    for (const r of existing) holders.set(keyOf(r.queue, r.idempotency_key), r);
+    for (const r of existing) holders.set(keyOf(r.queue, r.idempotency_key), toJob(r));
   }
   const retry: number[] = [];
   rows.forEach((row, i) => {
     if (results[i]) return;
     const holder = holders.get(keyOf(row.queue, row.idempotency_key));
-    if (holder) results[i] = { job: toJob(holder), duplicate: true };
+    if (holder) results[i] = { job: holder, duplicate: true };
     else retry.push(i);
   });
   // A holder finished between our insert and our lookup: its key is free again, so try again.
@@ -183,11 +304,16 @@ async function mapWithDuplicates(
   return results as EnqueueResult[];
 }
 
-function sortById(rows: JobRow[]): JobRow[] {
-  return [...rows].sort((a, b) => {
-    const x = BigInt(a.id), y = BigInt(b.id);
-    return x < y ? -1 : x > y ? 1 : 0;
-  });
+/** Ids ascending; PostgreSQL returns them in insertion order already, so this rarely sorts. */
+function sortById<T extends { id: string }>(rows: T[]): T[] {
+  const before = (a: T, b: T) => {
+    const x = String(a.id), y = String(b.id);
+    return x.length !== y.length ? x.length - y.length : x < y ? -1 : x > y ? 1 : 0;
+  };
+  for (let i = 1; i < rows.length; i++) {
+    if (before(rows[i - 1]!, rows[i]!) > 0) return [...rows].sort(before);
+  }
+  return rows;
 }
 
 function toInsertRow(
@@ -214,7 +340,10 @@ function toInsertRow(
   if (problem) throw fail(`payload ${problem}`);
   const payloadText = JSON.stringify(payload);
   const limit = queue.effective.maxPayloadBytes;
-  const bytes = new TextEncoder().encode(payloadText).length;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: skip the encoding when that cannot exceed.
+  const bytes = limit === null || payloadText.length * 3 <= limit
+    ? payloadText.length
+    : utf8.encode(payloadText).length;
   if (limit !== null && bytes > limit) {
     throw new SluiceError(
       "PAYLOAD_TOO_LARGE",
@@ -270,6 +399,7 @@ function toInsertRow(
     queue: queueName,
     kind: input.kind,
     payload,
+    payloadText,
     priority,
     run_at: runAt,
     delay_ms: delayMs,

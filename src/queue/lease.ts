@@ -38,31 +38,98 @@ interface LeasedRow {
  */
 export async function leaseJobs(sql: Sql, opts: LeaseOptions): Promise<LeasedJob[]> {
   if (opts.max <= 0) return [];
+  // Taken on the pool, before any transaction: the epoch must be durable on its own.
+  const tokens = await reserveTokens(sql, opts.max);
   if (opts.concurrency != null || opts.rateLimit != null) {
-    return await sql.begin((tx) => leaseLimited(tx as unknown as Sql, opts));
+    return await sql.begin((tx) => leaseLimited(tx as unknown as Sql, opts, tokens));
   }
-  return toLeased(await leaseStatement(sql, opts.queue, opts.workerId, opts.max, opts.leaseMs));
+  return toLeased(
+    await leaseStatement(sql, opts.queue, opts.workerId, opts.max, opts.leaseMs, tokens),
+  );
 }
 
-function leaseStatement(sql: Sql, queue: string, workerId: string, max: number, leaseMs: number) {
+/**
+ * Fencing tokens: epoch * 2^32 + n (migrations/0005_create_lease_epochs.sql).
+ *
+ * Why not nextval() in the lease: the lease commits asynchronously (below), and a sequence
+ * value taken in a transaction whose commit record was not yet flushed can be handed out again
+ * after a PostgreSQL crash (its WAL is lost with the transaction). Then a worker still running
+ * a lost lease could hold the very (id, attempt, token) of the job's next lease, and its late
+ * complete would pass the fence. Here a token cannot repeat, whatever is lost in a crash:
+ * - the epoch comes from `lease_epoch_seq` in its own synchronously committed statement
+ *   (nextval that writes WAL takes a transaction id, so its commit waits for the flush; one
+ *   that writes none is covered by an earlier record that was flushed the same way), so each
+ *   epoch belongs to one handle of one process, forever;
+ * - n counts up in this process's memory, never resets for that epoch, and is reserved
+ *   synchronously before the statement is sent, so concurrent leases on one handle never share
+ *   a range; a new epoch is taken before n would reach 2^32.
+ * Tokens stay positive decimal integers below 2^63 that grow with every lease of a handle.
+ */
+interface TokenSource {
+  epoch: Promise<bigint>;
+  next: number;
+}
+const TOKEN_SPAN = 2 ** 32;
+const tokenSources = new WeakMap<Sql, TokenSource>();
+
+async function reserveTokens(sql: Sql, count: number): Promise<string> {
+  let src = tokenSources.get(sql);
+  if (!src || src.next + count > TOKEN_SPAN) {
+    src = { epoch: takeEpoch(sql), next: 1 };
+    tokenSources.set(sql, src);
+    // A failed fetch must not stick: the next lease tries again.
+    src.epoch.catch(() => tokenSources.get(sql) === src && tokenSources.delete(sql));
+  }
+  const first = src.next;
+  src.next += count;
+  const epoch = await src.epoch;
+  return String(epoch * BigInt(TOKEN_SPAN) + BigInt(first));
+}
+
+async function takeEpoch(sql: Sql): Promise<bigint> {
+  const [row] = await sql<[{ epoch: string }]>`
+    SELECT nextval('sluice.lease_epoch_seq')::text AS epoch`;
+  return BigInt(row.epoch);
+}
+
+function leaseStatement(
+  sql: Sql,
+  queue: string,
+  workerId: string,
+  max: number,
+  leaseMs: number,
+  firstToken: string,
+) {
+  // Perf (issue #8): the lease commits without waiting for the WAL flush (synchronous_commit
+  // off for this statement's transaction only, set in the joined one-row CTE as in
+  // completeJobs). Safe because delivery is at-least-once and tokens cannot repeat (above): a
+  // lease lost in a crash leaves the job available with its attempt uncounted, and the worker
+  // that held it is fenced out (its heartbeat and outcome match no row). Measured A/B in one
+  // run (2 cores, fsync on, 20,000 no-op jobs, median of 3): concurrency 10 2,201 → 3,082 jobs/s,
+  // concurrency 50 3,913 → 6,048 jobs/s.
   return sql<LeasedRow[]>`
-    WITH picked AS (
+    WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
+    picked AS (
       SELECT id FROM sluice.jobs
       WHERE state = 'available' AND queue = ${queue}
         AND NOT EXISTS (SELECT 1 FROM sluice.queues WHERE name = ${queue} AND paused)
       ORDER BY priority DESC, run_at, id
       LIMIT ${max}
       FOR UPDATE SKIP LOCKED
+    ),
+    numbered AS (
+      SELECT picked.id, ${firstToken}::bigint + row_number() OVER (ORDER BY picked.id) - 1 AS token
+      FROM picked, cfg WHERE cfg.v IS NOT NULL
     )
     UPDATE sluice.jobs j SET
       state = 'running',
       attempt = j.attempt + 1,
-      lease_token = nextval('sluice.lease_token_seq'),
+      lease_token = numbered.token,
       worker_id = ${workerId},
       leased_at = now(),
       lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
       started_at = coalesce(j.started_at, now())
-    FROM picked WHERE j.id = picked.id
+    FROM numbered WHERE j.id = numbered.id
     RETURNING j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms,
       j.lease_token, j.priority, j.tags, j.idempotency_key, j.created_at, j.run_at,
       j.leased_at, j.lease_expires_at`;
@@ -72,7 +139,11 @@ function leaseStatement(sql: Sql, queue: string, workerId: string, max: number, 
  * Queue-wide concurrency and start-rate limits: serialized per queue by a transaction-scoped
  * advisory lock so two workers cannot both take the last free slot.
  */
-async function leaseLimited(tx: Sql, opts: LeaseOptions): Promise<LeasedJob[]> {
+async function leaseLimited(
+  tx: Sql,
+  opts: LeaseOptions,
+  firstToken: string,
+): Promise<LeasedJob[]> {
   await tx`SELECT pg_advisory_xact_lock(hashtext('sluice.queue'), hashtext(${opts.queue}))`;
   let allowed = opts.max;
   if (opts.concurrency != null) {
@@ -91,7 +162,7 @@ async function leaseLimited(tx: Sql, opts: LeaseOptions): Promise<LeasedJob[]> {
   }
   if (allowed <= 0) return [];
   const leased = toLeased(
-    await leaseStatement(tx, opts.queue, opts.workerId, allowed, opts.leaseMs),
+    await leaseStatement(tx, opts.queue, opts.workerId, allowed, opts.leaseMs, firstToken),
   );
   if (opts.rateLimit != null && leased.length > 0) {
     await tx`

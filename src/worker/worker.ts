@@ -89,6 +89,15 @@ type ResolvedOptions =
 
 const QUEUE_REFRESH_MS = 5_000;
 const MAX_LEASE_BATCH = 100;
+/**
+ * Prefetch (issue #8): while attempts finish quickly, lease up to `concurrency` jobs beyond the
+ * free slots and start them as slots free up, so each lease and completion round trip carries
+ * about twice the jobs. Bounded (at most 2 × concurrency held) and only while the average
+ * attempt takes under PREFETCH_FAST_MS, so a job never waits locally behind a slow one that
+ * another worker could have started. Held jobs are leased like running ones: heartbeated,
+ * fenced, and released on shutdown; their timeout starts when they start.
+ */
+const PREFETCH_FAST_MS = 50;
 
 /**
  * The lease loop: leases in batches up to the free concurrency, runs attempts concurrently,
@@ -100,6 +109,10 @@ export class Worker {
   readonly #o: ResolvedOptions;
   readonly #log: Logger;
   readonly #inflight = new Map<string, InFlight>();
+  /** Prefetched attempts, leased but not started (see PREFETCH_FAST_MS). */
+  #held: { job: LeasedJob; queue: Queue; renewedAt: number }[] = [];
+  /** Moving average of attempt durations, ms: prefetch only while attempts are fast. */
+  #avgMs = Infinity;
   #pending: PendingCompletion[] = [];
   /** Completions being written right now (taken out of #pending, still in #inflight). */
   #flushing = 0;
@@ -202,6 +215,7 @@ export class Worker {
   async #loop(): Promise<void> {
     const o = this.#o;
     let lastPromote = 0;
+    let promote = false;
     while (!this.#stopping) {
       // Not awaited: a hung connection must not stall leasing; the poll covers the gap.
       void this.#listener?.ensure();
@@ -211,13 +225,21 @@ export class Worker {
         // on two pool connections, instead of one after the other: PostgreSQL flushes both
         // commits together, so a loop turn costs one commit wait instead of two. Slots whose
         // completion is being written count as free (their handlers are done).
-        const [, leased] = await Promise.all([this.#flush(), this.#leaseRound()]);
+        // Promotion of due jobs rides along instead of running between a wake-up and its lease:
+        // once a second it delayed the lease a woken worker was about to send by a round trip
+        // (the p99 of enqueue→start). What it promotes is NOTIFYed and leased next turn.
+        const [, leased] = await Promise.all([
+          this.#flush(),
+          this.#leaseRound(),
+          promote ? promoteDueJobs(o.sql) : null,
+        ]);
+        promote = false;
         this.#dbErrors = 0;
         if (leased && this.#busy() < o.concurrency) continue;
         const woken = await this.#wakeup.wait(o.pollMs);
         if (!woken || Date.now() - lastPromote >= o.pollMs) {
           lastPromote = Date.now();
-          await promoteDueJobs(o.sql);
+          promote = true;
         }
       } catch (e) {
         await this.#onLoopError(e);
@@ -240,15 +262,17 @@ export class Worker {
         q.effective.delivery.mode in this.#deliveries
       )
       .map((q) => q.name);
+    this.#startHeld();
     if (names.length === 0) return false;
     let full = false;
+    const prefetch = this.#avgMs < PREFETCH_FAST_MS ? o.concurrency : 0;
     // Rotate the starting queue so one busy queue cannot starve the others.
     const start = this.#rotation++ % names.length;
     for (let i = 0; i < names.length && !this.#stopping; i++) {
-      const free = o.concurrency - this.#busy();
-      if (free <= 0) return true;
+      const room = o.concurrency + prefetch - this.#busy() - this.#held.length;
+      if (room <= 0) return true;
       const queue = this.#queues.get(names[(start + i) % names.length]!)!;
-      const max = Math.min(free, MAX_LEASE_BATCH);
+      const max = Math.min(room, MAX_LEASE_BATCH);
       // Taken before the statement is sent: the local deadline can only be earlier than the
       // database's `lease_expires_at`, never later.
       const sentAt = performance.now();
@@ -261,14 +285,37 @@ export class Worker {
         rateLimit: queue.effective.rateLimit,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;
-      for (const job of jobs) this.#begin(job, queue, sentAt);
+      for (const job of jobs) this.#held.push({ job, queue, renewedAt: sentAt });
+      this.#startHeld();
       if (jobs.length === max) full = true;
     }
     return full;
   }
 
+  /** Starts held (prefetched) attempts in the free slots, oldest first. */
+  #startHeld(): void {
+    while (this.#held.length > 0 && this.#busy() < this.#o.concurrency && !this.#stopping) {
+      const h = this.#held.shift()!;
+      this.#begin(h.job, h.queue, h.renewedAt);
+    }
+  }
+
   async #refreshQueues(): Promise<void> {
     if (Date.now() - this.#queuesLoadedAt < QUEUE_REFRESH_MS) return;
+    // Perf (issue #8): once loaded, reload in the background, so a wake-up's lease never
+    // waits behind the queue list (policy changes are picked up a turn later).
+    if (this.#queuesLoadedAt > 0) {
+      this.#queuesLoadedAt = Date.now();
+      void this.#loadQueues().catch((e) => {
+        this.#queuesLoadedAt = 0;
+        this.#log.warn("queues_refresh_failed", { error: e });
+      });
+      return;
+    }
+    await this.#loadQueues();
+  }
+
+  async #loadQueues(): Promise<void> {
     const o = this.#o;
     this.#queues = o.queues === null
       ? new Map((await listQueues(o.sql, o.defaults)).map((q) => [q.name, q]))
@@ -329,6 +376,7 @@ export class Worker {
   #succeed(flight: InFlight, result: unknown): void {
     if (flight.decided) return;
     flight.decided = true;
+    this.#observe(flight);
     const { job } = flight;
     this.#pending.push({
       id: job.id,
@@ -338,6 +386,12 @@ export class Worker {
       flight,
     });
     this.#wakeup.wake();
+  }
+
+  /** Feeds the handler's run time (start to outcome) into the average that gates prefetch. */
+  #observe(flight: InFlight): void {
+    const ms = performance.now() - flight.startedAt;
+    this.#avgMs = this.#avgMs === Infinity ? ms : this.#avgMs * 0.9 + ms * 0.1;
   }
 
   /** Writes buffered completions in one statement and frees their slots. */
@@ -385,6 +439,7 @@ export class Worker {
     flight.decided = true;
     const { job } = flight;
     const ms = performance.now() - flight.startedAt;
+    this.#observe(flight);
     const delay = backoffDelayMs(job.attempt, queue.effective.backoff);
     try {
       const r = await failJob(this.#o.sql, job, {
@@ -513,11 +568,23 @@ export class Worker {
     for (const f of this.#inflight.values()) {
       if (!f.decided || this.#pending.some((p) => p.flight === f)) fences.push(f.job);
     }
+    const held = [...this.#held];
+    for (const h of held) fences.push(h.job);
     try {
       await touchWorker(o.sql, this.id);
       if (fences.length === 0) return;
       const sentAt = performance.now();
       const { alive, cancelRequested } = await heartbeatJobs(o.sql, fences, o.leaseMs);
+      for (const h of held) {
+        if (alive.has(h.job.id)) h.renewedAt = sentAt;
+        // Lost or cancelled before it started: drop it; nothing ran, so nothing to record.
+        if (!alive.has(h.job.id) || cancelRequested.has(h.job.id)) {
+          this.#held = this.#held.filter((x) => x !== h);
+          if (alive.has(h.job.id)) {
+            await finishCancelled(o.sql, h.job, this.id).catch(() => {});
+          }
+        }
+      }
       for (const fence of fences) {
         const flight = this.#inflight.get(fence.id);
         if (!flight || flight.decided) continue;
@@ -569,6 +636,14 @@ export class Worker {
       await this.#wakeup.wait(Math.min(100, Math.max(1, deadline - Date.now())));
     }
     await this.#flush().catch((e) => this.#log.warn("flush_failed", { error: e }));
+    const held = this.#held.splice(0);
+    if (held.length > 0) {
+      const released = await releaseJobs(o.sql, held.map((h) => h.job)).catch((e) => {
+        this.#log.error("release_failed", { error: e, jobs: held.length });
+        return new Set<string>();
+      });
+      this.#log.info("jobs_released", { count: released.size, prefetched: true });
+    }
     const rest = [...this.#inflight.values()].filter((f) => !f.decided);
     if (rest.length > 0) {
       for (const f of rest) {

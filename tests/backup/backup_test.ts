@@ -153,8 +153,9 @@ Deno.test("backupDatabase() under a concurrent workload restores to identical co
         nextval(pg_get_serial_sequence('sluice.jobs', 'id')) AS next,
         (SELECT max(lease_token) FROM sluice.jobs) AS token`;
     assert(BigInt(ids.next) > BigInt(ids.max));
+    // Tokens are epoch * 2^32 + n (src/queue/lease.ts): the first token of the next epoch.
     const [tok] = await target.sql<[{ next: string }]>`
-      SELECT nextval('sluice.lease_token_seq') AS next`;
+      SELECT (nextval('sluice.lease_epoch_seq') * 4294967296)::text AS next`;
     const tokenAt = cols.indexOf("lease_token");
     const archivedTokens = before.rows.get("jobs")!.map((l) => l.split("\t")[tokenAt])
       .filter((t) => t !== "\\N").map((t) => BigInt(t!));

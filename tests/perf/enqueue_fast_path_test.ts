@@ -1,0 +1,51 @@
+import { deepStrictEqual, equal, rejects } from "node:assert/strict";
+import { enqueueJob, enqueueJobs } from "../../src/queue/enqueue.ts";
+import { getJob } from "../../src/queue/inspect.ts";
+import { createQueue } from "../../src/queue/queues.ts";
+import { createTestDatabase } from "../_helpers/db.ts";
+
+Deno.test("enqueueJobs() with a cached queue still obeys a policy changed behind its back", async () => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  try {
+    await createQueue(sql, "mail");
+    const first = await enqueueJob(sql, { queue: "mail", kind: "k", payload: { a: 1 } });
+    equal(first.job.maxAttempts, 5);
+    // Changed by plain SQL (another process, say): this handle's cached policy is now stale.
+    await sql`UPDATE sluice.queues SET policy = '{"maxPayloadBytes": 10, "maxAttempts": 3}'
+      WHERE name = 'mail'`;
+    await rejects(
+      enqueueJob(sql, { queue: "mail", kind: "k", payload: { long: "x".repeat(50) } }),
+      (e: Error & { code?: string }) => e.code === "PAYLOAD_TOO_LARGE",
+    );
+    const small = await enqueueJob(sql, { queue: "mail", kind: "k", payload: {} });
+    equal(small.job.maxAttempts, 3);
+    await sql`DELETE FROM sluice.queues WHERE name = 'mail'`;
+    await rejects(
+      enqueueJob(sql, { queue: "mail", kind: "k" }),
+      (e: Error & { code?: string }) => e.code === "QUEUE_NOT_FOUND",
+    );
+    const [{ n }] = await sql<[{ n: number }]>`SELECT count(*)::int AS n FROM sluice.jobs`;
+    equal(n, 2);
+  } finally {
+    await db.drop();
+  }
+});
+
+Deno.test("enqueueJobs() returns the same Job resource as reading the job back", async () => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  try {
+    const results = await enqueueJobs(sql, [
+      { kind: "a", payload: { z: 1, a: [1, "two"], d: new Date(0) }, tags: ["t"], priority: 5 },
+      { kind: "b", delayMs: 60_000, idempotencyKey: "k1", timeoutMs: 1_000, createdBy: "me" },
+      { kind: "c", idempotencyKey: "k1" },
+    ]);
+    deepStrictEqual(results.map((r) => r.duplicate), [false, false, true]);
+    deepStrictEqual(results[2]!.job, results[1]!.job);
+    for (const r of results) deepStrictEqual(r.job, await getJob(sql, r.job.id));
+    equal(results[1]!.job.state, "scheduled");
+  } finally {
+    await db.drop();
+  }
+});

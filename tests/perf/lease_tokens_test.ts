@@ -1,0 +1,43 @@
+import { equal, notEqual, ok } from "node:assert/strict";
+import { openDatabase, type Sql } from "../../src/db/connect.ts";
+import { enqueueJobs } from "../../src/queue/enqueue.ts";
+import { leaseJobs } from "../../src/queue/lease.ts";
+import { completeJobs, releaseJobs } from "../../src/queue/outcome.ts";
+import { createTestDatabase } from "../_helpers/db.ts";
+
+const SPAN = 2n ** 32n;
+const lease = (sql: Sql, max: number) =>
+  leaseJobs(sql, { queue: "default", workerId: "w", max, leaseMs: 30_000 });
+
+Deno.test("lease tokens come from a durable per-handle epoch and never repeat", async () => {
+  const db = await createTestDatabase();
+  // A second pool on the same database stands for a second worker process.
+  const other = await openDatabase({ databaseUrl: db.url, dataDir: "", max: 2 });
+  try {
+    await enqueueJobs(db.sql, Array.from({ length: 6 }, () => ({ kind: "k" })));
+    const a = await lease(db.sql, 2);
+    const b = await lease(other, 2);
+    const c = await lease(db.sql, 2);
+    const epoch = (t: string) => BigInt(t) / SPAN;
+    equal(epoch(a[0]!.leaseToken), epoch(c[1]!.leaseToken), "one epoch per handle");
+    notEqual(epoch(a[0]!.leaseToken), epoch(b[0]!.leaseToken), "another handle, another epoch");
+    const tokens = [...a, ...b, ...c].map((j) => j.leaseToken);
+    equal(new Set(tokens).size, 6);
+    ok(BigInt(c[0]!.leaseToken) > BigInt(a[1]!.leaseToken), "tokens grow on a handle");
+    // A job given back and leased again gets a new token for the same attempt number.
+    await releaseJobs(db.sql, [a[0]!]);
+    await completeJobs(db.sql, [a[1]!]);
+    const again = (await lease(other, 5)).find((j) => j.id === a[0]!.id)!;
+    equal(again.attempt, a[0]!.attempt);
+    notEqual(again.leaseToken, a[0]!.leaseToken);
+    // The lease's asynchronous commit was local to its own transaction.
+    const [{ sc }] = await db.sql<[{ sc: string }]>`
+      SELECT current_setting('synchronous_commit') AS sc`;
+    const [{ fresh }] = await other<[{ fresh: string }]>`
+      SELECT reset_val AS fresh FROM pg_settings WHERE name = 'synchronous_commit'`;
+    equal(sc, fresh);
+  } finally {
+    await other.end();
+    await db.drop();
+  }
+});

@@ -87,6 +87,7 @@ type ResolvedOptions =
   & Required<Omit<WorkerOptions, "onAttempt" | "deliveries" | "metricsAddr">>
   & WorkerOptions;
 
+const NOTIFY_RECHECK_MS = 25;
 const QUEUE_REFRESH_MS = 5_000;
 const MAX_LEASE_BATCH = 100;
 /**
@@ -128,6 +129,7 @@ export class Worker {
   #dbErrors = 0;
   /** A heartbeat is in flight: on a hung connection later ticks must not pile up behind it. */
   #beating = false;
+  #recheck?: ReturnType<typeof setTimeout>;
   /** Queue of the most recent lease, for the worker's own metrics. */
   lastLeasedQueue: string | null = null;
 
@@ -206,10 +208,20 @@ export class Worker {
     return this.#running ?? Promise.resolve();
   }
 
-  #onNotify(payload: string): void {
-    if (this.#o.queues === null) return this.#wakeup.wake();
-    const mine = payload.split(",").some((q) => this.#o.queues!.includes(q));
-    if (mine) this.#wakeup.wake();
+  /**
+   * Any notification wakes the loop, whatever queues it names: only one of several concurrent
+   * enqueues notifies (migration 0006), so a payload may omit queues that also got jobs. A
+   * second look ~25 ms later catches rows whose transaction skipped its notification and
+   * committed just after the one that sent it.
+   */
+  #onNotify(_payload: string): void {
+    this.#wakeup.wake();
+    if (this.#recheck === undefined) {
+      this.#recheck = setTimeout(() => {
+        this.#recheck = undefined;
+        this.#wakeup.wake();
+      }, NOTIFY_RECHECK_MS);
+    }
   }
 
   async #loop(): Promise<void> {
@@ -668,6 +680,7 @@ export class Worker {
       this.#log.info("jobs_released", { count: released.size });
     }
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#recheck);
     await this.#listener?.close();
     await stopWorker(o.sql, this.id).catch(() => {});
     this.#log.info("worker_stopped", {});

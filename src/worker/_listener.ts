@@ -33,6 +33,8 @@ export class Listener {
       idle_timeout: null,
       max_lifetime: null,
       fetch_types: false,
+      // Re-LISTEN attempts run one at a time: a hung one must give way quickly to the next.
+      connect_timeout: 2,
       connection: {
         ...(options.connection as Record<string, unknown> | undefined),
         application_name: "sluice listen",

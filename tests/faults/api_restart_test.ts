@@ -32,6 +32,7 @@ Deno.test("PostgreSQL restart under HTTP load: 503 not 2xx, api + worker + maint
   const sql = own.sql;
   const execFile = await tempExecFile();
   const ledger = new Ledger(sql, { execFile });
+  ledger.crashed(); // `pg_ctl stop -m immediate` below
   const procs: SluiceProcess[] = [];
   const token = `sluice_${crypto.randomUUID().replaceAll("-", "")}`;
   const port = freePort();

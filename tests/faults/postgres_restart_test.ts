@@ -24,6 +24,7 @@ Deno.test("PostgreSQL restart under load: every role reconnects within 10 s, I1-
   const sql = own.sql;
   const execFile = await tempExecFile();
   const ledger = new Ledger(sql, { execFile });
+  ledger.crashed(); // `pg_ctl restart -m immediate` below
   const procs: SluiceProcess[] = [];
   let producing = true;
   let producer: Promise<void> = Promise.resolve();

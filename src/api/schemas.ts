@@ -154,6 +154,7 @@ const policyFields = {
   backoff: z.strictObject({ base: Duration, max: Duration }).optional(),
   timeout: Duration.nullable().optional(),
   retention: Duration.nullable().optional(),
+  rejectWhenPaused: z.boolean().optional(),
   delivery: DeliveryBody.optional(),
 };
 
@@ -182,6 +183,7 @@ export function toQueuePolicy(b: QueuePatchType): QueuePolicy {
     },
     timeoutMs: dur("timeout", b.timeout),
     retentionMs: dur("retention", b.retention),
+    rejectWhenPaused: b.rejectWhenPaused,
     delivery: b.delivery && toDelivery(b.delivery),
   };
   if (p.timeoutMs !== undefined && p.timeoutMs !== null) positive("timeout", p.timeoutMs);
@@ -242,6 +244,7 @@ export const PolicySchema = z.object({
   backoff: z.object({ base: z.string(), max: z.string() }),
   timeout: z.string().nullable(),
   retention: z.string().nullable(),
+  rejectWhenPaused: z.boolean(),
   delivery: z.object({
     mode: z.string(),
     command: z.union([z.string(), z.array(z.string())]).optional(),
@@ -274,6 +277,7 @@ export function policyResource(e: EffectivePolicy): z.infer<typeof PolicySchema>
     backoff: { base: showDuration(e.backoff.baseMs), max: showDuration(e.backoff.maxMs) },
     timeout: showOrNull(e.timeoutMs),
     retention: showOrNull(e.retentionMs),
+    rejectWhenPaused: e.rejectWhenPaused,
     delivery: {
       mode: d.mode,
       ...(d.mode === "exec" ? { command: d.command } : {}),

@@ -36,6 +36,8 @@ Policy options ("none" removes a limit; omitted options take the SLUICE_* defaul
   --exec COMMAND             deliver by running COMMAND (job JSON on stdin)
   --pull                     deliver to external pull workers (HTTP lease API)
   --inline                   deliver to handlers registered in the worker (default)
+  --when-paused accept|reject  while paused, accept enqueues to run them later (default) or
+                             refuse them with QUEUE_PAUSED
   --http URL                 push each job to URL, signed (Standard Webhooks); the URL is
                              checked against SLUICE_DELIVERY_DENY
   --http-timeout DURATION    per-request timeout for --http (default 30s)
@@ -62,6 +64,7 @@ const FLAGS = {
   http: { type: "string" },
   "http-timeout": { type: "string" },
   header: { type: "string", multiple: true },
+  "when-paused": { type: "string" },
 } as const;
 
 type Values =
@@ -197,6 +200,13 @@ function policyFromFlags(v: Values): QueuePolicy {
     v["max-enqueue-per-minute"],
     (s) => intFlag("max-enqueue-per-minute", s, 1, 2 ** 31 - 1)!,
   );
+  const whenPaused = v["when-paused"];
+  if (whenPaused !== undefined) {
+    if (whenPaused !== "accept" && whenPaused !== "reject") {
+      throw new UsageError(`--when-paused: "${whenPaused}" is not accept or reject`);
+    }
+    p.rejectWhenPaused = whenPaused === "reject";
+  }
   const modes = [v.exec !== undefined, v.pull === true, v.inline === true, v.http !== undefined]
     .filter(Boolean).length;
   if (modes > 1) throw new UsageError("give only one of --exec, --pull, --inline, --http");

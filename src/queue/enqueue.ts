@@ -116,6 +116,14 @@ export async function enqueueJobs(
       remember(sql, defaults, queues);
     }
   }
+  // A refusal must not rest on a cached paused flag (the queue may have been resumed since):
+  // read a queue that would refuse again before refusing. Rare, so it costs nothing in the
+  // common path.
+  if ([...queues.values()].some((q) => q.paused && q.effective.rejectWhenPaused)) {
+    queues = await getQueues(sql, names, defaults);
+    remember(sql, defaults, queues);
+    guarded = false;
+  }
   const rows = inputs.map((input, ord) => toInsertRow(input, ord, queues, defaults));
   const anyKey = rows.some((r) => r.idempotency_key !== null);
   const seen = guarded ? policiesOf(names, queues) : null;
@@ -325,6 +333,13 @@ function toInsertRow(
   const queueName = input.queue ?? "default";
   const queue = queues.get(queueName);
   if (!queue) throw queueNotFound(queueName);
+  if (queue.paused && queue.effective.rejectWhenPaused) {
+    throw new SluiceError(
+      "QUEUE_PAUSED",
+      `queue '${queueName}' is paused and refuses new jobs until it is resumed`,
+      { index: ord, queue: queueName },
+    );
+  }
   const fail = (message: string, details: Record<string, unknown> = {}) =>
     new SluiceError("VALIDATION_FAILED", message, { index: ord, ...details });
 

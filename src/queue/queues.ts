@@ -23,6 +23,8 @@ export interface QueuePolicy {
   backoff?: { baseMs: number; maxMs: number };
   timeoutMs?: number | null;
   retentionMs?: number | null;
+  /** Refuse enqueues (QUEUE_PAUSED) while paused, instead of accepting them to run later. */
+  rejectWhenPaused?: boolean;
   delivery?: Delivery;
 }
 
@@ -58,6 +60,7 @@ export interface EffectivePolicy {
   backoff: { baseMs: number; maxMs: number };
   timeoutMs: number;
   retentionMs: number | null;
+  rejectWhenPaused: boolean;
   delivery: Delivery;
 }
 
@@ -90,6 +93,7 @@ export function effectivePolicy(policy: QueuePolicy, d: EngineDefaults): Effecti
     backoff: pick(policy.backoff, { baseMs: d.backoffBaseMs, maxMs: d.backoffMaxMs }),
     timeoutMs: pick(policy.timeoutMs, d.taskTimeoutMs) ?? d.taskTimeoutMs,
     retentionMs: pick(policy.retentionMs, null),
+    rejectWhenPaused: pick(policy.rejectWhenPaused, false),
     delivery: pick(policy.delivery, { mode: "inline" }),
   };
 }

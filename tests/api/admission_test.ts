@@ -104,6 +104,28 @@ Deno.test("admission control per queue", async (t) => {
       equal((await api.call("POST", "/v1/jobs", { body: { kind: "k" } })).status, 201);
     });
 
+    await t.step("unless the queue says otherwise: 409 QUEUE_PAUSED, nothing written", async () => {
+      const q = await api.call("POST", "/v1/queues", {
+        body: { name: "strict", rejectWhenPaused: true },
+      });
+      equal(q.status, 201);
+      equal(q.body.queue.rejectWhenPaused, true);
+      equal((await api.call("POST", "/v1/queues/strict/pause")).status, 200);
+      const before = await api.db.sql`SELECT count(*)::int AS n FROM sluice.jobs`;
+      const r = await api.call("POST", "/v1/jobs", { body: { queue: "strict", kind: "k" } });
+      equal(r.status, 409);
+      equal(r.body.error.code, "QUEUE_PAUSED");
+      const after = await api.db.sql`SELECT count(*)::int AS n FROM sluice.jobs`;
+      equal(after[0]!.n, before[0]!.n);
+      const d = await api.call("GET", "/v1/ingest/decisions?code=QUEUE_PAUSED");
+      equal(d.body.decisions.length, 1);
+      equal((await api.call("POST", "/v1/queues/strict/resume")).status, 200);
+      equal(
+        (await api.call("POST", "/v1/jobs", { body: { queue: "strict", kind: "k" } })).status,
+        201,
+      );
+    });
+
     await t.step("every denial is one decision row and one policy_denied line", async () => {
       const r = await api.call("GET", "/v1/ingest/decisions?code=ENQUEUE_RATE_EXCEEDED", {
         as: "read",
@@ -114,8 +136,8 @@ Deno.test("admission control per queue", async (t) => {
       const full = await api.call("GET", "/v1/ingest/decisions?queue=small");
       equal(full.body.decisions.length, 2, "the mixed batch is recorded under the full queue");
       const all = await api.call("GET", "/v1/ingest/decisions");
-      equal(all.body.decisions.length, 5);
-      equal(api.logs.filter((l) => l.msg === "policy_denied").length, 5);
+      equal(all.body.decisions.length, 6);
+      equal(api.logs.filter((l) => l.msg === "policy_denied").length, 6);
       equal(api.ctx.limiter.events.queue, 3);
       const page = await api.call("GET", "/v1/ingest/decisions?limit=2");
       equal(page.body.decisions.length, 2);

@@ -5,7 +5,6 @@ import { type EmbeddedCluster, startEmbedded } from "../db/embedded.ts";
 import { assertNoPendingMigrations, migrate } from "../db/migrate.ts";
 import { SluiceError } from "../errors.ts";
 import { createLogger, type Logger } from "../obs/log.ts";
-import type { EngineDefaults } from "../queue/queues.ts";
 
 /** Loads the environment for a role; unknown SLUICE_* names are logged as warnings. */
 export function roleSetup(role: string): { config: Config; log: Logger } {
@@ -15,17 +14,8 @@ export function roleSetup(role: string): { config: Config; log: Logger } {
   return { config, log };
 }
 
-export function engineDefaults(c: Config): EngineDefaults {
-  return {
-    maxAttempts: c.maxAttempts,
-    backoffBaseMs: c.backoffBaseMs,
-    backoffMaxMs: c.backoffMaxMs,
-    taskTimeoutMs: c.taskTimeoutMs,
-    maxPayloadBytes: c.maxPayloadBytes,
-    maxEnqueuePerMinute: c.maxEnqueuePerMinute,
-    maxQueueSize: c.maxQueueSize,
-  };
-}
+// The engine owns the mapping; roles import it from here with the rest of their set-up.
+export { engineDefaults } from "../queue/queues.ts";
 
 export interface RoleDatabase {
   sql: Sql;

@@ -10,7 +10,7 @@ import type { Logger } from "../obs/log.ts";
 import { promoteDueJobs } from "../queue/promote.ts";
 import { reapExpiredLeases } from "../queue/rescue.ts";
 import { fireDueSchedules } from "../queue/schedules.ts";
-import { engineDefaults } from "../cli/_runtime.ts";
+import { engineDefaults } from "../queue/queues.ts";
 import { alertThresholds, evaluateAlerts } from "./alerts.ts";
 import { archiveSucceededJobs } from "./archiver.ts";
 import { countFinishedJobs } from "./counter.ts";

@@ -1,3 +1,4 @@
+import type { Config } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { assertQueueName } from "./names.ts";
@@ -37,6 +38,19 @@ export interface EngineDefaults {
   maxPayloadBytes: number | null;
   maxEnqueuePerMinute: number | null;
   maxQueueSize: number | null;
+}
+
+/** The environment's defaults (SLUICE_MAX_ATTEMPTS, SLUICE_BACKOFF_*, …) as the engine uses them. */
+export function engineDefaults(c: Config): EngineDefaults {
+  return {
+    maxAttempts: c.maxAttempts,
+    backoffBaseMs: c.backoffBaseMs,
+    backoffMaxMs: c.backoffMaxMs,
+    taskTimeoutMs: c.taskTimeoutMs,
+    maxPayloadBytes: c.maxPayloadBytes,
+    maxEnqueuePerMinute: c.maxEnqueuePerMinute,
+    maxQueueSize: c.maxQueueSize,
+  };
 }
 
 export const BUILTIN_DEFAULTS: EngineDefaults = {

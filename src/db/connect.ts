@@ -102,6 +102,12 @@ function commonOptions(opts: ConnectOptions) {
     prepare: true,
     onnotice: opts.onnotice ?? (() => {}),
     connection: { application_name: "sluice" },
+    // postgres.js delays each reconnect by (0.5–1) × min(3^failures / 100, 20) s: a few seconds
+    // of outage with heartbeats and leases retrying made the next attempt wait 7–20 s after
+    // PostgreSQL was back (tests/faults/postgres_restart_test.ts: first lease 3–10+ s after the
+    // restart). Sluice backs off above the driver (worker loop ≤ 2 s, role start-up retries), so
+    // the driver's own delay stays under a second.
+    backoff: (failures: number) => (0.5 + Math.random() / 2) * Math.min(0.05 * 2 ** failures, 1),
     // No custom `types`: postgres.js already returns int8 (job ids, counts) as strings, which
     // is how ids travel in the API; numbers past 2^53 would otherwise lose digits.
   };

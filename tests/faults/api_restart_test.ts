@@ -117,7 +117,8 @@ Deno.test("PostgreSQL restart under HTTP load: 503 not 2xx, api + worker + maint
     await new Promise((r) => setTimeout(r, FULL ? 3_000 : 1_000));
     await own.pgCtl("start", "-w", "-t", "60");
     backAt = Date.now();
-    const deadline = backAt + (FULL ? 10_000 : 20_000);
+    // Back within 10 s (the issue), in every profile: measured 0.3–1.6 s.
+    const deadline = backAt + 10_000;
     const left = () => Math.max(500, deadline - Date.now());
 
     await waitFor(() => firstOkAfter > 0, {

@@ -59,19 +59,28 @@ Deno.test("PostgreSQL restart under load: every role reconnects within 10 s, I1-
     const outageFrom = Date.now();
     await own.pgCtl("restart", "-m", "immediate", "-w", "-t", "60");
     const backAt = Date.now();
-    // DESIGN/issue: back within 10 s. The CI profile allows twice that, because the 2-core
-    // machine is shared and a loaded run is not a regression; the figure is printed either way.
-    const deadline = backAt + (FULL ? 10_000 : 20_000);
+    // DESIGN/issue: back within 10 s, in every profile (measured 0.6–0.9 s since the driver's
+    // reconnect backoff is capped: src/db/connect.ts).
+    const deadline = backAt + 10_000;
     const left = () => Math.max(500, deadline - Date.now());
 
     // Every role works again: each worker leases a job after PostgreSQL is back, the `up`
     // role's reaper recovers a planted expired lease, and both LISTEN connections return.
+    // Reconnected = each worker wrote its heartbeat row after the restart. Which worker wins
+    // the next leases is a race (with prefetch one may take the whole trickle), so leases only
+    // show that work flows again.
     await waitFor(async () => {
-      const rows = await sql<{ worker_id: string }[]>`
-        SELECT DISTINCT worker_id FROM sluice.jobs
-        WHERE leased_at > ${new Date(backAt)} AND worker_id IN ('up1', 'w2')`;
+      const rows = await sql<{ id: string }[]>`
+        SELECT id FROM sluice.workers
+        WHERE last_seen_at > ${new Date(backAt)} AND id IN ('up1', 'w2')`;
       return rows.length === 2;
-    }, { timeoutMs: left(), intervalMs: 100, what: "both workers to lease again" });
+    }, { timeoutMs: left(), intervalMs: 100, what: "both workers to heartbeat again" });
+    await waitFor(async () => {
+      const [r] = await sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM sluice.jobs
+        WHERE leased_at > ${new Date(backAt)} AND worker_id IN ('up1', 'w2')`;
+      return r!.n > 0;
+    }, { timeoutMs: left(), intervalMs: 100, what: "a worker to lease again" });
     const [ghost] = await sql<{ id: string }[]>`
       INSERT INTO sluice.jobs (queue, kind, payload, state, attempt, max_attempts, lease_token,
         worker_id, leased_at, lease_expires_at, started_at, tags)

@@ -73,9 +73,14 @@ interface InFlight {
   startedAt: number;
   /** Set once the attempt's outcome is decided; later events for it are ignored. */
   decided: boolean;
-  timer?: ReturnType<typeof setTimeout>;
-  /** Fires when the lease runs out by this process's clock without a renewing heartbeat. */
-  leaseTimer?: ReturnType<typeof setTimeout>;
+  /** Succeeded, its completion not yet written (in #pending or being flushed): still leased. */
+  awaitingWrite?: boolean;
+  queue: Queue;
+  /** performance.now() past which the attempt has run longer than its timeout. */
+  timeoutAt: number;
+  timeoutMs: number;
+  /** performance.now() past which the lease has run out by this process's clock. */
+  leaseDeadline: number;
 }
 
 /** A completion waits here until the loop writes a batch of them in one statement. */
@@ -89,16 +94,20 @@ type ResolvedOptions =
 
 const NOTIFY_RECHECK_MS = 25;
 const QUEUE_REFRESH_MS = 5_000;
-const MAX_LEASE_BATCH = 100;
+const MAX_LEASE_BATCH = 500;
 /**
- * Prefetch (issue #8): while attempts finish quickly, lease up to `concurrency` jobs beyond the
- * free slots and start them as slots free up, so each lease and completion round trip carries
- * about twice the jobs. Bounded (at most 2 × concurrency held) and only while the average
- * attempt takes under PREFETCH_FAST_MS, so a job never waits locally behind a slow one that
- * another worker could have started. Held jobs are leased like running ones: heartbeated,
- * fenced, and released on shutdown; their timeout starts when they start.
+ * Prefetch (issue #8): while attempts finish quickly, lease beyond the free slots and start the
+ * held jobs as slots free up, so each lease and completion round trip carries many jobs. How
+ * many: as many as the slots get through in PREFETCH_HOLD_MS at the measured average attempt
+ * time (at least `concurrency`, at most MAX_PREFETCH, as graphile-worker's local queue of 500),
+ * and none once attempts average PREFETCH_FAST_MS or more, so a job never waits locally longer
+ * than about PREFETCH_HOLD_MS behind others that another worker could have started. Held jobs
+ * are leased like running ones: heartbeated, fenced, and released on shutdown; their timeout
+ * starts when they start.
  */
 const PREFETCH_FAST_MS = 50;
+const PREFETCH_HOLD_MS = 50;
+const MAX_PREFETCH = 500;
 
 /**
  * The lease loop: leases in batches up to the free concurrency, runs attempts concurrently,
@@ -130,6 +139,8 @@ export class Worker {
   /** A heartbeat is in flight: on a hung connection later ticks must not pile up behind it. */
   #beating = false;
   #recheck?: ReturnType<typeof setTimeout>;
+  #deadlineTimer?: ReturnType<typeof setTimeout>;
+  #deadlineAt?: number;
   /** Queue of the most recent lease, for the worker's own metrics. */
   lastLeasedQueue: string | null = null;
 
@@ -277,7 +288,7 @@ export class Worker {
     this.#startHeld();
     if (names.length === 0) return false;
     let full = false;
-    const prefetch = this.#avgMs < PREFETCH_FAST_MS ? o.concurrency : 0;
+    const prefetch = this.#prefetch();
     // Rotate the starting queue so one busy queue cannot starve the others.
     const start = this.#rotation++ % names.length;
     for (let i = 0; i < names.length && !this.#stopping; i++) {
@@ -302,6 +313,14 @@ export class Worker {
       if (jobs.length === max) full = true;
     }
     return full;
+  }
+
+  /** How many jobs to hold beyond the free slots (see PREFETCH_HOLD_MS). */
+  #prefetch(): number {
+    const c = this.#o.concurrency;
+    if (!(this.#avgMs < PREFETCH_FAST_MS)) return 0;
+    const fits = Math.floor(c * PREFETCH_HOLD_MS / Math.max(this.#avgMs, 0.001));
+    return Math.max(c, Math.min(MAX_PREFETCH, fits));
   }
 
   /** Starts held (prefetched) attempts in the free slots, oldest first. */
@@ -341,29 +360,41 @@ export class Worker {
 
   #begin(job: LeasedJob, queue: Queue, sentAt: number): void {
     const controller = new AbortController();
-    const flight: InFlight = { job, controller, startedAt: performance.now(), decided: false };
-    this.#inflight.set(job.id, flight);
-    this.#armLease(flight, sentAt);
+    const startedAt = performance.now();
     // setTimeout fires at once for delays past 2^31-1 ms; no attempt runs 24 days anyway.
     const timeoutMs = Math.min(job.timeoutMs ?? queue.effective.timeoutMs, 2 ** 31 - 1);
-    flight.timer = setTimeout(() => {
-      const reason = new JobFailure(
-        "TIMEOUT",
-        `attempt ${job.attempt} ran longer than its timeout of ${timeoutMs} ms`,
-      );
-      controller.abort(reason);
-      void this.#fail(flight, queue, reason, "timeout");
-    }, timeoutMs);
+    const flight: InFlight = {
+      job,
+      controller,
+      startedAt,
+      decided: false,
+      queue,
+      timeoutAt: startedAt + timeoutMs,
+      timeoutMs,
+      leaseDeadline: sentAt + this.#o.leaseMs,
+    };
+    this.#inflight.set(job.id, flight);
+    this.#armDeadline(Math.min(flight.timeoutAt, flight.leaseDeadline));
     const deliver = this.#deliveries[queue.effective.delivery.mode]!;
-    const log = this.#log.child({
-      job_id: job.id,
-      queue: job.queue,
-      kind: job.kind,
-      attempt: job.attempt,
-    });
+    const workerLog = this.#log;
+    let log: Logger | undefined;
+    // Perf (issue #8): the job's logger is built only when a handler asks for it; building it
+    // for every attempt was the largest JavaScript item in a CPU profile of no-op jobs.
+    const ctx = {
+      job,
+      signal: controller.signal,
+      get log(): Logger {
+        return log ??= workerLog.child({
+          job_id: job.id,
+          queue: job.queue,
+          kind: job.kind,
+          attempt: job.attempt,
+        });
+      },
+    };
     void (async () => {
       try {
-        const outcome = await deliver(job, queue, { job, signal: controller.signal, log });
+        const outcome = await deliver(job, queue, ctx);
         if (outcome.status === "succeeded") this.#succeed(flight, outcome.result);
         else if (outcome.status === "awaiting_callback") await this.#awaitCallback(flight, queue);
         else await this.#defer(flight, outcome.delayMs, outcome.reason);
@@ -374,10 +405,8 @@ export class Worker {
           : new JobFailure("HANDLER_ERROR", e instanceof Error ? e.message : String(e));
         await this.#fail(flight, queue, failure, "failed");
       } finally {
-        clearTimeout(flight.timer);
-        clearTimeout(flight.leaseTimer);
         // A decided attempt whose handler ignored the abort frees its slot only now.
-        if (flight.decided && !this.#pending.some((p) => p.flight === flight)) {
+        if (flight.decided && !flight.awaitingWrite) {
           this.#inflight.delete(job.id);
           this.#wakeup.wake();
         }
@@ -388,6 +417,7 @@ export class Worker {
   #succeed(flight: InFlight, result: unknown): void {
     if (flight.decided) return;
     flight.decided = true;
+    flight.awaitingWrite = true;
     this.#observe(flight);
     const { job } = flight;
     this.#pending.push({
@@ -397,6 +427,9 @@ export class Worker {
       result,
       flight,
     });
+    // Its slot is free now (the completion is only waiting to be written): start the next held
+    // job at once rather than at the next loop turn, so prefetched jobs run back to back.
+    this.#startHeld();
     this.#wakeup.wake();
   }
 
@@ -534,32 +567,71 @@ export class Worker {
       });
     }
     this.#inflight.delete(flight.job.id);
-    clearTimeout(flight.timer);
-    clearTimeout(flight.leaseTimer);
+    this.#startHeld();
     this.#wakeup.wake();
   }
 
   /**
-   * Aborts the attempt when its lease runs out by this process's clock: a worker cut off from
-   * PostgreSQL (heartbeats hang or fail) must stop the handler by itself, because the reaper
-   * hands the job to another worker right after the expiry. `renewedAt` is when the lease or
+   * A renewed lease runs out later by this process's clock: `renewedAt` is when the lease or
    * heartbeat statement was sent, so the local deadline is never later than the database's.
    */
   #armLease(flight: InFlight, renewedAt: number): void {
-    clearTimeout(flight.leaseTimer);
-    const ms = Math.max(0, renewedAt + this.#o.leaseMs - performance.now());
-    flight.leaseTimer = setTimeout(() => {
-      if (flight.decided) return;
-      flight.controller.abort(
-        new JobFailure("STALE_LEASE", "the lease expired before a heartbeat could renew it"),
-      );
-      this.#log.warn("lease_lost", {
-        job_id: flight.job.id,
-        attempt: flight.job.attempt,
-        reason: "expired_without_heartbeat",
-      });
-      this.#settle(flight, "lost");
-    }, ms);
+    flight.leaseDeadline = renewedAt + this.#o.leaseMs;
+    this.#armDeadline(flight.leaseDeadline);
+  }
+
+  /**
+   * One timer for every attempt's deadlines, set for the earliest (Perf, issue #8: two timers per
+   * attempt, set and cleared, were the largest item of the worker's own CPU time on no-op jobs).
+   * It only moves earlier here; when it fires, #onDeadline handles what is due and sets it for
+   * the next deadline, so a finished attempt costs nothing.
+   */
+  #armDeadline(at: number): void {
+    if (this.#deadlineAt !== undefined && this.#deadlineAt <= at) return;
+    clearTimeout(this.#deadlineTimer);
+    this.#deadlineAt = at;
+    this.#deadlineTimer = setTimeout(
+      () => this.#onDeadline(),
+      Math.max(0, Math.ceil(at - performance.now())),
+    );
+  }
+
+  /**
+   * A timeout aborts the handler and records a TIMEOUT failure. A lease that ran out by this
+   * process's clock (a worker cut off from PostgreSQL: heartbeats hang or fail) aborts the
+   * handler too, because the reaper hands the job to another worker right after the expiry.
+   */
+  #onDeadline(): void {
+    this.#deadlineAt = undefined;
+    this.#deadlineTimer = undefined;
+    // 1 ms of slack: a timer may wake a fraction of a millisecond before performance.now()
+    // reaches its deadline, and firing that early is harmless.
+    const now = performance.now() + 1;
+    let next = Infinity;
+    for (const flight of [...this.#inflight.values()]) {
+      if (flight.decided) continue;
+      if (flight.leaseDeadline <= now && flight.leaseDeadline <= flight.timeoutAt) {
+        flight.controller.abort(
+          new JobFailure("STALE_LEASE", "the lease expired before a heartbeat could renew it"),
+        );
+        this.#log.warn("lease_lost", {
+          job_id: flight.job.id,
+          attempt: flight.job.attempt,
+          reason: "expired_without_heartbeat",
+        });
+        this.#settle(flight, "lost");
+      } else if (flight.timeoutAt <= now) {
+        const reason = new JobFailure(
+          "TIMEOUT",
+          `attempt ${flight.job.attempt} ran longer than its timeout of ${flight.timeoutMs} ms`,
+        );
+        flight.controller.abort(reason);
+        void this.#fail(flight, flight.queue, reason, "timeout");
+      } else {
+        next = Math.min(next, flight.timeoutAt, flight.leaseDeadline);
+      }
+    }
+    if (next !== Infinity) this.#armDeadline(next);
   }
 
   /** Extends leases of undecided attempts and of completions not yet written. */
@@ -578,7 +650,7 @@ export class Worker {
     const o = this.#o;
     const fences: Fence[] = [];
     for (const f of this.#inflight.values()) {
-      if (!f.decided || this.#pending.some((p) => p.flight === f)) fences.push(f.job);
+      if (!f.decided || f.awaitingWrite) fences.push(f.job);
     }
     const held = [...this.#held];
     for (const h of held) fences.push(h.job);
@@ -663,8 +735,6 @@ export class Worker {
         f.controller.abort(
           new JobFailure("SHUTDOWN", "the worker stopped before the attempt finished"),
         );
-        clearTimeout(f.timer);
-        clearTimeout(f.leaseTimer);
       }
       const released = await releaseJobs(o.sql, rest.map((f) => f.job)).catch((e) => {
         this.#log.error("release_failed", { error: e, jobs: rest.length });
@@ -680,6 +750,7 @@ export class Worker {
       this.#log.info("jobs_released", { count: released.size });
     }
     clearInterval(this.#heartbeat);
+    clearTimeout(this.#deadlineTimer);
     clearTimeout(this.#recheck);
     await this.#listener?.close();
     await stopWorker(o.sql, this.id).catch(() => {});

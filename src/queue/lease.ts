@@ -184,7 +184,7 @@ async function leaseLimited(
 function toLeased(rows: LeasedRow[]): LeasedJob[] {
   rows.sort((a, b) =>
     b.priority - a.priority || a.run_at.getTime() - b.run_at.getTime() ||
-    Number(BigInt(a.id) - BigInt(b.id))
+    a.id.length - b.id.length || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0)
   );
   return rows.map((r) => ({
     id: String(r.id),

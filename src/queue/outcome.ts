@@ -64,9 +64,7 @@ export async function completeJobs(
     UPDATE sluice.jobs j SET
       state = 'succeeded', finished_at = now(), lease_expires_at = NULL,
       result = x.result::jsonb
-    FROM cfg, ${
-    fenceRows(sql, items, items.map((i) => i.result == null ? null : JSON.stringify(i.result)))
-  }
+    FROM cfg, ${fenceRows(sql, items, resultsOf(items))}
     WHERE ${stillLeased(sql)} AND cfg.v IS NOT NULL
     RETURNING j.id`;
   return new Set(rows.map((r) => String(r.id)));
@@ -74,15 +72,43 @@ export async function completeJobs(
 
 /**
  * A batch of fences as rows `x(id, attempt, lease_token, result)` to join in `UPDATE … FROM`:
- * one array per column through unnest() (results as JSON text, NULL when absent).
+ * one array per column through unnest() (results as JSON text; a NULL array gives NULL results).
+ * Ids, attempts and tokens are decimal integers, so their array literals are joined directly:
+ * postgres.js quotes and regex-escapes every element of an array parameter, a visible share of
+ * the worker's CPU per job.
  */
-function fenceRows(sql: Sql, fences: readonly Fence[], results?: (string | null)[]) {
+function fenceRows(sql: Sql, fences: readonly Fence[], results: (string | null)[] | null = null) {
+  const ids = new Array<string>(fences.length);
+  const attempts = new Array<string>(fences.length);
+  const tokens = new Array<string>(fences.length);
+  for (let i = 0; i < fences.length; i++) {
+    const f = fences[i]!;
+    ids[i] = integer(f.id);
+    attempts[i] = integer(String(f.attempt));
+    tokens[i] = integer(f.leaseToken);
+  }
   return sql`unnest(
-    ${fences.map((f) => f.id)}::bigint[],
-    ${fences.map((f) => f.attempt)}::int[],
-    ${fences.map((f) => f.leaseToken)}::bigint[],
-    ${results ?? fences.map(() => null)}::text[]
+    ${`{${ids.join(",")}}`}::bigint[],
+    ${`{${attempts.join(",")}}`}::int[],
+    ${`{${tokens.join(",")}}`}::bigint[],
+    ${results}::text[]
   ) AS x(id, attempt, lease_token, result)`;
+}
+
+const INTEGER = /^-?\d{1,19}$/;
+
+/** Refuses anything but a decimal integer where an array literal is joined by hand. */
+function integer(v: string): string {
+  if (!INTEGER.test(v)) {
+    throw new SluiceError("VALIDATION_FAILED", `'${v}' is not a job id, attempt or lease token`);
+  }
+  return v;
+}
+
+/** Results as JSON text for fenceRows, or null when no attempt returned one (the common case). */
+function resultsOf(items: readonly Completion[]): (string | null)[] | null {
+  if (items.every((i) => i.result == null)) return null;
+  return items.map((i) => i.result == null ? null : JSON.stringify(i.result));
 }
 
 /**

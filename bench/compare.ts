@@ -8,7 +8,7 @@
  *     [--jobs 20000] [--batch 1000] [--one 1000] [--concurrency 1,10,50] [--cap 15]
  *     [--latency-jobs 500] [--latency-gap 10] [--pgbench-seconds 5]
  *     [--big 1000000] [--churn 1000000] [--http-rate 500] [--http-seconds 30]
- *     [--push-jobs 20000] [--push-concurrency 50] [--no-write]
+ *     [--http-warmup 3] [--push-jobs 20000] [--push-concurrency 50] [--no-write]
  *
  * Workloads (issue #8): 1 enqueue one at a time / in batches; 2 process queued no-op jobs at
  * each concurrency (first start → last completion); 3 enqueue→start latency with an idle
@@ -32,9 +32,11 @@
  *   --concurrency       processing concurrencies; --cap: seconds before a run is cut off
  *   --latency-jobs/-gap workload 3: jobs, ms between them
  *   --pgbench-seconds   length of each pgbench run
- *   --big / --churn     workload 5 at the issue's scale by default (about 10 minutes on
- *                       2 cores); pass smaller numbers for a quick run
- *   --http-rate/-seconds, --push-jobs/-concurrency   workload 5's HTTP and push runs
+ *   --big / --churn     workload 5 at the issue's scale by default (all of workload 5 took
+ *                       2–3 minutes on 2 cores); pass smaller numbers for a quick run
+ *   --http-rate/-seconds/-warmup   HTTP enqueue: rate, measured seconds, and seconds at the
+ *                       same rate before them that count apart (a cold api's first second)
+ *   --push-jobs/-concurrency       push delivery run
  *   --no-write          print only: no bench/results/*.json, no BENCHMARKS.md
  *
  * Quick check of workload 5 alone:
@@ -74,6 +76,7 @@ const { values } = parseArgs({
     churn: { type: "string", default: "1000000" },
     "http-rate": { type: "string", default: "500" },
     "http-seconds": { type: "string", default: "30" },
+    "http-warmup": { type: "string", default: "3" },
     "push-jobs": { type: "string", default: "20000" },
     "push-concurrency": { type: "string", default: "50" },
     systems: { type: "string", default: SYSTEMS_DEFAULT() },
@@ -265,6 +268,11 @@ interface HttpFigures {
   p50Ms: number;
   p95Ms: number;
   p99Ms: number;
+  /** The first seconds after the api started, at the same rate, not in the figures above. */
+  warmupSeconds: number;
+  warmupFailed: number;
+  warmupP95Ms: number;
+  warmupMaxMs: number;
 }
 
 /** bench/push.ts's last stdout line. */
@@ -308,6 +316,8 @@ async function httpEnqueue(bc: BenchCluster): Promise<HttpFigures & { rate: numb
       String(rate),
       "--seconds",
       values["http-seconds"],
+      "--warmup",
+      values["http-warmup"],
     ], { cwd: ROOT, env: { DATABASE_URL: bc.url(database), NO_COLOR: "1" } });
     return { ...lastJsonLine<HttpFigures>(out), rate };
   } finally {
@@ -350,17 +360,14 @@ async function attempt<T>(what: string, errors: string[], f: () => Promise<T>) {
   }
 }
 
-async function scale(bc: BenchCluster): Promise<ScaleFigures> {
-  const big = Number(values.big), churn = Number(values.churn);
-  const errors: string[] = [];
-  const http = await attempt("HTTP enqueue", errors, () => httpEnqueue(bc));
-  const push = await attempt("push delivery", errors, () => pushDelivery(bc));
+/** Lease+complete latency with 10,000 queued, then `big` queued + `big` scheduled. */
+async function leaseAtScale(bc: BenchCluster, big: number) {
   const database = await bc.createDatabase(await bc.sluiceTemplate());
   const sql = bc.connect(database);
   // Lease samples on one connection, so its statistics can be flushed and read back (below).
   const one = bc.connect(database, 1);
   try {
-    let t0 = performance.now();
+    const t0 = performance.now();
     const bulk = async (n: number, future: boolean) => {
       // Straight SQL for the millions: this measures leasing, not enqueue.
       await sql`
@@ -392,19 +399,35 @@ async function scale(bc: BenchCluster): Promise<ScaleFigures> {
     const before = await scans();
     const leaseMsBig = await leaseLatencyMs(one, samples);
     const after = await scans();
-    const leaseScans = {
-      availableIdx: after.idx - before.idx,
-      seq: after.seq - before.seq,
-      samples,
+    return {
+      big,
+      leaseMsSmall,
+      leaseMsBig,
+      leaseScans: { availableIdx: after.idx - before.idx, seq: after.seq - before.seq, samples },
     };
-    t0 = performance.now();
+  } finally {
+    await one.end();
+    await sql.end();
+    await bc.dropDatabase(database);
+  }
+}
+
+/**
+ * A fresh table (a new clone of the template) vs the same table after `churn` jobs went
+ * through it, history kept. The fresh run is not this process's first Worker: a warm-up
+ * run comes first and is deleted, so cold JIT does not flatter the churned figure.
+ */
+async function churnRates(bc: BenchCluster, churn: number) {
+  const database = await bc.createDatabase(await bc.sluiceTemplate());
+  const sql = bc.connect(database);
+  try {
+    await enqueueBatchRate(sql, w.jobs, w.batch);
+    await processRate(sql, 50, w.jobs, 60);
     await sql`DELETE FROM sluice.jobs`;
     await sql`VACUUM ANALYZE sluice.jobs`;
-    log(`emptied: ${Math.round((performance.now() - t0) / 1000)} s`);
-    // Fresh table vs the same table after `churn` jobs went through it (history kept).
     await enqueueBatchRate(sql, w.jobs, w.batch);
     const fresh = await processRate(sql, 50, w.jobs, 60);
-    t0 = performance.now();
+    const t0 = performance.now();
     for (let done = 0; done < churn; done += 50_000) {
       const n = Math.min(50_000, churn - done);
       await enqueueBatchRate(sql, n, 5_000);
@@ -413,23 +436,20 @@ async function scale(bc: BenchCluster): Promise<ScaleFigures> {
     log(`churned ${churn}: ${Math.round((performance.now() - t0) / 1000)} s`);
     await enqueueBatchRate(sql, w.jobs, w.batch);
     const churned = await processRate(sql, 50, w.jobs, 60);
-    return {
-      big,
-      leaseMsSmall,
-      leaseMsBig,
-      leaseScans,
-      churn,
-      freshJobsPerS: fresh.jobsPerS,
-      churnedJobsPerS: churned.jobsPerS,
-      http,
-      push,
-      errors,
-    };
+    return { churn, freshJobsPerS: fresh.jobsPerS, churnedJobsPerS: churned.jobsPerS };
   } finally {
-    await one.end();
     await sql.end();
     await bc.dropDatabase(database);
   }
+}
+
+async function scale(bc: BenchCluster): Promise<ScaleFigures> {
+  const errors: string[] = [];
+  const http = await attempt("HTTP enqueue", errors, () => httpEnqueue(bc));
+  const push = await attempt("push delivery", errors, () => pushDelivery(bc));
+  const lease = await leaseAtScale(bc, Number(values.big));
+  const churn = await churnRates(bc, Number(values.churn));
+  return { ...lease, ...churn, http, push, errors };
 }
 
 // ------------------------------------------------------------------ main
@@ -724,6 +744,15 @@ function renderTable(sum: Summary, pg: PgbenchFigures | null, sc: ScaleFigures |
       [
         `same, latency p50 / p95 / p99, ms`,
         h ? [h.p50Ms, h.p95Ms, h.p99Ms].map(fmtMs).join(" / ") : "—",
+      ],
+      [
+        `same, the api's first ${
+          values["http-warmup"]
+        } s at that rate (warm-up, apart): p95 / max, ms`,
+        h
+          ? `${fmtMs(h.warmupP95Ms)} / ${fmtMs(h.warmupMaxMs)}` +
+            (h.warmupFailed ? ` (${h.warmupFailed} failed)` : "")
+          : "—",
       ],
       [
         `push delivery of ${values["push-jobs"]} to a local receiver at concurrency ${

@@ -53,7 +53,8 @@ import {
   type SystemFigures,
   type Workloads,
 } from "./_sluice.ts";
-import { fmtMs, fmtRate, spread } from "./_stats.ts";
+import { fmtMs, fmtRate, median, spread } from "./_stats.ts";
+import type { Sql } from "../src/db/connect.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const NODE_DIR = join(HERE, "node");
@@ -295,6 +296,9 @@ interface ScaleFigures {
   churn: number;
   freshJobsPerS: number;
   churnedJobsPerS: number;
+  freshRuns: number[];
+  churnedRuns: number[];
+  afterChurn: TableState;
   /** `rate` asked for; null figures when the run failed (its error is in `errors`). */
   http: (HttpFigures & { rate: number }) | null;
   push: PushFigures | null;
@@ -417,6 +421,25 @@ async function leaseAtScale(bc: BenchCluster, big: number) {
  * through it, history kept. The fresh run is not this process's first Worker: a warm-up
  * run comes first and is deleted, so cold JIT does not flatter the churned figure.
  */
+interface TableState {
+  liveTuples: number;
+  deadTuples: number;
+  autovacuums: number;
+  autoanalyzes: number;
+  totalMb: number;
+  vacuumRunning: number;
+}
+
+/** Three runs of `w.jobs` at concurrency 50: one run is too noisy on a shared 2-core box. */
+async function median3(sql: Sql) {
+  const runs: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    await enqueueBatchRate(sql, w.jobs, w.batch);
+    runs.push(Math.round((await processRate(sql, 50, w.jobs, 60)).jobsPerS));
+  }
+  return { median: median(runs), runs };
+}
+
 async function churnRates(bc: BenchCluster, churn: number) {
   const database = await bc.createDatabase(await bc.sluiceTemplate());
   const sql = bc.connect(database);
@@ -425,8 +448,7 @@ async function churnRates(bc: BenchCluster, churn: number) {
     await processRate(sql, 50, w.jobs, 60);
     await sql`DELETE FROM sluice.jobs`;
     await sql`VACUUM ANALYZE sluice.jobs`;
-    await enqueueBatchRate(sql, w.jobs, w.batch);
-    const fresh = await processRate(sql, 50, w.jobs, 60);
+    const fresh = await median3(sql);
     const t0 = performance.now();
     for (let done = 0; done < churn; done += 50_000) {
       const n = Math.min(50_000, churn - done);
@@ -434,9 +456,23 @@ async function churnRates(bc: BenchCluster, churn: number) {
       await processRate(sql, 50, n, 600);
     }
     log(`churned ${churn}: ${Math.round((performance.now() - t0) / 1000)} s`);
-    await enqueueBatchRate(sql, w.jobs, w.batch);
-    const churned = await processRate(sql, 50, w.jobs, 60);
-    return { churn, freshJobsPerS: fresh.jobsPerS, churnedJobsPerS: churned.jobsPerS };
+    // The table as the churned runs find it: bloat and whether autovacuum is at work on it.
+    const [table] = await sql<[TableState]>`
+      SELECT n_live_tup::int AS "liveTuples", n_dead_tup::int AS "deadTuples",
+        autovacuum_count::int AS "autovacuums", autoanalyze_count::int AS "autoanalyzes",
+        (pg_total_relation_size('sluice.jobs') / 1048576)::int AS "totalMb",
+        (SELECT count(*)::int FROM pg_stat_progress_vacuum
+         WHERE relid = 'sluice.jobs'::regclass) AS "vacuumRunning"
+      FROM pg_stat_user_tables WHERE relid = 'sluice.jobs'::regclass`;
+    const churned = await median3(sql);
+    return {
+      churn,
+      freshJobsPerS: fresh.median,
+      churnedJobsPerS: churned.median,
+      freshRuns: fresh.runs,
+      churnedRuns: churned.runs,
+      afterChurn: table,
+    };
   } finally {
     await sql.end();
     await bc.dropDatabase(database);
@@ -730,10 +766,20 @@ function renderTable(sum: Summary, pg: PgbenchFigures | null, sc: ScaleFigures |
       ["Sluice at scale", "figure"],
       [`lease+complete one job, median ms, 10,000 queued`, fmtMs(sc.leaseMsSmall)],
       [`same, ${big} queued + ${big} future`, fmtMs(sc.leaseMsBig)],
-      [`process ${w.jobs} at 50, fresh table, jobs/s`, fmtRate(sc.freshJobsPerS)],
+      [
+        `process ${w.jobs} at 50, fresh table, jobs/s, median of 3 (runs)`,
+        `${fmtRate(sc.freshJobsPerS)} (${sc.freshRuns.map(fmtRate).join(", ")})`,
+      ],
       [
         `same after churning ${sc.churn.toLocaleString("en-US")} jobs (history kept), jobs/s`,
-        fmtRate(sc.churnedJobsPerS),
+        `${fmtRate(sc.churnedJobsPerS)} (${sc.churnedRuns.map(fmtRate).join(", ")})`,
+      ],
+      [
+        `jobs table after the churn: live / dead tuples, MB with indexes, autovacuums so far`,
+        `${sc.afterChurn.liveTuples.toLocaleString("en-US")} / ${
+          sc.afterChurn.deadTuples.toLocaleString("en-US")
+        }, ${sc.afterChurn.totalMb} MB, ${sc.afterChurn.autovacuums}` +
+        (sc.afterChurn.vacuumRunning ? " (one running)" : ""),
       ],
       [
         `HTTP enqueue (\`sluice api\`, open loop) at ${values["http-rate"]}/s for ${

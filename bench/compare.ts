@@ -104,7 +104,10 @@ const systems = values.systems.split(",");
 const PARTS = ["systems", "pgbench", "scale"];
 const only = new Set(values.only.split(","));
 for (const p of only) {
-  if (!PARTS.includes(p)) throw new Error(`--only takes ${PARTS.join(",")}, not "${p}"`);
+  if (!PARTS.includes(p)) {
+    console.error(`--only takes a comma list of ${PARTS.join(", ")}, not "${p}"`);
+    Deno.exit(2);
+  }
 }
 const complete = PARTS.every((p) => only.has(p));
 const log = (s: string) => console.error(`[compare] ${s}`);

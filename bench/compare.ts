@@ -32,8 +32,8 @@
  *   --concurrency       processing concurrencies; --cap: seconds before a run is cut off
  *   --latency-jobs/-gap workload 3: jobs, ms between them
  *   --pgbench-seconds   length of each pgbench run
- *   --big / --churn     workload 5 at the issue's scale by default (all of workload 5 took
- *                       2–3 minutes on 2 cores); pass smaller numbers for a quick run
+ *   --big / --churn     workload 5 at the issue's scale by default (all of workload 5: 2–4
+ *                       minutes on 2 cores); pass smaller numbers for a quick run
  *   --http-rate/-seconds/-warmup   HTTP enqueue: rate, measured seconds, and seconds at the
  *                       same rate before them that count apart (a cold api's first second)
  *   --push-jobs/-concurrency       push delivery run

@@ -6,6 +6,7 @@
 import { connectTo, type Sql } from "../src/db/connect.ts";
 import { type EmbeddedCluster, findPgBin, startEmbedded } from "../src/db/embedded.ts";
 import { migrate } from "../src/db/migrate.ts";
+import { embeddedUrl } from "../tests/_helpers/db.ts";
 
 export interface BenchCluster {
   cluster: EmbeddedCluster;
@@ -14,6 +15,10 @@ export interface BenchCluster {
   host: string;
   port: number;
   user: string;
+  /** DATABASE_URL of database `name` (socket directory as libpq-style `host`), for children. */
+  url(name: string): string;
+  /** URL of the cluster's own database, for a child that creates and drops databases. */
+  adminUrl: string;
   /** A pool on database `name` of this cluster. */
   connect(name: string, max?: number): Sql;
   /** Creates an empty database (or a copy of `template`) and returns its name. */
@@ -46,6 +51,8 @@ export async function startBenchCluster(): Promise<BenchCluster> {
     host: c.host,
     port: c.port,
     user: c.username,
+    url: (name) => embeddedUrl(c.host, c.port, name, c.username),
+    adminUrl: embeddedUrl(c.host, c.port, c.database, c.username),
     connect,
     createDatabase,
     dropDatabase: async (name) => {

@@ -5,8 +5,11 @@
  *
  *   deno run -A bench/push.ts [--jobs 20000] [--concurrency 50]
  *
- * Uses DATABASE_URL-free throwaway PostgreSQL from the test helpers (or the one `deno task
- * test` provides through SLUICE_TEST_DATABASE_URL).
+ * Prints a human line, then one JSON line last ({jobs, concurrency, seconds, jobsPerS, failed,
+ * meanAttemptMs, meanPostMs}) for bench/compare.ts. The database comes from the test helpers:
+ * with SLUICE_TEST_DATABASE_URL + SLUICE_TEST_TEMPLATE (as `deno task test` or bench/compare.ts,
+ * on its durable cluster, set them) a fresh clone of that template; without, a throwaway
+ * NON-durable test cluster (fsync off), so a standalone figure is flattering.
  */
 import { parseArgs } from "node:util";
 import { CircuitBreaker } from "../src/delivery/circuit.ts";
@@ -18,6 +21,8 @@ import type { Deliver } from "../src/worker/deliver.ts";
 import { createTestDatabase } from "../tests/_helpers/db.ts";
 
 const { values } = parseArgs({
+  args: Deno.args,
+  strict: true,
   options: {
     jobs: { type: "string", default: "20000" },
     concurrency: { type: "string", default: "50" },
@@ -91,13 +96,24 @@ try {
   await breaker.close();
   const [{ failed }] = await db.sql<[{ failed: number }]>`
     SELECT count(*)::int AS failed FROM sluice.jobs WHERE jsonb_array_length(errors) > 0`;
+  const meanAttemptMs = attemptMs / attempts, meanPostMs = dMs / dN;
   console.log(
     `push: ${N} jobs at concurrency ${CONCURRENCY} in ${seconds.toFixed(2)} s = ${
       Math.round(N / seconds)
     } jobs/s (${failed} jobs with errors; mean attempt ${
-      (attemptMs / attempts).toFixed(1)
-    } ms, of which POST ${(dMs / dN).toFixed(1)} ms)`,
+      meanAttemptMs.toFixed(1)
+    } ms, of which POST ${meanPostMs.toFixed(1)} ms)`,
   );
+  const round = (x: number, d: number) => Math.round(x * 10 ** d) / 10 ** d;
+  console.log(JSON.stringify({
+    jobs: N,
+    concurrency: CONCURRENCY,
+    seconds: round(seconds, 2),
+    jobsPerS: Math.round(N / seconds),
+    failed,
+    meanAttemptMs: round(meanAttemptMs, 2),
+    meanPostMs: round(meanPostMs, 2),
+  }));
 } finally {
   await db.drop();
   receiver.kill();

@@ -1,4 +1,5 @@
 import { startApiServer } from "../api/serve.ts";
+import { warmPool } from "../db/connect.ts";
 import { type Command, EXIT_OK, parseFlags, reportError } from "./_command.ts";
 import {
   connectRole,
@@ -7,6 +8,9 @@ import {
   roleSetup,
   shutdownSignal,
 } from "./_runtime.ts";
+
+/** Connections of the api role's pool, all opened at startup. */
+const API_POOL = 20;
 
 const HELP = `Usage: sluice api
 
@@ -40,9 +44,10 @@ export const apiCommand: Command = {
         console.error("error: SLUICE_API_ADDR is 'off': set a host:port to run the api role");
         return 2;
       }
-      const db = await connectRole(config, log, { max: 20 });
+      const db = await connectRole(config, log, { max: API_POOL });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: false });
+        await warmPool(db.sql, API_POOL);
         const server = await startApiServer({
           sql: db.sql,
           config,

@@ -57,6 +57,7 @@ import { fmtMs, fmtRate, median, spread } from "./_stats.ts";
 import type { Sql } from "../src/db/connect.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
+const NOTES_MARK = "<!-- notes below are kept by bench:compare -->";
 const NODE_DIR = join(HERE, "node");
 const ROOT = dirname(HERE);
 
@@ -567,10 +568,13 @@ try {
     );
     await Deno.writeTextFile(file, JSON.stringify(result, null, 2) + "\n");
     if (complete) {
-      await Deno.writeTextFile(
-        join(ROOT, "BENCHMARKS.md"),
-        renderMarkdown(table, env, versions, command),
-      );
+      // Hand-written notes below NOTES_MARK survive the rewrite (why a target is missed, A/B
+      // figures of a change); everything above it is this run's.
+      const path = join(ROOT, "BENCHMARKS.md");
+      const old = await Deno.readTextFile(path).catch(() => "");
+      const at = old.indexOf(NOTES_MARK);
+      const notes = at >= 0 ? old.slice(at) : `${NOTES_MARK}\n`;
+      await Deno.writeTextFile(path, `${renderMarkdown(table, env, versions, command)}\n${notes}`);
       // Keep `deno fmt --check` clean for the generated file.
       await run(Deno.execPath(), ["fmt", join(ROOT, "BENCHMARKS.md")]).catch(() => {});
     }

@@ -32,11 +32,13 @@ Deno.test("a prefetching worker never runs more than its concurrency and gives h
   });
   try {
     await w.start();
-    await enqueueJobs(db.sql, Array.from({ length: 40 }, () => ({ kind: "t.step" })));
+    await enqueueJobs(db.sql, Array.from({ length: 100 }, () => ({ kind: "t.step" })));
     await waitFor(() => started >= 22, { what: "two blocked attempts" });
     const [{ n }] = await db.sql<[{ n: number }]>`
       SELECT count(*)::int AS n FROM sluice.jobs WHERE state = 'running'`;
-    ok(n > 2, `held beyond the two running attempts (${n} running in the database)`);
+    // Attempts of well under a millisecond: the worker holds what its slots get through in
+    // ~50 ms, far more than twice its concurrency.
+    ok(n > 4, `held beyond twice the two slots (${n} running in the database)`);
     ok(peak <= 2, `never more than 2 at once (peak ${peak})`);
     const stopping = w.stop();
     gate();

@@ -226,8 +226,8 @@ function policiesOf(names: string[], queues: Map<string, Queue>): (string | null
  * unnest() for a batch, plain scalars for a single row.
  * Perf (issue #8): one-at-a-time enqueue through twelve one-element arrays ran at 56% of a plain
  * one-row INSERT from the same postgres.js client (958 vs 1,720/s), through scalars at 67% (1,026
- * vs 1,533/s, median of 5, one run each); against the jsonb_to_recordset statement before both
- * changes, 783 → 1,163 jobs/s (A/B alternating in one run, median of 4).
+ * vs 1,533/s, median of 5). Against the jsonb_to_recordset statement before: 1,038 → 1,108 jobs/s
+ * (16 interleaved rounds of 200 in one run, medians; whole-run A/Bs were too noisy to tell).
  */
 function sourceOf(sql: Sql, rows: InsertRow[]) {
   if (rows.length === 1) {

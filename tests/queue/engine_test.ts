@@ -76,11 +76,15 @@ Deno.test("enqueueJobs() stores payloads byte-exact, including SQL metacharacter
       u: "zażółć 🐟 \u2028 ñ",
       n: [1, 2.5, null],
     };
-    const { job } = await enqueueJob(db.sql, { kind: "k'\"", payload, tags: ["tenant:'7'"] });
+    // Tags travel as text[] literals (src/queue/enqueue.ts): quoting must survive every one of
+    // the literal's metacharacters.
+    const tags = ["tenant:'7'", 'a"b', "c\\d", "{e,f}", "NULL", " g ", "h\\"];
+    const { job } = await enqueueJob(db.sql, { kind: "k'\"", payload, tags });
     const back = await getJob(db.sql, job.id);
     deepStrictEqual(back.payload, payload);
     equal(back.kind, "k'\"");
-    deepStrictEqual(back.tags, ["tenant:'7'"]);
+    deepStrictEqual(back.tags, tags);
+    deepStrictEqual(job.tags, tags);
     equal(back.state, "available");
   } finally {
     await db.drop();

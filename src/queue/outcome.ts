@@ -55,19 +55,27 @@ export async function completeJobs(
   }
   // set_config(…, true) in a joined one-row CTE: one round trip, and the setting lasts only for
   // this statement's implicit transaction (commit reads it before it is reset).
-  const rows = await sql<{ id: string }[]>`
+  // Perf (issue #8): one row back, with the ids listed only when some fence failed (rare), not
+  // one row per completed job.
+  const [row] = await sql<[{ n: number; ids: string[] | null }]>`
     WITH cfg AS (
       SELECT set_config('synchronous_commit',
         coalesce(${opts.asyncCommit ? "off" : null}::text, current_setting('synchronous_commit')),
         true) AS v
+    ),
+    done AS (
+      UPDATE sluice.jobs j SET
+        state = 'succeeded', finished_at = now(), lease_expires_at = NULL,
+        result = x.result::jsonb
+      FROM cfg, ${fenceRows(sql, items, resultsOf(items))}
+      WHERE ${stillLeased(sql)} AND cfg.v IS NOT NULL
+      RETURNING j.id
     )
-    UPDATE sluice.jobs j SET
-      state = 'succeeded', finished_at = now(), lease_expires_at = NULL,
-      result = x.result::jsonb
-    FROM cfg, ${fenceRows(sql, items, resultsOf(items))}
-    WHERE ${stillLeased(sql)} AND cfg.v IS NOT NULL
-    RETURNING j.id`;
-  return new Set(rows.map((r) => String(r.id)));
+    SELECT count(*)::int AS n,
+      CASE WHEN count(*) < ${items.length} THEN array_agg(id::text) END AS ids
+    FROM done`;
+  if (row.n === items.length) return new Set(items.map((i) => i.id));
+  return new Set(row.ids ?? []);
 }
 
 /**

@@ -55,6 +55,9 @@ import {
 } from "./_sluice.ts";
 import { fmtMs, fmtRate, median, spread } from "./_stats.ts";
 import type { Sql } from "../src/db/connect.ts";
+import { startMaintenance } from "../src/cli/maintenance.ts";
+import { requireConfig } from "../src/config.ts";
+import { createLogger } from "../src/obs/log.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const NOTES_MARK = "<!-- notes below are kept by bench:compare -->";
@@ -429,6 +432,8 @@ interface TableState {
   liveTuples: number;
   deadTuples: number;
   autovacuums: number;
+  /** By the maintenance `vacuum` service. */
+  vacuums: number;
   autoanalyzes: number;
   totalMb: number;
   vacuumRunning: number;
@@ -447,6 +452,14 @@ async function median3(sql: Sql) {
 async function churnRates(bc: BenchCluster, churn: number) {
   const database = await bc.createDatabase(await bc.sluiceTemplate());
   const sql = bc.connect(database);
+  // As deployed (`sluice up`, or a `sluice maintenance` unit beside the workers): the maintenance
+  // loop with every default runs throughout, fresh runs included. Its `vacuum` service is what
+  // keeps the hot table clean between autovacuum visits (src/maintenance/vacuum.ts).
+  const maintenance = startMaintenance(
+    sql,
+    requireConfig({ SLUICE_WORKER_ID: "bench-maintenance" }).config,
+    createLogger({ role: "maintenance", level: "warn", write: (l) => console.error(l) }),
+  );
   try {
     await enqueueBatchRate(sql, w.jobs, w.batch);
     await processRate(sql, 50, w.jobs, 60);
@@ -463,12 +476,14 @@ async function churnRates(bc: BenchCluster, churn: number) {
     // The table as the churned runs find it: bloat and whether autovacuum is at work on it.
     const [table] = await sql<[TableState]>`
       SELECT n_live_tup::int AS "liveTuples", n_dead_tup::int AS "deadTuples",
-        autovacuum_count::int AS "autovacuums", autoanalyze_count::int AS "autoanalyzes",
+        autovacuum_count::int AS "autovacuums", vacuum_count::int AS "vacuums",
+        autoanalyze_count::int AS "autoanalyzes",
         (pg_total_relation_size('sluice.jobs') / 1048576)::int AS "totalMb",
         (SELECT count(*)::int FROM pg_stat_progress_vacuum
          WHERE relid = 'sluice.jobs'::regclass) AS "vacuumRunning"
       FROM pg_stat_user_tables WHERE relid = 'sluice.jobs'::regclass`;
     const churned = await median3(sql);
+    await maintenance.stop();
     return {
       churn,
       freshJobsPerS: fresh.median,
@@ -478,6 +493,7 @@ async function churnRates(bc: BenchCluster, churn: number) {
       afterChurn: table,
     };
   } finally {
+    await maintenance.stop();
     await sql.end();
     await bc.dropDatabase(database);
   }
@@ -782,10 +798,12 @@ function renderTable(sum: Summary, pg: PgbenchFigures | null, sc: ScaleFigures |
         `${fmtRate(sc.churnedJobsPerS)} (${sc.churnedRuns.map(fmtRate).join(", ")})`,
       ],
       [
-        `jobs table after the churn: live / dead tuples, MB with indexes, autovacuums so far`,
+        `jobs table after the churn: live / dead tuples, MB with indexes, autovacuums + maintenance vacuums so far`,
         `${sc.afterChurn.liveTuples.toLocaleString("en-US")} / ${
           sc.afterChurn.deadTuples.toLocaleString("en-US")
-        }, ${sc.afterChurn.totalMb} MB, ${sc.afterChurn.autovacuums}` +
+        }, ${sc.afterChurn.totalMb} MB, ${sc.afterChurn.autovacuums} + ${
+          sc.afterChurn.vacuums ?? 0
+        }` +
         (sc.afterChurn.vacuumRunning ? " (one running)" : ""),
       ],
       [

@@ -472,6 +472,7 @@ export const MAINTENANCE_SERVICE_NAMES = [
   "scrubber",
   "counter",
   "alerts",
+  "vacuum",
   "table_health",
 ] as const;
 

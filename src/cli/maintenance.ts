@@ -28,6 +28,8 @@ Services, in pass order (disable with SLUICE_MAINTENANCE_DISABLE=name,name):
                 {"scrubbed": true}
   counter       counts finished jobs per queue for metrics (at most once a minute)
   alerts        evaluates the alerts (SLUICE_ALERT_*) and records firing/resolved
+  vacuum        vacuums sluice.jobs in the background once 100,000 tuples and a fifth of the
+                live ones are dead (autovacuum comes round only once a minute)
   table_health  warns when a long transaction pins vacuum or sluice.jobs bloats
 
 Options:
@@ -97,7 +99,9 @@ async function runOnce(sql: Sql, config: Config, log: Logger, holder: string): P
     return EXIT_FAILURE;
   }
   try {
-    const counts = await runMaintenancePass(sql, maintenanceServices(config), { log, holder });
+    const services = maintenanceServices(config);
+    const counts = await runMaintenancePass(sql, services, { log, holder });
+    await Promise.all(services.map((s) => s.settled?.()));
     console.log(JSON.stringify({ holder, term: l.term, services: counts }));
     return Object.values(counts).some((c) => "error" in c) ? EXIT_FAILURE : EXIT_OK;
   } finally {

@@ -135,6 +135,8 @@ export function startMaintenanceLoop(sql: Sql, o: MaintenanceOptions): Maintenan
       clearInterval(renewer);
       wake?.();
       await running;
+      // Work a service left running in the background (the hot-table vacuum) ends first.
+      await Promise.all(o.services.map((s) => s.settled?.()));
       if (leading) {
         await releaseLeadership(sql, o.holder).catch(() => {});
         log.info("maintenance_leader_released", {});

@@ -17,6 +17,7 @@ import { countFinishedJobs } from "./counter.ts";
 import { pruneHistory } from "./pruner.ts";
 import { scrubPayloads } from "./scrubber.ts";
 import { checkTableHealth } from "./table_health.ts";
+import { hotTableVacuum } from "./vacuum.ts";
 
 export interface ServiceContext {
   log: Logger;
@@ -28,10 +29,13 @@ export interface ServiceContext {
 export interface MaintenanceService {
   name: string;
   run(sql: Sql, ctx: ServiceContext): Promise<Record<string, number>>;
+  /** Resolves when work the service left running in the background is done. */
+  settled?(): Promise<void>;
 }
 
 export function maintenanceServices(config: Config): MaintenanceService[] {
   const defaults = engineDefaults(config);
+  const vacuum = hotTableVacuum();
   const all: (MaintenanceService | null)[] = [
     { name: "reaper", run: (sql, { now }) => reapExpiredLeases(sql, { now }) },
     { name: "promoter", run: (sql, { now }) => promoteDueJobs(sql, { now }) },
@@ -63,6 +67,7 @@ export function maintenanceServices(config: Config): MaintenanceService[] {
         ...await evaluateAlerts(sql, alertThresholds(config), { now, log }),
       }),
     },
+    { name: "vacuum", run: (sql, { log }) => vacuum.run(sql, log), settled: vacuum.settled },
     {
       name: "table_health",
       run: async (sql, { log }) => {

@@ -458,7 +458,7 @@ async function churnRates(bc: BenchCluster, churn: number) {
   const maintenance = startMaintenance(
     sql,
     requireConfig({ SLUICE_WORKER_ID: "bench-maintenance" }).config,
-    createLogger({ role: "maintenance", level: "warn", write: (l) => console.error(l) }),
+    createLogger({ role: "maintenance", level: "error", write: (l) => console.error(l) }),
   );
   try {
     await enqueueBatchRate(sql, w.jobs, w.batch);

@@ -1,4 +1,5 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
+import { evaluateAlerts, opsAlerts } from "../../src/maintenance/alerts.ts";
 import { hotTableVacuum } from "../../src/maintenance/vacuum.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { createTestDatabase, type Sql } from "../_helpers/db.ts";
@@ -39,6 +40,39 @@ Deno.test("the vacuum service vacuums sluice.jobs in the background once enough 
     const done = lines.find((l) => l.msg === "jobs_vacuumed");
     ok(done, "logs jobs_vacuumed");
     ok((done.dead_tuples as number) >= 400);
+  } finally {
+    await db.drop();
+  }
+});
+
+Deno.test("a table_health alert for dead tuples fires only once the ratio has held for 5 minutes", async () => {
+  const db = await createTestDatabase({ max: 1 });
+  try {
+    await db.sql`ALTER TABLE sluice.jobs SET (autovacuum_enabled = false)`;
+    await db.sql`
+      INSERT INTO sluice.jobs (queue, kind, payload, state, max_attempts)
+      SELECT 'default', 'k', '{}', 'available', 5 FROM generate_series(1, 1000)`;
+    await db.sql`UPDATE sluice.jobs SET priority = 1`;
+    await stats(db.sql);
+    const thresholds = {
+      staleHeartbeatRatio: 0.25,
+      callbackFailureRatio: 0.1,
+      retrySuccessRate: 0.7,
+      successRate: 0.9,
+      depthGrowthMs: 15 * 60_000,
+      dlqGrowth: 1,
+      xminHorizonMs: 600_000,
+      deadTupleRatio: 0.2,
+    };
+    const [{ t0 }] = await db.sql<[{ t0: Date }]>`SELECT now() AS t0`;
+    const at = (min: number) => new Date(t0.getTime() + min * 60_000);
+    const firing = async () =>
+      (await opsAlerts(db.sql)).firing.some((a) => a.name === "table_health");
+    equal((await evaluateAlerts(db.sql, thresholds, { now: at(0) })).fired, 0);
+    equal(await firing(), false, "pending, not firing, right after the burst");
+    equal((await evaluateAlerts(db.sql, thresholds, { now: at(4) })).fired, 0);
+    equal((await evaluateAlerts(db.sql, thresholds, { now: at(5) })).fired, 1);
+    ok(await firing(), "firing once the ratio held for 5 minutes");
   } finally {
     await db.drop();
   }

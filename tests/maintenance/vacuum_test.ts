@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
-import { evaluateAlerts, opsAlerts } from "../../src/maintenance/alerts.ts";
+import { alertThresholds, evaluateAlerts, opsAlerts } from "../../src/maintenance/alerts.ts";
+import { requireConfig } from "../../src/config.ts";
 import { hotTableVacuum } from "../../src/maintenance/vacuum.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { createTestDatabase, type Sql } from "../_helpers/db.ts";
@@ -54,16 +55,8 @@ Deno.test("a table_health alert for dead tuples fires only once the ratio has he
       SELECT 'default', 'k', '{}', 'available', 5 FROM generate_series(1, 1000)`;
     await db.sql`UPDATE sluice.jobs SET priority = 1`;
     await stats(db.sql);
-    const thresholds = {
-      staleHeartbeatRatio: 0.25,
-      callbackFailureRatio: 0.1,
-      retrySuccessRate: 0.7,
-      successRate: 0.9,
-      depthGrowthMs: 15 * 60_000,
-      dlqGrowth: 1,
-      xminHorizonMs: 600_000,
-      deadTupleRatio: 0.2,
-    };
+    // The defaults: dead-tuple ratio 0.2, xmin horizon 10 minutes.
+    const thresholds = alertThresholds(requireConfig({}).config);
     const [{ t0 }] = await db.sql<[{ t0: Date }]>`SELECT now() AS t0`;
     const at = (min: number) => new Date(t0.getTime() + min * 60_000);
     const firing = async () =>

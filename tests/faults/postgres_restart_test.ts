@@ -74,7 +74,22 @@ Deno.test("PostgreSQL restart under load: every role reconnects within 10 s, I1-
         SELECT id FROM sluice.workers
         WHERE last_seen_at > ${new Date(backAt)} AND id IN ('up1', 'w2')`;
       return rows.length === 2;
-    }, { timeoutMs: left(), intervalMs: 100, what: "both workers to heartbeat again" });
+    }, { timeoutMs: left(), intervalMs: 100, what: "both workers to heartbeat again" })
+      .catch(async (e) => {
+        // Seen once under a loaded CI run (not reproduced alone): say which worker and why.
+        const seen = await sql`SELECT id, last_seen_at FROM sluice.workers ORDER BY id`;
+        const warnings = procs.map((p) =>
+          `${p.name}: ${
+            p.lines.filter((l) => l.level === "warn" || l.level === "error").slice(-15)
+              .map((l) => JSON.stringify(l)).join("\n  ")
+          }`
+        );
+        throw new Error(
+          `${(e as Error).message}\nrestart done at ${new Date(backAt).toISOString()}; workers: ${
+            JSON.stringify(seen)
+          }\n${warnings.join("\n")}`,
+        );
+      });
     await waitFor(async () => {
       const [r] = await sql<{ n: number }[]>`
         SELECT count(*)::int AS n FROM sluice.jobs

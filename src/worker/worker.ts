@@ -141,8 +141,9 @@ export class Worker {
   #heartbeat?: ReturnType<typeof setInterval>;
   #listener?: Listener;
   #dbErrors = 0;
-  /** A heartbeat is in flight: on a hung connection later ticks must not pile up behind it. */
-  #beating = false;
+  /** Heartbeats in flight, and when the latest began (see #beat). */
+  #beats = 0;
+  #lastBeatAt = 0;
   #recheck?: ReturnType<typeof setTimeout>;
   #deadlineTimer?: ReturnType<typeof setTimeout>;
   #deadlineAt?: number;
@@ -581,7 +582,8 @@ export class Worker {
    * heartbeat statement was sent, so the local deadline is never later than the database's.
    */
   #armLease(flight: InFlight, renewedAt: number): void {
-    flight.leaseDeadline = renewedAt + this.#o.leaseMs;
+    // Only later: a late reply from an older beat must not pull back what a newer one renewed.
+    flight.leaseDeadline = Math.max(flight.leaseDeadline, renewedAt + this.#o.leaseMs);
     this.#armDeadline(flight.leaseDeadline);
   }
 
@@ -641,13 +643,20 @@ export class Worker {
 
   /** Extends leases of undecided attempts and of completions not yet written. */
   async #beat(): Promise<void> {
-    // A slow database must not stack heartbeats on top of each other.
-    if (this.#beating) return;
-    this.#beating = true;
+    // A slow database must not stack heartbeats on top of each other: at most two at a time.
+    // A beat stuck on a dead connection (a reply lost, or a connection blackholed until TCP
+    // gives up) stops holding back the next ticks after a lease's length, so a later beat can
+    // renew on another pool connection instead of every lease being lost.
+    const now = performance.now();
+    if (this.#beats >= 2 || (this.#beats === 1 && now - this.#lastBeatAt < this.#o.leaseMs)) {
+      return;
+    }
+    this.#beats++;
+    this.#lastBeatAt = now;
     try {
       await this.#beatOnce();
     } finally {
-      this.#beating = false;
+      this.#beats--;
     }
   }
 
@@ -665,7 +674,7 @@ export class Worker {
       const sentAt = performance.now();
       const { alive, cancelRequested } = await heartbeatJobs(o.sql, fences, o.leaseMs);
       for (const h of held) {
-        if (alive.has(h.job.id)) h.renewedAt = sentAt;
+        if (alive.has(h.job.id)) h.renewedAt = Math.max(h.renewedAt, sentAt);
         // Lost or cancelled before it started: drop it; nothing ran, so nothing to record.
         if (!alive.has(h.job.id) || cancelRequested.has(h.job.id)) {
           this.#held = this.#held.filter((x) => x !== h);

@@ -483,7 +483,6 @@ async function churnRates(bc: BenchCluster, churn: number) {
          WHERE relid = 'sluice.jobs'::regclass) AS "vacuumRunning"
       FROM pg_stat_user_tables WHERE relid = 'sluice.jobs'::regclass`;
     const churned = await median3(sql);
-    await maintenance.stop();
     return {
       churn,
       freshJobsPerS: fresh.median,

@@ -191,8 +191,6 @@ export async function evaluateAlerts(
   }
 
   const health = await checkTableHealth(sql, t);
-  const pinned = health.oldestXminSeconds !== null &&
-    health.oldestXminSeconds * 1000 > t.xminHorizonMs;
   obs.push({
     name: "table_health",
     subject: "",
@@ -203,7 +201,7 @@ export async function evaluateAlerts(
     // tuples must stay above the ratio for DEAD_TUPLES_FOR_MS: a burst of tens of thousands of
     // jobs/s passes 20% for a few seconds until the vacuum service catches up (bench:compare's
     // churn of 1,000,000 jobs fired it), which is not something to wake anyone for.
-    forMs: pinned ? 0 : DEAD_TUPLES_FOR_MS,
+    forMs: health.xminPinned ? 0 : DEAD_TUPLES_FOR_MS,
     details: { warnings: health.warnings, oldestXminSeconds: health.oldestXminSeconds },
   });
 

@@ -11,6 +11,8 @@ export interface TableHealth {
   /** dead / (live + dead) of sluice.jobs; 0 below 1,000 tuples (too small to matter). */
   deadTupleRatio: number;
   lastAutovacuum: string | null;
+  /** A transaction has held back vacuum longer than the xmin threshold. */
+  xminPinned: boolean;
   warnings: string[];
 }
 
@@ -54,7 +56,9 @@ export async function checkTableHealth(
   const live = Number(r.live ?? 0), dead = Number(r.dead ?? 0);
   const ratio = live + dead < 1_000 ? 0 : dead / (live + dead);
   const warnings: string[] = [];
+  let xminPinned = false;
   if (r.xmin_seconds !== null && r.xmin_seconds * 1000 > xminHorizonMs) {
+    xminPinned = true;
     warnings.push(
       `a transaction (pid ${r.xmin_pid}) has held back vacuum for ${
         Math.round(r.xmin_seconds)
@@ -74,6 +78,7 @@ export async function checkTableHealth(
     deadTuples: dead,
     deadTupleRatio: ratio,
     lastAutovacuum: r.autovacuum?.toISOString() ?? null,
+    xminPinned,
     warnings,
   };
 }

@@ -3,7 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { listDecisions } from "../queue/decisions.ts";
 import { requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
-import { errorResponses, jsonContent } from "./schemas.ts";
+import { errorResponses, inTimestampRange, jsonContent } from "./schemas.ts";
 
 const Decision = z.object({
   id: z.string(),
@@ -28,7 +28,9 @@ export function decisionsRouter(ctx: ApiContext) {
           queue: z.string().optional(),
           code: z.string().optional(),
           token: z.string().optional(),
-          since: z.string().datetime({ offset: true }).optional(),
+          since: z.string().datetime({ offset: true })
+            .refine((v) => inTimestampRange(new Date(v)), "outside the years 0001–9999")
+            .optional(),
           before: z.string().optional(),
           limit: z.coerce.number().int().min(1).max(500).optional(),
         }),

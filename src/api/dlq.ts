@@ -4,7 +4,14 @@ import { SluiceError } from "../errors.ts";
 import { listDeadJobs, MAX_REPLAY_PER_CALL, replayDeadLetters } from "../queue/dlq.ts";
 import { requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
-import { errorResponses, jobResource, JobSchema, jsonBodyOf, jsonContent } from "./schemas.ts";
+import {
+  errorResponses,
+  inTimestampRange,
+  jobResource,
+  JobSchema,
+  jsonBodyOf,
+  jsonContent,
+} from "./schemas.ts";
 
 /** Most dead jobs one replay call re-runs: bounded work per request; call again for more. */
 export const DLQ_REPLAY_MAX = MAX_REPLAY_PER_CALL;
@@ -22,7 +29,7 @@ const Filter = {
 function time(field: string, v: string | undefined): Date | null {
   if (v === undefined) return null;
   const d = new Date(v);
-  if (!/\d{4}-\d{2}-\d{2}/.test(v) || Number.isNaN(d.getTime())) {
+  if (!/\d{4}-\d{2}-\d{2}/.test(v) || !inTimestampRange(d)) {
     throw new SluiceError(
       "VALIDATION_FAILED",
       `'${field}': ${JSON.stringify(v)} is not a timestamp`,

@@ -58,6 +58,18 @@ function isDatabaseDown(e: unknown): boolean {
   );
 }
 
+/**
+ * PostgreSQL's data exceptions that only a value can cause: malformed numbers or times, out of
+ * range, NUL or invalid text, JSON nesting past the server's limit. The routes validate what
+ * they know of; this is the net below them, so a value they missed is the caller's 400 and not
+ * our 500. Logged as `db_rejected_value` (warn) by `onError`, so a gap in validation shows.
+ */
+function isRejectedValue(e: unknown): boolean {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" &&
+    /^(22P02|22003|22007|22008|22009|22021|22P05|22025|2201[0-9A-Z]|54001)$/.test(code);
+}
+
 /** At most one `database_unavailable` line per second, however many requests are refused. */
 const OUTAGE_LOG_EVERY_MS = 1_000;
 
@@ -80,6 +92,13 @@ export function toSluiceError(e: unknown): SluiceError {
       return new SluiceError(code, "cross-site form submissions are refused");
     }
     if (code) return new SluiceError(code, e.message || code.toLowerCase().replaceAll("_", " "));
+  }
+  if (isRejectedValue(e)) {
+    return new SluiceError(
+      "VALIDATION_FAILED",
+      `a value was refused by the database: ${(e as Error).message}`,
+      { issues: [{ path: "", message: (e as Error).message, code: "invalid_value" }] },
+    );
   }
   if (isDatabaseDown(e)) {
     return new SluiceError("DATABASE_UNAVAILABLE", "the database is unreachable; retry shortly", {
@@ -108,6 +127,13 @@ export function onErrorHandler(log: Logger): ErrorHandler {
         outageLoggedAt = now;
         suppressed = 0;
       }
+    } else if (isRejectedValue(err)) {
+      log.warn("db_rejected_value", {
+        route: c.req.routePath,
+        method: c.req.method,
+        request_id: c.get("requestId"),
+        error: (err as Error).message,
+      });
     } else if (status >= 500) {
       log.error("request_failed", {
         route: c.req.routePath,

@@ -17,6 +17,12 @@ export const ErrorSchema = z.object({
   }),
 }).openapi("Error");
 
+/** A time PostgreSQL can store: it has no year 0, and JavaScript's range goes far beyond 9999. */
+export function inTimestampRange(d: Date): boolean {
+  const y = d.getUTCFullYear();
+  return !Number.isNaN(d.getTime()) && y >= 1 && y <= 9999;
+}
+
 const Duration = z.string().max(32).openapi({
   example: "30s",
   description: "500ms, 15s, 5m, 2h, 7d",

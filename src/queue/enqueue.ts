@@ -528,5 +528,8 @@ export function parseZonedTime(text: string): Date | null {
     return null;
   }
   const at = new Date(text);
-  return Number.isNaN(at.getTime()) ? null : at;
+  // PostgreSQL has no year 0 (and Date.UTC maps years 0–99 to 19xx, so the check above passes
+  // them): "0000-01-01T00:00:00Z", or "0001-01-01T00:00:00+01:00", would answer 500 there.
+  if (Number.isNaN(at.getTime()) || at.getUTCFullYear() < 1) return null;
+  return at;
 }

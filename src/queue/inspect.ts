@@ -60,6 +60,11 @@ export async function listJobs(sql: Sql, f: JobFilter = {}): Promise<JobPage> {
   if (f.before != null && !isJobId(f.before)) {
     throw new SluiceError("VALIDATION_FAILED", `cursor '${f.before}' is not a job id`);
   }
+  if (f.retryOf != null && !isJobId(f.retryOf)) {
+    throw new SluiceError("VALIDATION_FAILED", `retryOf '${f.retryOf}' is not a job id`, {
+      issues: [{ path: "retryOf", message: "not a job id", code: "invalid_format" }],
+    });
+  }
   const rows = await sql<JobRow[]>`
     SELECT * FROM sluice.jobs WHERE true
       ${f.queue != null ? sql`AND queue = ${f.queue}` : sql``}

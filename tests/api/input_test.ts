@@ -180,9 +180,39 @@ Deno.test("bad input answers 4xx with the error shape, records a decision and wr
     });
 
     await t.step("bad query parameters answer 400", async () => {
-      for (const q of ["state=bogus", "limit=0", "limit=abc", "before=x", "colour=red"]) {
+      for (
+        const q of [
+          "state=bogus",
+          "limit=0",
+          "limit=abc",
+          "before=x",
+          "colour=red",
+          "retryOf=abc",
+          "retryOf=99999999999999999999",
+        ]
+      ) {
         const r = await api.call("GET", `/v1/jobs?${q}`);
         equal(r.status, 400, q);
+        equal(r.body.error.code, "VALIDATION_FAILED");
+      }
+      for (
+        const path of [
+          "/v1/dlq?since=0000-01-01T00:00:00Z",
+          "/v1/dlq?until=%2B275760-09-13T00:00:00Z",
+          "/v1/ingest/decisions?since=0000-01-01T00:00:00Z",
+          "/v1/dlq?kind=a%00b",
+        ]
+      ) {
+        const r = await api.call("GET", path);
+        equal(r.status, 400, path);
+        equal(r.body.error.code, "VALIDATION_FAILED");
+      }
+    });
+
+    await t.step("times PostgreSQL cannot store answer 400, not 500", async () => {
+      for (const runAt of ["0000-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00"]) {
+        const r = await api.call("POST", "/v1/jobs", { body: { kind: "k", runAt } });
+        equal(r.status, 400, `${runAt}: ${JSON.stringify(r.body)}`);
         equal(r.body.error.code, "VALIDATION_FAILED");
       }
     });

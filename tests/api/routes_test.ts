@@ -220,6 +220,7 @@ Deno.test("jobs, queues, dlq, pull workers and decisions over HTTP", async (t) =
       equal(r.status, 200);
       equal(r.body.count, 1);
       equal(r.body.replayed[0].jobId, deadId);
+      equal(r.body.replayed[0].reason, "DEAD_MAX_ATTEMPTS", "the dead job's reason, not null");
       equal(r.body.more, false);
       equal(
         (await api.call("POST", "/v1/dlq/replay", { body: { queue: "ext" } })).body.count,

@@ -29,6 +29,7 @@ import type { Sql } from "../db/connect.ts";
 import { type AlertName, readDbGauges } from "../obs/db_gauges.ts";
 import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
+import { countCallbackRefusals } from "../delivery/callback_refusals.ts";
 import { sampleDepth } from "./_depth_samples.ts";
 import { checkTableHealth } from "./table_health.ts";
 
@@ -104,9 +105,12 @@ export async function evaluateAlerts(
   );
   const obs: Observation[] = [];
 
+  // A pull worker's heartbeat contract is its lease (it picks its own beat and lease length),
+  // so its jobs are stale once the lease passed; a process worker must also have been seen.
   const [hb] = await sql<[{ running: number; stale: number }]>`
     SELECT count(*)::int AS running, count(*) FILTER (WHERE j.lease_expires_at < ${at}
-      OR w.last_seen_at IS NULL OR w.last_seen_at < ${at}::timestamptz - interval '30 seconds')::int AS stale
+      OR (w.kind IS DISTINCT FROM 'pull' AND (w.last_seen_at IS NULL
+        OR w.last_seen_at < ${at}::timestamptz - interval '30 seconds')))::int AS stale
     FROM sluice.jobs j LEFT JOIN sluice.workers w ON w.id = j.worker_id
     WHERE j.state = 'running'`;
   const staleRatio = hb.running === 0 ? 0 : hb.stale / hb.running;
@@ -149,17 +153,15 @@ export async function evaluateAlerts(
   });
 
   const cb = await callbackFailures(sql, at);
-  if (cb) {
-    obs.push({
-      name: "callback_failure_ratio",
-      subject: "",
-      holds: cb.total >= 10 && cb.failed / cb.total > t.callbackFailureRatio,
-      value: cb.total === 0 ? null : cb.failed / cb.total,
-      threshold: t.callbackFailureRatio,
-      forMs: CALLBACK_FAILURES_FOR_MS,
-      details: { ...cb, window: "10m" },
-    });
-  }
+  obs.push({
+    name: "callback_failure_ratio",
+    subject: "",
+    holds: cb.total >= 10 && cb.failed / cb.total > t.callbackFailureRatio,
+    value: cb.total === 0 ? null : cb.failed / cb.total,
+    threshold: t.callbackFailureRatio,
+    forMs: CALLBACK_FAILURES_FOR_MS,
+    details: { ...cb, window: "10m" },
+  });
 
   const dead = await sql<{ queue: string; n: number }[]>`
     SELECT queue, count(*)::int AS n FROM sluice.jobs
@@ -270,19 +272,20 @@ export async function evaluateAlerts(
 }
 
 /**
- * Callbacks that reported a failed job over all callbacks in the last 10 minutes (the reference
- * runbooks' "failed events / total events"). Refused callbacks (bad signature, replay, stale) are
- * not stored, so they are counted by the API's metrics instead.
+ * Callbacks that reported a failed job, plus refused callbacks (bad signature, timestamp out of
+ * tolerance, stale lease, replayed event: src/delivery/callback_refusals.ts), over all callbacks
+ * received in the last 10 minutes (the reference runbooks' "failed events / total events").
  */
 async function callbackFailures(
   sql: Sql,
   at: Date,
-): Promise<{ failed: number; total: number } | null> {
+): Promise<{ failed: number; refused: number; total: number }> {
   const [r] = await sql<[{ failed: number; total: number }]>`
     SELECT count(*) FILTER (WHERE status = 'failed')::int AS failed, count(*)::int AS total
     FROM sluice.callback_events
     WHERE received_at > ${at}::timestamptz - interval '10 minutes' AND received_at <= ${at}`;
-  return r;
+  const refused = await countCallbackRefusals(sql, new Date(at.getTime() - 10 * MIN), at);
+  return { failed: r.failed + refused, refused, total: r.total + refused };
 }
 
 export interface AlertRecord {

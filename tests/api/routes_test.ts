@@ -254,10 +254,13 @@ Deno.test("jobs, queues, dlq, pull workers and decisions over HTTP", async (t) =
       equal((await api.call("POST", "/v1/queues/nope/pause")).status, 404);
     });
 
-    await t.step("workers list", async () => {
+    await t.step("workers list: the pull worker of the steps above", async () => {
       const r = await api.call("GET", "/v1/workers", { as: "read" });
       equal(r.status, 200);
-      deepStrictEqual(r.body.workers, []);
+      deepStrictEqual(
+        r.body.workers.map((w: { id: string; kind: string }) => [w.id, w.kind]),
+        [["pull:t-worker", "pull"]],
+      );
     });
   } finally {
     await api.close();

@@ -83,7 +83,9 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
       VALUES ('default', 'QUEUE_FULL', 'test')`;
     await sql`INSERT INTO sluice.callback_events (event_id, job_id, attempt, status)
       VALUES ('evt-1', 1, 1, 'succeeded')`;
-    const none = { policy_decisions: 0, callback_events: 0 };
+    await sql`INSERT INTO sluice.callback_refusals (minute, code, n)
+      VALUES (date_trunc('minute', now()), 'SIGNATURE_INVALID', 3)`;
+    const none = { policy_decisions: 0, callback_events: 0, callback_refusals: 0 };
     const before = await pruneHistory(sql, { olderThanMs: 30 * DAY, now: inDays(29) });
     deepStrictEqual(before, { archive: 0, finished: 0, alert_events: 0, ...none });
     const after = await pruneHistory(sql, { olderThanMs: 30 * DAY, now: inDays(31), batchSize: 2 });
@@ -93,6 +95,7 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
       alert_events: 1,
       policy_decisions: 1,
       callback_events: 1,
+      callback_refusals: 1,
     });
     const [{ n }] = await sql<[{ n: number }]>`SELECT count(*)::int AS n FROM sluice.jobs`;
     equal(n, 1); // the unfinished job is never pruned

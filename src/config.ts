@@ -823,7 +823,7 @@ const VARS = {
     name: "SLUICE_ALERT_CALLBACK_FAILURE_RATIO",
     default: "0.10",
     parse: ratio,
-    description: "Alert when this share of callbacks failed over 10m; default 0.10",
+    description: "Alert when this share of callbacks failed or were refused over 10m; default 0.10",
   }),
   alertRetrySuccessRate: v({
     name: "SLUICE_ALERT_RETRY_SUCCESS_RATE",
@@ -842,7 +842,8 @@ const VARS = {
     default: "15m",
     parse: duration({ min: 1_000 }),
     show: showDuration,
-    description: "Alert when a queue's runnable depth has grown without a dip for this long; 15m",
+    description:
+      "Alert when a queue's runnable depth grew at every sample (one per 1/15) for this long; 15m",
   }),
   alertDlqGrowth: v({
     name: "SLUICE_ALERT_DLQ_GROWTH",

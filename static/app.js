@@ -1506,6 +1506,7 @@ async function viewWorkers(c) {
             {},
             [
               "Worker",
+              "Kind",
               "State",
               "Queues",
               "Concurrency",
@@ -1524,6 +1525,8 @@ async function viewWorkers(c) {
               "tr",
               {},
               h("td", { class: "mono" }, w.id),
+              // A pull worker is an external program: its concurrency is the largest batch it asked for.
+              h("td", {}, w.kind ?? "process"),
               h("td", {}, chip(w.state ?? "online")),
               h("td", {}, (w.queues ?? []).join(", ")),
               h("td", { class: "num" }, w.concurrency),

@@ -15,6 +15,7 @@ import { type SluiceSeries, sluiceSeries } from "../obs/series.ts";
 import type { Env } from "./deps.ts";
 import type { Logger } from "../obs/log.ts";
 import type { RateLimiter, RateLimitEvents } from "./rate_limit.ts";
+import { registerMigrationGauge } from "../obs/migration_gauge.ts";
 
 /** Probes polled every few seconds by orchestrators: logged at debug so they do not drown the log. */
 const QUIET_ROUTES = new Set(["/healthz", "/readyz"]);
@@ -87,5 +88,6 @@ export function apiMetrics(
     }
   });
   registry.onCollect(() => gauges.apply());
+  registerMigrationGauge(registry, sql);
   return { series, gauges };
 }

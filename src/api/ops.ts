@@ -31,11 +31,14 @@ const OpsQueues = z.object({
     oldestWaitingSeconds: z.number().nullable(),
     throughput: Windows.openapi({ description: "jobs succeeded in the last 1, 5, 15 minutes" }),
     failures: Windows.openapi({ description: "jobs dead in the last 1, 5, 15 minutes" }),
-    workers: z.number().openapi({ description: "online workers serving this queue" }),
+    workers: z.number().openapi({
+      description: "online workers serving this queue's delivery mode (pull workers for pull)",
+    }),
     policy: PolicySchema,
   })),
   workers: z.array(z.object({
     id: z.string(),
+    kind: z.enum(["process", "pull"]),
     host: z.string(),
     state: z.string(),
     queues: z.array(z.string()),

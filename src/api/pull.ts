@@ -9,8 +9,9 @@ import { getJob } from "../queue/inspect.ts";
 import { leaseJobs } from "../queue/lease.ts";
 import { completeJob, failJob, heartbeatJobs, staleLease } from "../queue/outcome.ts";
 import { getQueue } from "../queue/queues.ts";
+import { pullWorkerSightings } from "../queue/workers.ts";
 import { showDuration } from "../config.ts";
-import { requireScope } from "./auth.ts";
+import { clientIp, requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import { jobIdOf } from "./jobs.ts";
 import {
@@ -50,6 +51,8 @@ export function pullRouter(ctx: ApiContext) {
   const r = newRouter();
   const { sql, defaults } = ctx;
   const defaultLeaseS = Math.max(1, Math.round(ctx.config.leaseMs / 1000));
+  // Pull workers are listed and watched like any worker (src/queue/workers.ts).
+  const seen = pullWorkerSightings(sql);
 
   r.openapi(
     createRoute({
@@ -82,9 +85,17 @@ export function pullRouter(ctx: ApiContext) {
           { queue: name, mode: queue.effective.delivery.mode },
         );
       }
+      const workerId = b.workerId ?? `pull:${c.get("token").name}`;
+      await seen.leased({
+        id: workerId,
+        queue: name,
+        host: clientIp(c, ctx),
+        version: (c.req.header("user-agent") ?? "").slice(0, 64),
+        max: b.max,
+      });
       const leased = await leaseJobs(sql, {
         queue: name,
-        workerId: b.workerId ?? `pull:${c.get("token").name}`,
+        workerId,
         max: b.max,
         leaseMs: (b.leaseSeconds ?? defaultLeaseS) * 1000,
         concurrency: queue.effective.concurrency,
@@ -141,6 +152,7 @@ export function pullRouter(ctx: ApiContext) {
       };
       const res = await heartbeatJobs(sql, [fence], (b.leaseSeconds ?? defaultLeaseS) * 1000);
       if (!res.alive.has(fence.id)) throw staleLease(fence);
+      await seen.heartbeat(fence.id);
       return c.json({ ok: true, cancelRequested: res.cancelRequested.has(fence.id) }, 200);
     },
   );

@@ -7,6 +7,9 @@ import { errorResponses, jsonContent } from "./schemas.ts";
 
 const Worker = z.object({
   id: z.string(),
+  kind: z.enum(["process", "pull"]).openapi({
+    description: "process: sluice worker; pull: an external program leasing a pull queue",
+  }),
   host: z.string(),
   pid: z.number(),
   queues: z.array(z.string()),

@@ -67,6 +67,19 @@ export const backupCommand: Command = {
   },
 };
 
+/**
+ * The archive holds token hashes and payloads: it is created 0600, and exclusively (O_EXCL), so a
+ * `FILE.partial` planted as a symlink is never followed and its target never overwritten. A
+ * leftover from an interrupted backup (file or link) is removed first, never written through;
+ * if something recreates it in between, the open fails rather than follow it.
+ */
+async function openPartial(partial: string): Promise<Deno.FsFile> {
+  await Deno.remove(partial).catch((e) => {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+  });
+  return await Deno.open(partial, { write: true, createNew: true, mode: 0o600 });
+}
+
 async function backup(out: string, quiet: boolean, json: boolean): Promise<number> {
   if (out === "-" && Deno.stdout.isTerminal()) {
     throw new UsageError("refusing to write a binary archive to a terminal: redirect stdout");
@@ -77,9 +90,7 @@ async function backup(out: string, quiet: boolean, json: boolean): Promise<numbe
   let result: BackupResult;
   try {
     result = await withOperatorDb(async (sql) => {
-      const sink = out === "-"
-        ? Deno.stdout.writable
-        : (await Deno.open(partial, { write: true, create: true, truncate: true })).writable;
+      const sink = out === "-" ? Deno.stdout.writable : (await openPartial(partial)).writable;
       return await backupDatabase(sql, sink, { onProgress: (p) => progress.update(p) });
     });
   } catch (e) {

@@ -13,7 +13,8 @@ import { applyWorkerFlags, startObservedWorker } from "./worker.ts";
 
 const HELP = `Usage: sluice up [--queues a,b] [--concurrency N]
 
-Everything in one process: worker (metrics on SLUICE_WORKER_METRICS_ADDR) + maintenance
+Everything in one process: worker (/healthz on SLUICE_WORKER_METRICS_ADDR; its series are on
+the api's /metrics/prom, unless SLUICE_API_ADDR=off) + maintenance
 (reaper, promoter, cron scheduler, archiver, pruner, scrubber, alerts) + the HTTP API. With no DATABASE_URL it creates (first run) and starts an embedded
 PostgreSQL in SLUICE_DATA_DIR (default ./sluice-data) using the host's initdb/pg_ctl,
 reachable only on a unix socket inside that directory, and stops it on exit.
@@ -63,7 +64,13 @@ export const upCommand: Command = {
           })
           : null;
         const maintenance = startMaintenance(db.sql, config, log);
-        const worker = await startObservedWorker(db.sql, config, log, { registry });
+        // Each series once: with the API on, its /metrics/prom exports the shared registry and
+        // the worker port keeps /healthz but exports no series (scraping both used to count
+        // every job twice); with SLUICE_API_ADDR=off the worker port exports everything.
+        const worker = await startObservedWorker(db.sql, config, log, {
+          registry,
+          seriesServedBy: api ? `${api.url}/metrics/prom` : null,
+        });
         banner([
           `Sluice is up (${Math.round(performance.now() - t0)} ms).`,
           `  database:  ${db.describe}`,

@@ -139,13 +139,18 @@ export async function startObservedWorker(
   sql: Sql,
   config: Config,
   log: Logger,
-  { registry }: { registry?: Registry } = {},
+  { registry, seriesServedBy = null }: {
+    registry?: Registry;
+    /** See startWorkerServer(): the URL exporting `registry` when it is shared (`sluice up`). */
+    seriesServedBy?: string | null;
+  } = {},
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const metrics = createWorkerMetrics(registry);
   let worker: Worker | null = null;
   const server = config.workerMetricsAddr === null ? null : startWorkerServer({
     addr: config.workerMetricsAddr,
     registry: metrics.registry,
+    seriesServedBy,
     log,
     health: () => ({ workerId: config.workerId, inFlight: worker?.inFlight ?? 0 }),
   });

@@ -7,6 +7,7 @@ import { applyCallback, type CallbackOutcome } from "../queue/callbacks.ts";
 import { isJobId } from "../queue/inspect.ts";
 import { isStorableText } from "../queue/json_value.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults } from "../queue/queues.ts";
+import { recordCallbackRefusal } from "./callback_refusals.ts";
 import { Signer } from "./signature.ts";
 
 /**
@@ -97,6 +98,10 @@ export async function handleCallback(
   } catch (e) {
     if (!isSluiceError(e)) throw e;
     log.warn("callback_refused", { code: e.code, error: e.message });
+    // Counted for callback_failure_ratio; losing the count must not change the answer.
+    await recordCallbackRefusal(deps.sql, e.code).catch((err) =>
+      log.warn("callback_refusal_not_recorded", { error: err })
+    );
     return { status: httpStatusOf(e.code), body: { error: e.toJSON() } };
   }
 }

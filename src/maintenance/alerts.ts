@@ -4,15 +4,22 @@
  * the state in `sluice.alerts` and every firing/resolution in `sluice.alert_events`, and logs
  * `alert_firing` / `alert_resolved`. The `sluice_alert_firing{alert}` gauge reads the table.
  *
- *   stale_heartbeat_ratio   running jobs whose lease expired or whose worker was not seen for
- *                           30 s, over all running jobs; > threshold held for 5 min
- *   callback_failure_ratio  callbacks reporting a failure over all callbacks in the last 10 min
+ * Every "for N minutes" is measured from `sluice.alerts.pending_since`, the time the condition
+ * started holding, so a new maintenance leader carries on the count rather than restarting it.
+ *
+ *   stale_heartbeat_ratio   running jobs whose lease expired or whose worker (a `sluice worker`
+ *                           or a pull worker) was not seen for 30 s, over all running jobs;
+ *                           > threshold held for 5 min
+ *   callback_failure_ratio  callbacks reporting a failure plus refused callbacks (bad signature,
+ *                           stale, replayed, …) over all callbacks received in the last 10 min;
+ *                           > threshold held for 10 min, at least 10 callbacks
  *   retry_success_rate      retried jobs (attempt > 1) finished in the last 30 min that
- *                           succeeded; < threshold, at least 5 such jobs
+ *                           succeeded; < threshold held for 30 min, at least 5 such jobs
  *   success_rate            succeeded / (succeeded + dead) finished in the last 30 min;
- *                           < threshold, at least 10 jobs
- *   queue_depth_growing     per queue: available depth rose and never fell for
- *                           SLUICE_ALERT_DEPTH_GROWTH_FOR (sampled once per pass)
+ *                           < threshold held for 30 min, at least 10 jobs
+ *   queue_depth_growing     per queue: the available depth strictly grew from each sample to
+ *                           the next across SLUICE_ALERT_DEPTH_GROWTH_FOR (src/maintenance/
+ *                           _depth_samples.ts); value and threshold are both seconds
  *   dlq_growth              per queue: at least SLUICE_ALERT_DLQ_GROWTH jobs died in 10 min
  *   table_health            checkTableHealth() reports a warning: a pinned xmin horizon at
  *                           once, a dead-tuple ratio once it has held for 5 minutes
@@ -22,6 +29,8 @@ import type { Sql } from "../db/connect.ts";
 import { type AlertName, readDbGauges } from "../obs/db_gauges.ts";
 import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
+import { countCallbackRefusals } from "../delivery/callback_refusals.ts";
+import { sampleDepth } from "./_depth_samples.ts";
 import { checkTableHealth } from "./table_health.ts";
 
 export interface AlertThresholds {
@@ -60,6 +69,9 @@ interface AlertRow {
 }
 
 const DEAD_TUPLES_FOR_MS = 5 * MIN;
+const STALE_HEARTBEATS_FOR_MS = 5 * MIN;
+const CALLBACK_FAILURES_FOR_MS = 10 * MIN;
+const SUCCESS_RATES_FOR_MS = 30 * MIN;
 
 interface Observation {
   name: AlertName;
@@ -93,9 +105,12 @@ export async function evaluateAlerts(
   );
   const obs: Observation[] = [];
 
+  // A pull worker's heartbeat contract is its lease (it picks its own beat and lease length),
+  // so its jobs are stale once the lease passed; a process worker must also have been seen.
   const [hb] = await sql<[{ running: number; stale: number }]>`
     SELECT count(*)::int AS running, count(*) FILTER (WHERE j.lease_expires_at < ${at}
-      OR w.last_seen_at IS NULL OR w.last_seen_at < ${at}::timestamptz - interval '30 seconds')::int AS stale
+      OR (w.kind IS DISTINCT FROM 'pull' AND (w.last_seen_at IS NULL
+        OR w.last_seen_at < ${at}::timestamptz - interval '30 seconds')))::int AS stale
     FROM sluice.jobs j LEFT JOIN sluice.workers w ON w.id = j.worker_id
     WHERE j.state = 'running'`;
   const staleRatio = hb.running === 0 ? 0 : hb.stale / hb.running;
@@ -105,7 +120,7 @@ export async function evaluateAlerts(
     holds: hb.running > 0 && staleRatio > t.staleHeartbeatRatio,
     value: staleRatio,
     threshold: t.staleHeartbeatRatio,
-    forMs: 5 * MIN,
+    forMs: STALE_HEARTBEATS_FOR_MS,
     details: { running: hb.running, stale: hb.stale },
   });
 
@@ -124,7 +139,7 @@ export async function evaluateAlerts(
     holds: total >= 10 && fin.ok / total < t.successRate,
     value: total === 0 ? null : fin.ok / total,
     threshold: t.successRate,
-    forMs: 0,
+    forMs: SUCCESS_RATES_FOR_MS,
     details: { succeeded: fin.ok, dead: fin.dead, window: "30m" },
   });
   obs.push({
@@ -133,22 +148,20 @@ export async function evaluateAlerts(
     holds: fin.rall >= 5 && fin.rok / fin.rall < t.retrySuccessRate,
     value: fin.rall === 0 ? null : fin.rok / fin.rall,
     threshold: t.retrySuccessRate,
-    forMs: 0,
+    forMs: SUCCESS_RATES_FOR_MS,
     details: { retried: fin.rall, succeeded: fin.rok, window: "30m" },
   });
 
   const cb = await callbackFailures(sql, at);
-  if (cb) {
-    obs.push({
-      name: "callback_failure_ratio",
-      subject: "",
-      holds: cb.total >= 10 && cb.failed / cb.total > t.callbackFailureRatio,
-      value: cb.total === 0 ? null : cb.failed / cb.total,
-      threshold: t.callbackFailureRatio,
-      forMs: 0,
-      details: { ...cb, window: "10m" },
-    });
-  }
+  obs.push({
+    name: "callback_failure_ratio",
+    subject: "",
+    holds: cb.total >= 10 && cb.failed / cb.total > t.callbackFailureRatio,
+    value: cb.total === 0 ? null : cb.failed / cb.total,
+    threshold: t.callbackFailureRatio,
+    forMs: CALLBACK_FAILURES_FOR_MS,
+    details: { ...cb, window: "10m" },
+  });
 
   const dead = await sql<{ queue: string; n: number }[]>`
     SELECT queue, count(*)::int AS n FROM sluice.jobs
@@ -171,22 +184,18 @@ export async function evaluateAlerts(
       details: { diedLast10m: n },
     });
     const depth = gauges.queues.get(queue)?.counts.available ?? 0;
-    const prev = previous.get(`queue_depth_growing\u0000${queue}`);
-    const last = typeof prev?.details.depth === "number" ? prev.details.depth : null;
-    const started = prev && prev.state !== "ok";
-    // Pending starts on a rise and lasts while the depth never falls.
-    const growing = last !== null && depth > 0 && (started ? depth >= last : depth > last);
+    const prev = previous.get(`queue_depth_growing\u0000${queue}`)?.details;
+    const growth = sampleDepth(prev?.samples, depth, at.getTime(), t.depthGrowthMs);
     obs.push({
       name: "queue_depth_growing",
       subject: queue,
-      holds: growing,
-      value: depth,
+      holds: growth.grewForMs >= t.depthGrowthMs,
+      // Both in seconds: how long the depth has grown without a pause, against the window.
+      value: growth.grewForMs / 1000,
       threshold: t.depthGrowthMs / 1000,
-      forMs: t.depthGrowthMs,
-      details: {
-        depth,
-        startDepth: growing && started ? prev.details.startDepth ?? last : last,
-      },
+      // The window is part of the condition (the samples), so it fires once the chain is long.
+      forMs: 0,
+      details: { depth, startDepth: growth.startDepth, samples: growth.samples },
     });
   }
 
@@ -263,19 +272,20 @@ export async function evaluateAlerts(
 }
 
 /**
- * Callbacks that reported a failed job over all callbacks in the last 10 minutes (the reference
- * runbooks' "failed events / total events"). Refused callbacks (bad signature, replay, stale) are
- * not stored, so they are counted by the API's metrics instead.
+ * Callbacks that reported a failed job, plus refused callbacks (bad signature, timestamp out of
+ * tolerance, stale lease, replayed event: src/delivery/callback_refusals.ts), over all callbacks
+ * received in the last 10 minutes (the reference runbooks' "failed events / total events").
  */
 async function callbackFailures(
   sql: Sql,
   at: Date,
-): Promise<{ failed: number; total: number } | null> {
+): Promise<{ failed: number; refused: number; total: number }> {
   const [r] = await sql<[{ failed: number; total: number }]>`
     SELECT count(*) FILTER (WHERE status = 'failed')::int AS failed, count(*)::int AS total
     FROM sluice.callback_events
     WHERE received_at > ${at}::timestamptz - interval '10 minutes' AND received_at <= ${at}`;
-  return r;
+  const refused = await countCallbackRefusals(sql, new Date(at.getTime() - 10 * MIN), at);
+  return { failed: r.failed + refused, refused, total: r.total + refused };
 }
 
 export interface AlertRecord {

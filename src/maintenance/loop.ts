@@ -5,8 +5,8 @@
  * never dies with the database (the next pass tries again). Standbys only try to take the lease.
  *
  * Each service pass logs one `maintenance_pass` line with its counts — at info when it did
- * something, at debug when every count is 0 (a quiet system would otherwise log eight lines
- * every five seconds) — and records itself in `sluice.maintenance_passes` for the ops view.
+ * something, at debug when every count is 0 or names standing state (`MaintenanceService.state`:
+ * a quiet system would otherwise log eight lines every five seconds) — and records itself in `sluice.maintenance_passes` for the ops view.
  */
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
@@ -60,7 +60,7 @@ export async function runMaintenancePass(
     }
     const ms = Math.round(performance.now() - t0);
     if (!error) {
-      const busy = Object.values(counts).some((n) => n > 0);
+      const busy = Object.entries(counts).some(([k, n]) => n > 0 && !s.state?.includes(k));
       log[busy ? "info" : "debug"]("maintenance_pass", {
         service: s.name,
         ...counts,

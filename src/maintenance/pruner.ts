@@ -5,7 +5,7 @@ import type { Sql } from "../db/connect.ts";
  * - archived jobs (succeeded jobs already moved out by the archiver);
  * - dead and cancelled jobs still in sluice.jobs: the DLQ keeps a job for the same horizon,
  *   long enough to replay it, then it goes (a replayed copy is a new job and lives on);
- * - alert events, policy decisions and callback events.
+ * - alert events, policy decisions, callback events and callback refusal counts.
  * Unfinished jobs are never deleted, whatever their age.
  */
 export async function pruneHistory(
@@ -64,11 +64,19 @@ export async function pruneHistory(
         ORDER BY received_at LIMIT ${batchSize})
       RETURNING 1`).length
   );
+  const callbackRefusals = await drain(async () =>
+    (await sql`
+      DELETE FROM sluice.callback_refusals WHERE (minute, code) IN (
+        SELECT minute, code FROM sluice.callback_refusals WHERE minute < ${cutoff}
+        ORDER BY minute LIMIT ${batchSize})
+      RETURNING 1`).length
+  );
   return {
     archive,
     finished,
     alert_events: alertEvents,
     policy_decisions: policyDecisions,
     callback_events: callbackEvents,
+    callback_refusals: callbackRefusals,
   };
 }

@@ -29,6 +29,11 @@ export interface ServiceContext {
 export interface MaintenanceService {
   name: string;
   run(sql: Sql, ctx: ServiceContext): Promise<Record<string, number>>;
+  /**
+   * Counts that describe standing state rather than work done (alerts evaluated or firing): a
+   * pass where only these are non-zero changed nothing, so its line is logged at debug.
+   */
+  state?: readonly string[];
   /** Resolves when work the service left running in the background is done. */
   settled?(): Promise<void>;
 }
@@ -66,6 +71,8 @@ export function maintenanceServices(config: Config): MaintenanceService[] {
       run: async (sql, { now, log }) => ({
         ...await evaluateAlerts(sql, alertThresholds(config), { now, log }),
       }),
+      // Info only on a transition (fired, resolved); steady state every pass is debug noise.
+      state: ["evaluated", "firing"],
     },
     { name: "vacuum", run: (sql, { log }) => vacuum.run(sql, log), settled: vacuum.settled },
     {

@@ -17,6 +17,7 @@ import {
   type EffectivePolicy,
   type EngineDefaults,
   listQueues,
+  type Queue,
 } from "../queue/queues.ts";
 import { schedulerHealth } from "../queue/schedules.ts";
 import { listWorkers, type WorkerRecord } from "../queue/workers.ts";
@@ -43,7 +44,15 @@ export interface OpsQueuesSnapshot {
   queues: OpsQueue[];
   workers: Pick<
     WorkerRecord,
-    "id" | "host" | "state" | "queues" | "concurrency" | "runningJobIds" | "lastSeenAt" | "version"
+    | "id"
+    | "kind"
+    | "host"
+    | "state"
+    | "queues"
+    | "concurrency"
+    | "runningJobIds"
+    | "lastSeenAt"
+    | "version"
   >[];
   scheduler: { schedules: number; paused: number; nextFireAt: string | null; overdue: number };
   maintenance: {
@@ -109,12 +118,16 @@ export async function opsQueuesSnapshot(
   ]);
   const rateBy = new Map(rates.map((r) => [r.queue, r]));
   const online = workers.filter((w) => w.state === "online");
-  const serves = (w: WorkerRecord, q: string) => w.queues.includes("*") || w.queues.includes(q);
+  // Only workers of the kind the queue's delivery needs: `sluice worker` never leases a pull
+  // queue, and a pull worker only the pull queues it asked for.
+  const serves = (w: WorkerRecord, q: Queue) =>
+    (w.kind === "pull") === (q.effective.delivery.mode === "pull") &&
+    (w.queues.includes("*") || w.queues.includes(q.name));
   const reasons: string[] = [];
   const out: OpsQueue[] = queues.map((q) => {
     const g = gauges.queues.get(q.name);
     const r = rateBy.get(q.name);
-    const servedBy = online.filter((w) => serves(w, q.name)).length;
+    const servedBy = online.filter((w) => serves(w, q)).length;
     const counts = g?.counts ??
       { scheduled: 0, available: 0, running: 0, retrying: 0, succeeded: 0, dead: 0, cancelled: 0 };
     if (
@@ -167,6 +180,7 @@ export async function opsQueuesSnapshot(
     queues: out,
     workers: workers.map((w) => ({
       id: w.id,
+      kind: w.kind,
       host: w.host,
       state: w.state,
       queues: w.queues,

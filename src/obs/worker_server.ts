@@ -17,11 +17,17 @@ export interface WorkerServer {
 }
 
 export function startWorkerServer(
-  { addr, registry, log, health }: {
+  { addr, registry, log, health, seriesServedBy = null }: {
     addr: ListenAddr;
     registry: Registry;
     log: Logger;
     health: () => Record<string, unknown>;
+    /**
+     * Where this process's series are exported instead (`sluice up`: the api's /metrics/prom,
+     * which shares the registry). Then /metrics/prom here answers with no series, only a comment
+     * naming that URL, so summing every scraped target counts each job once.
+     */
+    seriesServedBy?: string | null;
   },
 ): WorkerServer | null {
   const handler = async (req: Request): Promise<Response> => {
@@ -34,6 +40,12 @@ export function startWorkerServer(
       return Response.json({ status: "ok", version, commit, ...health() });
     }
     if (path === "/metrics/prom" || path === "/metrics") {
+      if (seriesServedBy !== null) {
+        return new Response(
+          `# This process's series (worker included) are served by ${seriesServedBy}\n`,
+          { headers: { "content-type": PROMETHEUS_CONTENT_TYPE } },
+        );
+      }
       try {
         return new Response(await exposition(registry), {
           headers: { "content-type": PROMETHEUS_CONTENT_TYPE },

@@ -113,7 +113,7 @@ export async function replayDeadLetters(sql: Sql, req: ReplayRequest): Promise<R
         LIMIT ${limit}
         FOR UPDATE SKIP LOCKED
       )
-      INSERT INTO sluice.jobs (
+      INSERT INTO sluice.jobs AS n (
         queue, kind, payload, state, priority, run_at, max_attempts, timeout_ms, tags,
         retry_of, created_by
       )
@@ -121,8 +121,10 @@ export async function replayDeadLetters(sql: Sql, req: ReplayRequest): Promise<R
         j.timeout_ms, j.tags, j.id, ${req.createdBy ?? null}
       FROM sluice.jobs j JOIN picked ON picked.id = j.id
       ORDER BY j.finished_at, j.id
-      RETURNING id, retry_of, queue,
-        (SELECT dead_reason FROM sluice.jobs d WHERE d.id = retry_of) AS reason`;
+      -- \`n.\` qualified: a bare \`retry_of\` inside the subquery resolves to \`d.retry_of\` (the
+      -- dead job's own, usually NULL), which reported every reason as null.
+      RETURNING n.id, n.retry_of, n.queue,
+        (SELECT d.dead_reason FROM sluice.jobs d WHERE d.id = n.retry_of) AS reason`;
     const replayed = rows.map((r) => ({
       id: String(r.retry_of),
       newId: String(r.id),

@@ -1,5 +1,11 @@
 import type { Sql } from "../db/connect.ts";
 
+/**
+ * `process`: a `sluice worker` (or `sluice up`) serving inline, exec and http queues; `pull`: an
+ * external program leasing a pull queue over HTTP, recorded by `pullWorkerSightings()`.
+ */
+export type WorkerKind = "process" | "pull";
+
 export interface WorkerInfo {
   id: string;
   host: string;
@@ -12,6 +18,7 @@ export interface WorkerInfo {
 }
 
 export interface WorkerRecord extends WorkerInfo {
+  kind: WorkerKind;
   startedAt: string;
   lastSeenAt: string;
   stoppedAt: string | null;
@@ -29,7 +36,7 @@ export async function registerWorker(sql: Sql, w: WorkerInfo): Promise<void> {
     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
       queues = excluded.queues, concurrency = excluded.concurrency, version = excluded.version,
       metrics_addr = excluded.metrics_addr, started_at = now(), last_seen_at = now(),
-      stopped_at = NULL`;
+      stopped_at = NULL, kind = 'process'`;
 }
 
 export async function touchWorker(sql: Sql, id: string): Promise<void> {
@@ -48,6 +55,7 @@ interface WorkerRow {
   concurrency: number;
   version: string;
   metrics_addr: string | null;
+  kind: WorkerKind;
   started_at: Date;
   last_seen_at: Date;
   stopped_at: Date | null;
@@ -75,10 +83,73 @@ export async function listWorkers(
     concurrency: r.concurrency,
     version: r.version,
     metricsAddr: r.metrics_addr,
+    kind: r.kind,
     startedAt: r.started_at.toISOString(),
     lastSeenAt: r.last_seen_at.toISOString(),
     stoppedAt: r.stopped_at?.toISOString() ?? null,
-    state: r.stopped_at ? "stopped" : r.stale ? "stale" : "online",
+    state: stateOf(r),
     runningJobIds: r.running ?? [],
   }));
+}
+
+/**
+ * A pull worker never says goodbye: once unseen for WORKER_STALE_AFTER_MS it is stale only while
+ * it still holds running jobs (it died holding leases), otherwise it is simply gone (stopped).
+ */
+function stateOf(r: WorkerRow): WorkerRecord["state"] {
+  if (r.stopped_at) return "stopped";
+  if (!r.stale) return "online";
+  return r.kind === "pull" && (r.running ?? []).length === 0 ? "stopped" : "stale";
+}
+
+/** Writes of one pull worker's row are at most this frequent (per worker, in the database). */
+const PULL_SEEN_EVERY_MS = 1_000;
+
+export interface PullWorkerSightings {
+  /** A lease call by `id` on `queue`, from `host` (the client address), `version` its user agent. */
+  leased(
+    w: { id: string; queue: string; host: string; version: string; max: number },
+  ): Promise<void>;
+  /** A heartbeat for job `jobId`: the worker holding it was seen. */
+  heartbeat(jobId: string): Promise<void>;
+}
+
+/**
+ * Pull workers as `sluice.workers` rows (kind 'pull'), so they are listed with their last
+ * heartbeat and the stale-heartbeat alert finds them. Each api request writes at most one row
+ * once a second: the in-process map skips the statement for a worker seen within the second,
+ * and the `last_seen_at` guard skips the write when another api process just did it.
+ */
+export function pullWorkerSightings(sql: Sql): PullWorkerSightings {
+  const recent = new Map<string, number>();
+  const due = (key: string): boolean => {
+    const now = Date.now();
+    if (now - (recent.get(key) ?? -Infinity) < PULL_SEEN_EVERY_MS) return false;
+    if (recent.size >= 10_000) recent.clear(); // a bound, not a cache policy: worst case one write more
+    recent.set(key, now);
+    return true;
+  };
+  return {
+    async leased(w) {
+      if (!due(`lease\u0000${w.id}\u0000${w.queue}`)) return;
+      await sql`
+        INSERT INTO sluice.workers (id, kind, host, pid, queues, concurrency, version)
+        VALUES (${w.id}, 'pull', ${w.host}, 0, ${[w.queue]}, ${w.max}, ${w.version})
+        ON CONFLICT (id) DO UPDATE SET last_seen_at = now(), host = excluded.host,
+          version = excluded.version, stopped_at = NULL,
+          concurrency = greatest(sluice.workers.concurrency, excluded.concurrency),
+          queues = CASE WHEN ${w.queue} = ANY(sluice.workers.queues) THEN sluice.workers.queues
+            ELSE array_append(sluice.workers.queues, ${w.queue}) END
+        WHERE sluice.workers.kind = 'pull' AND (NOT ${w.queue} = ANY(sluice.workers.queues)
+          OR sluice.workers.last_seen_at < now() - ${PULL_SEEN_EVERY_MS} * interval '1 millisecond')`;
+    },
+    async heartbeat(jobId) {
+      if (!due(`job\u0000${jobId}`)) return;
+      await sql`
+        UPDATE sluice.workers w SET last_seen_at = now()
+        FROM sluice.jobs j
+        WHERE j.id = ${jobId} AND w.id = j.worker_id AND w.kind = 'pull'
+          AND w.last_seen_at < now() - ${PULL_SEEN_EVERY_MS} * interval '1 millisecond'`;
+    },
+  };
 }

@@ -20,7 +20,7 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
-function freePort(): number {
+export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();

@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { Signer } from "../../src/delivery/signature.ts";
+import { alertThresholds, evaluateAlerts } from "../../src/maintenance/alerts.ts";
 import { createTestApi, type TestApi } from "./_app.ts";
 
 const SECRET = "whsec_" + btoa("integ-callback-secret-0123456789");
@@ -198,6 +199,13 @@ Deno.test("ops views, schedules, circuits and signed callbacks over HTTP", async
           body: "{not json",
         });
         equal((await bad.json()).error.code, "SIGNATURE_INVALID");
+        // Refusals count toward callback_failure_ratio (the runbook's promise), accepted ones too.
+        await evaluateAlerts(api.db.sql, alertThresholds(api.ctx.config));
+        const [a] = await api.db.sql<{ value: number; details: Record<string, number> }[]>`
+          SELECT value, details FROM sluice.alerts WHERE name = 'callback_failure_ratio'`;
+        equal(a!.details.refused, 5, JSON.stringify(a));
+        equal(a!.details.total, 6);
+        equal(a!.value, 5 / 6);
       },
     );
   } finally {

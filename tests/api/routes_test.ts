@@ -220,6 +220,7 @@ Deno.test("jobs, queues, dlq, pull workers and decisions over HTTP", async (t) =
       equal(r.status, 200);
       equal(r.body.count, 1);
       equal(r.body.replayed[0].jobId, deadId);
+      equal(r.body.replayed[0].reason, "DEAD_MAX_ATTEMPTS", "the dead job's reason, not null");
       equal(r.body.more, false);
       equal(
         (await api.call("POST", "/v1/dlq/replay", { body: { queue: "ext" } })).body.count,
@@ -253,10 +254,13 @@ Deno.test("jobs, queues, dlq, pull workers and decisions over HTTP", async (t) =
       equal((await api.call("POST", "/v1/queues/nope/pause")).status, 404);
     });
 
-    await t.step("workers list", async () => {
+    await t.step("workers list: the pull worker of the steps above", async () => {
       const r = await api.call("GET", "/v1/workers", { as: "read" });
       equal(r.status, 200);
-      deepStrictEqual(r.body.workers, []);
+      deepStrictEqual(
+        r.body.workers.map((w: { id: string; kind: string }) => [w.id, w.kind]),
+        [["pull:t-worker", "pull"]],
+      );
     });
   } finally {
     await api.close();

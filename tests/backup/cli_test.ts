@@ -39,6 +39,18 @@ Deno.test("sluice backup, backup verify and restore work end to end", async (t) 
       );
     });
 
+    await t.step("backup writes 0600 and never follows a planted FILE.partial link", async () => {
+      const victim = `${dir}/victim.txt`;
+      await Deno.writeTextFile(victim, "precious");
+      const planted = `${dir}/planted.backup`;
+      await Deno.symlink(victim, `${planted}.partial`);
+      const r = await sluice(["backup", "--out", planted], testDatabaseEnv(source));
+      equal(r.code, 0, r.stderr);
+      equal(await Deno.readTextFile(victim), "precious", "the link's target is untouched");
+      equal((await Deno.stat(planted)).mode! & 0o777, 0o600);
+      assert((await Deno.lstat(planted)).isFile);
+    });
+
     await t.step("backup verify reads it without a database", async () => {
       const r = await sluice(["backup", "verify", file], { DATABASE_URL: "" });
       equal(r.code, 0, r.stderr);

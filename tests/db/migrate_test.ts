@@ -16,7 +16,7 @@ const REPO = new URL("../../", import.meta.url).pathname;
 const WITH_SLOW: Migration[] = [
   ...MIGRATIONS,
   {
-    version: MIGRATIONS.length + 1,
+    version: MIGRATIONS.at(-1)!.version + 1,
     name: "slow_marker",
     sql: "SELECT pg_sleep(0.3); CREATE TABLE sluice.slow_marker (x int);",
   },
@@ -94,7 +94,7 @@ Deno.test("migrationStatus() reports pending and applied migrations", async (t) 
       const status = await migrationStatus(db.sql);
       assert(status.every((s) => s.state === "applied" && s.appliedAt instanceof Date));
       await assertNoPendingMigrations(db.sql);
-      const next = MIGRATIONS.length + 1;
+      const next = MIGRATIONS.at(-1)!.version + 1;
       const more: Migration[] = [
         ...MIGRATIONS,
         { version: next, name: "x", sql: "SELECT 1" },

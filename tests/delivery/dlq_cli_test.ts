@@ -73,6 +73,17 @@ Deno.test("sluice dlq list/replay and queue create --http work from a shell", as
     equal(r.code, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     deepStrictEqual(report.replayed.map((x: { id: string }) => x.id).sort(), [...dead].sort());
+    deepStrictEqual(
+      report.replayed.map((x: { reason: string | null }) => x.reason),
+      ["DEAD_MAX_ATTEMPTS", "DEAD_MAX_ATTEMPTS", "DEAD_MAX_ATTEMPTS"],
+    );
+    const perm = await bury(db.sql, "default", "DEAD_PERMANENT_ERROR", 1);
+    const table = await sluice(["dlq", "replay", perm[0]!], env);
+    equal(table.code, 0, table.stderr);
+    assert(
+      new RegExp(`${perm[0]}\\s+\\d+\\s+default\\s+DEAD_PERMANENT_ERROR`).test(table.stdout),
+      table.stdout,
+    );
     const retry = await sluice(["jobs", "retry", dead[0]!], env);
     equal(retry.code, 0, retry.stderr);
 

@@ -2,7 +2,10 @@ import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { acquireLeadership, releaseLeadership } from "../../src/maintenance/leader.ts";
 import { archiveSucceededJobs } from "../../src/maintenance/archiver.ts";
 import { evaluateAlerts, opsAlerts } from "../../src/maintenance/alerts.ts";
+import { runMaintenancePass } from "../../src/maintenance/loop.ts";
 import { pruneHistory } from "../../src/maintenance/pruner.ts";
+import { maintenanceServices } from "../../src/maintenance/services.ts";
+import { requireConfig } from "../../src/config.ts";
 import { scrubPayloads } from "../../src/maintenance/scrubber.ts";
 import { checkTableHealth } from "../../src/maintenance/table_health.ts";
 import { createLogger } from "../../src/obs/log.ts";
@@ -80,7 +83,9 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
       VALUES ('default', 'QUEUE_FULL', 'test')`;
     await sql`INSERT INTO sluice.callback_events (event_id, job_id, attempt, status)
       VALUES ('evt-1', 1, 1, 'succeeded')`;
-    const none = { policy_decisions: 0, callback_events: 0 };
+    await sql`INSERT INTO sluice.callback_refusals (minute, code, n)
+      VALUES (date_trunc('minute', now()), 'SIGNATURE_INVALID', 3)`;
+    const none = { policy_decisions: 0, callback_events: 0, callback_refusals: 0 };
     const before = await pruneHistory(sql, { olderThanMs: 30 * DAY, now: inDays(29) });
     deepStrictEqual(before, { archive: 0, finished: 0, alert_events: 0, ...none });
     const after = await pruneHistory(sql, { olderThanMs: 30 * DAY, now: inDays(31), batchSize: 2 });
@@ -90,6 +95,7 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
       alert_events: 1,
       policy_decisions: 1,
       callback_events: 1,
+      callback_refusals: 1,
     });
     const [{ n }] = await sql<[{ n: number }]>`SELECT count(*)::int AS n FROM sluice.jobs`;
     equal(n, 1); // the unfinished job is never pruned
@@ -188,15 +194,23 @@ Deno.test("evaluateAlerts() fires and resolves, with state, events, log lines an
   const firing = async () => (await opsAlerts(sql)).firing.map((a) => `${a.name}:${a.subject}`);
   try {
     await t.step(
-      "success rate and DLQ growth fire at once, and resolve when the window passes",
+      "success rate must hold 30 minutes (counted from sluice.alerts), DLQ growth fires at once",
       async () => {
         await succeeded(sql, 8);
         await dead(sql, 2);
         const p = await evaluateAlerts(sql, THRESHOLDS, { now: at(0), log });
-        equal(p.fired, 2);
+        equal(p.fired, 1);
+        deepStrictEqual(await firing(), ["dlq_growth:default"]);
+        deepStrictEqual((await opsAlerts(sql)).pending.map((a) => a.name), ["success_rate"]);
+        // Keep the finished jobs inside both windows while the clock moves on.
+        await sql`UPDATE sluice.jobs SET finished_at = ${at(25)} WHERE state <> 'available'`;
+        equal((await evaluateAlerts(sql, THRESHOLDS, { now: at(29), log })).fired, 0);
+        deepStrictEqual(await firing(), ["dlq_growth:default"]);
+        // A fresh evaluation (another leader) reads pending_since from the table.
+        equal((await evaluateAlerts(sql, THRESHOLDS, { now: at(30), log })).fired, 1);
         deepStrictEqual((await firing()).sort(), ["dlq_growth:default", "success_rate:"]);
         assert(lines.some((l) => l.msg === "alert_firing" && l.alert === "success_rate"));
-        equal((await evaluateAlerts(sql, THRESHOLDS, { now: at(1), log })).fired, 0); // no re-fire
+        await sql`UPDATE sluice.jobs SET finished_at = now() WHERE state <> 'available'`;
         const later = await evaluateAlerts(sql, THRESHOLDS, { now: at(31), log });
         equal(later.resolved, 2);
         deepStrictEqual(await firing(), []);
@@ -223,15 +237,34 @@ Deno.test("evaluateAlerts() fires and resolves, with state, events, log lines an
     await t.step("a queue whose depth keeps growing for 15 minutes fires", async () => {
       await sql`DELETE FROM sluice.jobs WHERE kind = 'hang'`;
       await evaluateAlerts(sql, THRESHOLDS, { now: at(49), log }); // depth 0: the baseline
-      for (let m = 50; m <= 66; m++) {
+      for (let m = 50; m <= 64; m++) {
         await enqueueJobs(sql, [{ kind: "pile" }]);
         await evaluateAlerts(sql, THRESHOLDS, { now: at(m), log });
-        if (m === 64) deepStrictEqual(await firing(), []);
+        if (m === 63) deepStrictEqual(await firing(), []);
       }
       deepStrictEqual(await firing(), ["queue_depth_growing:default"]);
+      const fired = lines.findLast((l) => l.msg === "alert_firing")!;
+      equal(fired.alert, "queue_depth_growing");
+      // Value and threshold in one unit (seconds of growth against the window), not a depth.
+      equal(fired.value, 900);
+      equal(fired.threshold, 900);
+      equal(fired.depth, 15);
+      equal(fired.startDepth, 0);
       await sql`DELETE FROM sluice.jobs WHERE kind = 'pile' AND id % 2 = 0`;
-      await evaluateAlerts(sql, THRESHOLDS, { now: at(67), log });
+      await evaluateAlerts(sql, THRESHOLDS, { now: at(65), log });
       deepStrictEqual(await firing(), [], JSON.stringify(await opsAlerts(sql)));
+    });
+
+    await t.step("a flat backlog is not growing, however long it stays", async () => {
+      await evaluateAlerts(sql, THRESHOLDS, { now: at(70), log });
+      for (let m = 71; m <= 100; m++) {
+        await evaluateAlerts(sql, THRESHOLDS, { now: at(m), log });
+        // A pass between samples (the loop runs every few seconds) changes nothing either.
+        await evaluateAlerts(sql, THRESHOLDS, { now: at(m + 0.5), log });
+      }
+      deepStrictEqual(await firing(), []);
+      deepStrictEqual((await opsAlerts(sql)).pending, []);
+      await sql`DELETE FROM sluice.jobs WHERE kind = 'pile'`;
     });
 
     await t.step("opsQueuesSnapshot() reports state, counts and reasons", async () => {
@@ -270,6 +303,29 @@ Deno.test("checkTableHealth() warns about a transaction pinning the xmin horizon
     }
     const ok = await checkTableHealth(db.sql, { xminHorizonMs: 10, deadTupleRatio: 0.2 });
     deepStrictEqual(ok.warnings, []);
+  } finally {
+    await db.drop();
+  }
+});
+
+Deno.test("runMaintenancePass() logs the alerts pass at info only when an alert fires or resolves", async () => {
+  const db = await createTestDatabase();
+  const lines: Record<string, unknown>[] = [];
+  const log = createLogger({ level: "debug", write: (l) => lines.push(JSON.parse(l)) });
+  const { config } = requireConfig({ DATABASE_URL: db.url });
+  const services = maintenanceServices(config).filter((s) => s.name === "alerts");
+  const passLevels = () =>
+    lines.splice(0).filter((l) => l.msg === "maintenance_pass").map((l) => l.level);
+  try {
+    const pass = () => runMaintenancePass(db.sql, services, { log, holder: "t" });
+    await pass();
+    await pass();
+    deepStrictEqual(passLevels(), ["debug", "debug"], "nothing changed: debug");
+    await dead(db.sql, 1);
+    await pass();
+    deepStrictEqual(passLevels(), ["info"], "dlq_growth fired");
+    await pass();
+    deepStrictEqual(passLevels(), ["debug"], "still firing, nothing changed");
   } finally {
     await db.drop();
   }

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Sql } from "../db/connect.ts";
 import { countUnfinishedByState, drainQueue } from "../queue/drain.ts";
-import { assertDestinationAllowed } from "../delivery/destination.ts";
+import { assertDestinationAllowed, destinationRules } from "../delivery/destination.ts";
 import { emptyCounts } from "../queue/inspect.ts";
 import {
   createQueue,
@@ -38,7 +38,7 @@ export function queuesRouter(ctx: ApiContext) {
   // admins choose where jobs are sent. The destination is checked at save and again at send.
   const checkDestination = async (p: QueuePolicy) => {
     if (p.delivery?.mode === "http") {
-      await assertDestinationAllowed(p.delivery.url, ctx.config.deliveryDeny);
+      await assertDestinationAllowed(p.delivery.url, destinationRules(ctx.config));
     }
   };
 

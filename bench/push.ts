@@ -12,6 +12,7 @@
  * NON-durable test cluster (fsync off), so a standalone figure is flattering.
  */
 import { parseArgs } from "node:util";
+import { BUILTIN_DELIVERY_DENY, LOCAL_DELIVERY_DENY } from "../src/config.ts";
 import { CircuitBreaker } from "../src/delivery/circuit.ts";
 import { enqueueJobs } from "../src/queue/enqueue.ts";
 import { createQueue } from "../src/queue/queues.ts";
@@ -77,7 +78,9 @@ try {
     deliveries: {
       http: timed(httpDelivery({
         signingSecrets: ["whsec_" + btoa("bench-secret-0123456789abcdef")],
-        deny: [],
+        // As an operator runs a receiver on the same host: the default deny list, 127.0.0.1 opted in.
+        deny: [...BUILTIN_DELIVERY_DENY, ...LOCAL_DELIVERY_DENY],
+        allow: ["127.0.0.1/32"],
         breaker,
         holder: "bench-push",
       })),

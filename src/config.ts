@@ -12,8 +12,10 @@
  *   problem (a credential that failed to appear must not silently mean "use the default").
  * - Sizes: `KB`/`MB`/`GB`/`TB` are decimal (1MB = 1,000,000 bytes), `KiB`/`MiB`/`GiB`/`TiB`
  *   binary.
- * - `SLUICE_DELIVERY_DENY` adds to the built-in deny list; it cannot remove from it, so a typo
- *   can never open the cloud metadata address to webhook delivery.
+ * - `SLUICE_DELIVERY_DENY` adds to the default deny list (loopback, unspecified, link-local,
+ *   cloud metadata); `SLUICE_DELIVERY_ALLOW` opens exceptions (e.g. `127.0.0.1/32` for a
+ *   receiver on the same host) but never link-local or metadata, so a typo can never open the
+ *   cloud metadata address to webhook delivery.
  * - Problem messages never quote the value of a secret variable.
  */
 import { z } from "zod";
@@ -444,12 +446,24 @@ function quote(value: string): string {
   return JSON.stringify(value);
 }
 
-/** Always denied for http delivery: link-local and cloud metadata endpoints. */
+/** Always denied for http delivery (SLUICE_DELIVERY_ALLOW cannot open them): link-local and cloud metadata. */
 export const BUILTIN_DELIVERY_DENY: readonly string[] = [
   "169.254.0.0/16",
   "fd00:ec2::254/128",
   "100.100.100.200/32",
   "fe80::/10",
+];
+
+/**
+ * Denied by default, opened only by SLUICE_DELIVERY_ALLOW: this host (loopback, and the
+ * unspecified addresses that reach it). A queue URL is an admin's choice, but whoever holds an
+ * admin token should not thereby reach every service bound to 127.0.0.1 and read its answers.
+ */
+export const LOCAL_DELIVERY_DENY: readonly string[] = [
+  "127.0.0.0/8",
+  "::1/128",
+  "0.0.0.0/8",
+  "::/128",
 ];
 
 /** A fraction from 0 to 1, e.g. `0.25`. */
@@ -747,9 +761,18 @@ const VARS = {
   deliveryDeny: v({
     name: "SLUICE_DELIVERY_DENY",
     default: "",
-    parse: (raw) => [...new Set([...BUILTIN_DELIVERY_DENY, ...cidrList(raw)])],
+    parse: (raw) => [
+      ...new Set([...BUILTIN_DELIVERY_DENY, ...LOCAL_DELIVERY_DENY, ...cidrList(raw)]),
+    ],
     description:
-      "Extra CIDRs http delivery may never reach, added to link-local and cloud metadata (always denied)",
+      "Extra CIDRs http delivery may not reach, added to loopback, unspecified, link-local and cloud metadata",
+  }),
+  deliveryAllow: v({
+    name: "SLUICE_DELIVERY_ALLOW",
+    default: "",
+    parse: cidrList,
+    description:
+      "CIDRs http delivery may reach despite the deny list (e.g. 127.0.0.1/32); never link-local or metadata",
   }),
   apiRateLimitPerMinute: v({
     name: "SLUICE_API_RATE_LIMIT",

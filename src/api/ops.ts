@@ -6,6 +6,7 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { opsAlerts, opsQueuesSnapshot } from "../obs/triage.ts";
+import { revealsSecrets } from "./_reveal.ts";
 import { requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import {
@@ -119,11 +120,7 @@ export function opsRouter(ctx: ApiContext) {
       defaults: ctx.defaults,
       signingSecrets: ctx.config.signingSecrets.length,
     });
-    // The engine's policy carries delivery headers (credentials): answer the API's shape.
-    return {
-      ...snap,
-      queues: snap.queues.map((q) => ({ ...q, policy: policyResource(q.policy) })),
-    };
+    return snap;
   });
   const alerts = shared(CACHE_MS, () => opsAlerts(ctx.sql));
 
@@ -136,7 +133,15 @@ export function opsRouter(ctx: ApiContext) {
       middleware: [requireScope("read")] as const,
       responses: { 200: jsonContent(OpsQueues, "the triage snapshot"), ...errorResponses() },
     }),
-    async (c) => c.json(await queues(), 200),
+    async (c) => {
+      // Shared across callers, so delivery secrets are redacted per caller: whole for admins.
+      const snap = await queues();
+      const reveal = revealsSecrets(c);
+      return c.json({
+        ...snap,
+        queues: snap.queues.map((q) => ({ ...q, policy: policyResource(q.policy, reveal) })),
+      }, 200);
+    },
   );
 
   r.openapi(

@@ -2,7 +2,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Sql } from "../db/connect.ts";
 import { countUnfinishedByState, drainQueue } from "../queue/drain.ts";
-import { assertDestinationAllowed } from "../delivery/destination.ts";
+import { assertDestinationAllowed, destinationRules } from "../delivery/destination.ts";
 import { emptyCounts } from "../queue/inspect.ts";
 import {
   createQueue,
@@ -12,6 +12,7 @@ import {
   setQueuePaused,
   updateQueuePolicy,
 } from "../queue/queues.ts";
+import { revealsSecrets } from "./_reveal.ts";
 import { requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import {
@@ -38,7 +39,7 @@ export function queuesRouter(ctx: ApiContext) {
   // admins choose where jobs are sent. The destination is checked at save and again at send.
   const checkDestination = async (p: QueuePolicy) => {
     if (p.delivery?.mode === "http") {
-      await assertDestinationAllowed(p.delivery.url, ctx.config.deliveryDeny);
+      await assertDestinationAllowed(p.delivery.url, destinationRules(ctx.config));
     }
   };
 
@@ -85,7 +86,7 @@ export function queuesRouter(ctx: ApiContext) {
           const g = facts.queues.get(q.name);
           const age = g?.oldestAvailableSeconds ?? null;
           return {
-            ...queueResource(q),
+            ...queueResource(q, revealsSecrets(c)),
             counts: g?.counts ?? emptyCounts(),
             oldestWaitingMs: age === null ? null : Math.round(age * 1000),
             oldestWaitingAt: age === null ? null : new Date(at - age * 1000).toISOString(),
@@ -110,7 +111,7 @@ export function queuesRouter(ctx: ApiContext) {
       const { name } = c.req.valid("param");
       const queue = await getQueue(sql, name, defaults);
       return c.json({
-        queue: queueResource(queue),
+        queue: queueResource(queue, revealsSecrets(c)),
         counts: await countUnfinishedByState(sql, name),
       }, 200);
     },
@@ -137,7 +138,7 @@ export function queuesRouter(ctx: ApiContext) {
         const q = await createQueue(tx as unknown as Sql, name, policy, defaults);
         return paused ? await setQueuePaused(tx as unknown as Sql, name, true, defaults) : q;
       });
-      return c.json({ queue: queueResource(queue) }, 201);
+      return c.json({ queue: queueResource(queue, revealsSecrets(c)) }, 201);
     },
   );
 
@@ -165,7 +166,7 @@ export function queuesRouter(ctx: ApiContext) {
           ? q
           : await setQueuePaused(tx as unknown as Sql, name, paused, defaults);
       });
-      return c.json({ queue: queueResource(queue) }, 200);
+      return c.json({ queue: queueResource(queue, revealsSecrets(c)) }, 200);
     },
   );
 
@@ -189,7 +190,7 @@ export function queuesRouter(ctx: ApiContext) {
           action === "pause",
           defaults,
         );
-        return c.json({ queue: queueResource(q) }, 200);
+        return c.json({ queue: queueResource(q, revealsSecrets(c)) }, 200);
       },
     );
   toggle("pause");
@@ -214,7 +215,11 @@ export function queuesRouter(ctx: ApiContext) {
     }),
     async (c) => {
       const s = await drainQueue(sql, c.req.valid("param").name, defaults);
-      return c.json({ queue: queueResource(s.queue), counts: s.counts, drained: s.drained }, 200);
+      return c.json({
+        queue: queueResource(s.queue, revealsSecrets(c)),
+        counts: s.counts,
+        drained: s.drained,
+      }, 200);
     },
   );
 

@@ -7,6 +7,7 @@ import { parseDuration, showDuration } from "../config.ts";
 import { SluiceError } from "../errors.ts";
 import type { EnqueueInput } from "../queue/enqueue.ts";
 import { type Job, JOB_STATES } from "../queue/job.ts";
+import { redactDelivery } from "../delivery/redact.ts";
 import type { Delivery, EffectivePolicy, Queue, QueuePolicy } from "../queue/queues.ts";
 
 export const ErrorSchema = z.object({
@@ -255,7 +256,11 @@ export const PolicySchema = z.object({
     mode: z.string(),
     command: z.union([z.string(), z.array(z.string())]).optional(),
     url: z.string().optional(),
+    headers: z.record(z.string(), z.string()).optional(),
     timeout: z.string().optional(),
+  }).openapi({
+    description:
+      "url, headers and command in full for admin tokens; for other scopes redacted (userinfo, query values and header values as ***, command as its program name and ***)",
   }),
 }).openapi("Policy");
 
@@ -268,11 +273,15 @@ export const QueueSchema = z.object({
 }).openapi("Queue");
 
 /**
- * The effective policies (env defaults filled in). Delivery headers are left out: they may hold
- * credentials for the receiving endpoint.
+ * The effective policies (env defaults filled in). The delivery's URL, headers and command may
+ * hold credentials for the receiving end: only `revealSecrets` (an admin asking) shows them
+ * whole, everyone else sees them redacted (src/delivery/redact.ts).
  */
-export function policyResource(e: EffectivePolicy): z.infer<typeof PolicySchema> {
-  const d = e.delivery;
+export function policyResource(
+  e: EffectivePolicy,
+  revealSecrets = false,
+): z.infer<typeof PolicySchema> {
+  const d = revealSecrets ? e.delivery : redactDelivery(e.delivery);
   return {
     concurrency: e.concurrency,
     rateLimit: e.rateLimit && { count: e.rateLimit.count, per: showDuration(e.rateLimit.perMs) },
@@ -287,7 +296,7 @@ export function policyResource(e: EffectivePolicy): z.infer<typeof PolicySchema>
     delivery: {
       mode: d.mode,
       ...(d.mode === "exec" ? { command: d.command } : {}),
-      ...(d.mode === "http" ? { url: d.url } : {}),
+      ...(d.mode === "http" ? { url: d.url, ...(d.headers ? { headers: d.headers } : {}) } : {}),
       ...("timeoutMs" in d && d.timeoutMs !== undefined
         ? { timeout: showDuration(d.timeoutMs) }
         : {}),
@@ -295,11 +304,11 @@ export function policyResource(e: EffectivePolicy): z.infer<typeof PolicySchema>
   };
 }
 
-export function queueResource(q: Queue): z.infer<typeof QueueSchema> {
+export function queueResource(q: Queue, revealSecrets = false): z.infer<typeof QueueSchema> {
   return {
     name: q.name,
     paused: q.paused,
-    ...policyResource(q.effective),
+    ...policyResource(q.effective, revealSecrets),
     createdAt: q.createdAt,
     updatedAt: q.updatedAt,
   };

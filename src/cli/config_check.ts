@@ -1,4 +1,12 @@
-import { CONFIG_VARS, describeConfig, describeUnknown, loadConfig } from "../config.ts";
+import { isLoopbackHost } from "../api/_cidr.ts";
+import {
+  type Config,
+  CONFIG_VARS,
+  describeConfig,
+  describeUnknown,
+  loadConfig,
+} from "../config.ts";
+import { destinationRules, reachableLoopback } from "../delivery/destination.ts";
 import {
   type Command,
   EXIT_OK,
@@ -62,7 +70,10 @@ function check(args: string[]): number {
   const problems = result.ok ? [] : result.problems;
   const unknownLines = result.unknown.map(describeUnknown);
   // Unknown names are already reported as problems here; other warnings still show.
-  const warnings = result.warnings.filter((w) => !unknownLines.includes(w));
+  const warnings = [
+    ...result.warnings.filter((w) => !unknownLines.includes(w)),
+    ...(result.ok ? deliveryWarnings(result.config) : []),
+  ];
   const ok = result.ok && result.unknown.length === 0;
   const rows = result.ok ? describeConfig(result.config, result.sources) : null;
 
@@ -85,4 +96,17 @@ function check(args: string[]): number {
   const set = rows?.filter((r) => r.source !== "default").length ?? 0;
   console.log(`\nconfiguration ok (${set} of ${rows?.length ?? 0} variables set)`);
   return EXIT_OK;
+}
+
+/**
+ * Push reaching this host is safe while only local users can reach the API; once the API
+ * listens beyond loopback, whoever holds an admin token (stolen or not) can point a queue at
+ * a service bound to 127.0.0.1 and read its answers as job results.
+ */
+function deliveryWarnings(c: Config): string[] {
+  const loopback = reachableLoopback(destinationRules(c));
+  if (loopback === null || c.apiAddr === null || isLoopbackHost(c.apiAddr.hostname)) return [];
+  return [
+    `SLUICE_DELIVERY_ALLOW lets http delivery reach this host ('${loopback}') while SLUICE_API_ADDR listens beyond loopback ('${c.apiAddr.hostname}'): an admin token used from afar can make workers POST to local services and read their answers as job results; keep the API on loopback or allow only receivers off this host`,
+  ];
 }

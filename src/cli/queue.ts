@@ -1,5 +1,5 @@
 import { parseSize } from "../config.ts";
-import { assertDestinationAllowed } from "../delivery/destination.ts";
+import { assertDestinationAllowed, destinationRules } from "../delivery/destination.ts";
 import { emptyCounts } from "../queue/inspect.ts";
 import { readDbGauges } from "../obs/db_gauges.ts";
 import {
@@ -39,7 +39,7 @@ Policy options ("none" removes a limit; omitted options take the SLUICE_* defaul
   --when-paused accept|reject  while paused, accept enqueues to run them later (default) or
                              refuse them with QUEUE_PAUSED
   --http URL                 push each job to URL, signed (Standard Webhooks); the URL is
-                             checked against SLUICE_DELIVERY_DENY
+                             checked against SLUICE_DELIVERY_DENY/_ALLOW
   --http-timeout DURATION    per-request timeout for --http (default 30s)
   --header "Name: value"     extra request header for --http (repeatable)
 
@@ -94,7 +94,7 @@ export const queueCommand: Command = {
       return await withOperatorDb(async (sql, { config, defaults }) => {
         // Destinations are checked when saved (and again before every request).
         if (policy.delivery?.mode === "http") {
-          await assertDestinationAllowed(policy.delivery.url, config.deliveryDeny);
+          await assertDestinationAllowed(policy.delivery.url, destinationRules(config));
         }
         switch (sub) {
           case "list": {

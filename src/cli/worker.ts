@@ -121,6 +121,7 @@ export function httpDeliveryFor(sql: Sql, config: Config, log: Logger): Deliver 
   return httpDelivery({
     signingSecrets: config.signingSecrets,
     deny: config.deliveryDeny,
+    allow: config.deliveryAllow,
     holder: config.workerId,
     breaker: new CircuitBreaker(sql, {
       failures: config.circuitFailures,

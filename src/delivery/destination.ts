@@ -1,15 +1,33 @@
+import { BUILTIN_DELIVERY_DENY, type Config } from "../config.ts";
 import { SluiceError } from "../errors.ts";
 
 /**
- * Where http delivery may send: checked when an admin saves a queue's URL and again before
- * every request (a name can start resolving to a denied address after it was saved).
- * Names are resolved with `Deno.resolveDns` (A and AAAA) and every address must be allowed.
- * A check just before `fetch` still leaves a DNS-rebinding window between our lookup and the
- * one fetch makes; closing it needs an egress proxy or firewall, which the README recommends
- * for hostile tenants.
+ * Where http delivery may send: checked when an admin saves a queue's URL and again when the
+ * worker connects (a name can start resolving to a denied address after it was saved).
+ * Names are resolved here (/etc/hosts, then `Deno.resolveDns` A and AAAA) and every address must
+ * be allowed; the worker then connects to one of those very addresses (src/delivery/egress.ts),
+ * never to a second lookup's answer, so DNS rebinding between check and connect cannot happen.
+ *
+ * An address is checked in every form it reaches, so spellings cannot slip past a CIDR:
+ * IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64 (64:ff9b::a.b.c.d) and 6to4
+ * (2002:aabb:ccdd::) also count as their IPv4 address, and the unspecified addresses (0.0.0.0/8,
+ * ::) as loopback, which is what a connection to them reaches on Linux. Decimal, octal and hex
+ * IPv4 (http://2130706433/, http://0x7f.1/) need nothing here: WHATWG URL parsing already turns
+ * them into 127.0.0.1.
  */
 
 export type Resolve = (host: string) => Promise<string[]>;
+
+/** The deny list and the exceptions to it (`SLUICE_DELIVERY_DENY`, `SLUICE_DELIVERY_ALLOW`). */
+export interface DestinationRules {
+  deny: readonly string[];
+  /** Opens addresses of `deny`, except the built-in link-local and metadata ranges. */
+  allow?: readonly string[];
+}
+
+export function destinationRules(c: Pick<Config, "deliveryDeny" | "deliveryAllow">) {
+  return { deny: c.deliveryDeny, allow: c.deliveryAllow } satisfies DestinationRules;
+}
 
 /** Parses `http(s)://…`; anything else is VALIDATION_FAILED. */
 export function parseDeliveryUrl(raw: string): URL {
@@ -31,53 +49,131 @@ export function parseDeliveryUrl(raw: string): URL {
   return url;
 }
 
-/** Throws DESTINATION_DENIED when the URL's host is, or resolves to, a denied address. */
-export async function assertDestinationAllowed(
-  rawUrl: string,
-  deny: readonly string[],
-  resolve: Resolve = resolveHost,
-): Promise<void> {
-  const url = parseDeliveryUrl(rawUrl);
-  const host = url.hostname.replace(/^\[|\]$/g, "");
-  const addresses = parseIp(host) ? [host] : await resolve(host);
-  for (const address of addresses) {
-    const cidr = deniedBy(address, deny);
-    if (cidr) {
-      throw new SluiceError(
-        "DESTINATION_DENIED",
-        `delivery to '${url.origin}' is denied: ${
-          address === host ? "" : `'${host}' resolves to `
-        }'${address}', inside '${cidr}' of SLUICE_DELIVERY_DENY`,
-        { origin: url.origin, address, cidr },
-      );
-    }
-  }
+/** A URL's host as a resolver or `Deno.connect` takes it: no brackets, no trailing dot. */
+export function hostOf(url: URL): string {
+  return url.hostname.replace(/^\[|\]$/g, "").replace(/\.$/, "").toLowerCase();
 }
 
-/** The first deny CIDR that contains `address`, or null. */
-export function deniedBy(address: string, deny: readonly string[]): string | null {
+export interface HostVerdict {
+  /** Every address the host resolves to (empty: it does not resolve). */
+  addresses: string[];
+  /** The first denied address and the CIDR that denies it, or null when all are allowed. */
+  denied: { address: string; cidr: string } | null;
+}
+
+/**
+ * Resolves `host` and checks every address. An IP literal is its own answer; `localhost` and
+ * its subdomains are loopback whatever a resolver says (RFC 6761).
+ */
+export async function checkHost(
+  host: string,
+  rules: DestinationRules,
+  resolve: Resolve = resolveHost,
+): Promise<HostVerdict> {
+  const name = host.replace(/\.$/, "").toLowerCase();
+  const addresses = parseIp(name)
+    ? [name]
+    : name === "localhost" || name.endsWith(".localhost")
+    ? ["127.0.0.1", "::1"]
+    : await resolve(name);
+  for (const address of addresses) {
+    const cidr = deniedBy(address, rules);
+    if (cidr) return { addresses, denied: { address, cidr } };
+  }
+  return { addresses, denied: null };
+}
+
+/** The DESTINATION_DENIED error for a verdict with a denied address. */
+export function destinationDenied(url: URL, v: HostVerdict): SluiceError {
+  const { address, cidr } = v.denied!;
+  const host = hostOf(url);
+  return new SluiceError(
+    "DESTINATION_DENIED",
+    `delivery to '${url.origin}' is denied: ${
+      address === host ? "" : `'${host}' resolves to `
+    }'${address}', inside '${cidr}' of the delivery deny list (SLUICE_DELIVERY_DENY, SLUICE_DELIVERY_ALLOW)`,
+    { origin: url.origin, address, cidr },
+  );
+}
+
+/**
+ * Throws DESTINATION_DENIED when the URL's host is, or resolves to, a denied address; returns
+ * the addresses it resolves to.
+ */
+export async function assertDestinationAllowed(
+  rawUrl: string,
+  rules: DestinationRules,
+  resolve: Resolve = resolveHost,
+): Promise<string[]> {
+  const url = parseDeliveryUrl(rawUrl);
+  const verdict = await checkHost(hostOf(url), rules, resolve);
+  if (verdict.denied) throw destinationDenied(url, verdict);
+  return verdict.addresses;
+}
+
+/**
+ * The CIDR that denies `address` in any form it reaches, or null. The built-in link-local and
+ * metadata ranges deny whatever `allow` says; other deny entries yield to `allow`.
+ */
+export function deniedBy(address: string, rules: DestinationRules): string | null {
   const ip = parseIp(address);
   if (!ip) return null;
-  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d) reaches the IPv4 host: check both forms.
-  const forms = [ip];
-  if (ip.v === 6 && ip.n >> 32n === 0xffffn) forms.push({ v: 4, n: ip.n & 0xffffffffn });
-  for (const cidr of deny) {
-    const [base = "", prefixText] = cidr.split("/");
-    const net = parseIp(base);
-    if (!net) continue;
-    const bits = net.v === 4 ? 32 : 128;
-    const prefix = BigInt(prefixText === undefined ? bits : Number(prefixText));
-    const shift = BigInt(bits) - prefix;
-    for (const f of forms) {
-      if (f.v === net.v && f.n >> shift === net.n >> shift) return cidr;
-    }
+  for (const form of reachedForms(ip)) {
+    const builtin = firstContaining(form, BUILTIN_DELIVERY_DENY);
+    if (builtin) return builtin;
+    const cidr = firstContaining(form, rules.deny);
+    if (cidr && !firstContaining(form, rules.allow ?? [])) return cidr;
   }
   return null;
+}
+
+/**
+ * A loopback address http delivery may reach under `rules` (SLUICE_DELIVERY_ALLOW opened one),
+ * or null: what `sluice config check` warns about when the API listens beyond loopback.
+ */
+export function reachableLoopback(rules: DestinationRules): string | null {
+  const bases = (rules.allow ?? []).map((cidr) => cidr.split("/")[0] ?? "");
+  const loopback = { deny: ["127.0.0.0/8", "::1/128"] };
+  return ["127.0.0.1", "::1", ...bases].find((a) =>
+    deniedBy(a, loopback) !== null && deniedBy(a, rules) === null
+  ) ?? null;
 }
 
 interface Ip {
   v: 4 | 6;
   n: bigint;
+}
+
+const V4_LOOPBACK: Ip = { v: 4, n: 0x7f000001n };
+const V6_LOOPBACK: Ip = { v: 6, n: 1n };
+
+/** `ip` and every address a connection to it reaches (see the module comment). */
+function reachedForms(ip: Ip): Ip[] {
+  const forms = [ip];
+  const v4 = (n: bigint): Ip => ({ v: 4, n: n & 0xffffffffn });
+  if (ip.v === 6) {
+    const high = ip.n >> 32n;
+    if (high === 0xffffn || (high === 0n && ip.n > 1n)) forms.push(v4(ip.n)); // mapped, compat
+    if (ip.n >> 32n === 0x0064ff9b0000000000000000n) forms.push(v4(ip.n)); // NAT64 64:ff9b::/96
+    if (ip.n >> 112n === 0x2002n) forms.push(v4(ip.n >> 80n)); // 6to4 2002::/16
+  }
+  for (const f of [...forms]) {
+    if (f.v === 4 && f.n >> 24n === 0n) forms.push(V4_LOOPBACK); // 0.0.0.0/8
+    if (f.v === 6 && f.n === 0n) forms.push(V6_LOOPBACK); // ::
+  }
+  return forms;
+}
+
+function firstContaining(ip: Ip, cidrs: readonly string[]): string | null {
+  for (const cidr of cidrs) {
+    const [base = "", prefixText] = cidr.split("/");
+    const net = parseIp(base);
+    if (!net || net.v !== ip.v) continue;
+    const bits = net.v === 4 ? 32 : 128;
+    const shift = BigInt(bits - (prefixText === undefined ? bits : Number(prefixText)));
+    if (ip.n >> shift === net.n >> shift) return cidr;
+  }
+  return null;
 }
 
 export function parseIp(text: string): Ip | null {
@@ -118,14 +214,16 @@ function parseV4(text: string): bigint | null {
 }
 
 /**
- * A and AAAA records of `host`. `localhost` is answered locally (it is in /etc/hosts, not in
- * DNS). A name that does not resolve yields no addresses: the request will fail on its own.
+ * Addresses of `name`: /etc/hosts (which `Deno.resolveDns` does not read, but a system lookup
+ * would), then A and AAAA records. A name that does not resolve yields no addresses (the send
+ * then fails as HTTP_CONNECTION).
  */
-export async function resolveHost(host: string): Promise<string[]> {
-  if (host === "localhost" || host.endsWith(".localhost")) return ["127.0.0.1", "::1"];
+export async function resolveHost(name: string): Promise<string[]> {
+  const listed = hostsFileLookup(await readHostsFile(), name);
+  if (listed.length > 0) return listed;
   const [a, aaaa] = await Promise.allSettled([
-    Deno.resolveDns(host, "A"),
-    Deno.resolveDns(host, "AAAA"),
+    Deno.resolveDns(name, "A"),
+    Deno.resolveDns(name, "AAAA"),
   ]);
   return [
     ...(a.status === "fulfilled" ? a.value : []),
@@ -133,18 +231,44 @@ export async function resolveHost(host: string): Promise<string[]> {
   ];
 }
 
+async function readHostsFile(): Promise<string> {
+  try {
+    return await Deno.readTextFile("/etc/hosts");
+  } catch {
+    return ""; // no such file, or no --allow-read: DNS alone
+  }
+}
+
+/** The addresses /etc/hosts text gives `name` (`address name alias…` lines, `#` comments). */
+export function hostsFileLookup(text: string, name: string): string[] {
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const [address, ...names] = line.replace(/#.*/, "").trim().split(/\s+/);
+    if (address && parseIp(address) && names.some((n) => n.toLowerCase() === name)) {
+      out.push(address);
+    }
+  }
+  return out;
+}
+
 /**
- * `resolveHost` with a short cache, for the send path: at thousands of pushes per second a
- * lookup per request would cost more than the request. 10 s bounds how stale a check can be.
+ * `checkHost` with a short cache, for the send path: at thousands of pushes per second a lookup
+ * and a check per request would cost more than the request. 10 s bounds how stale a verdict
+ * can be; a stale verdict only ever sends to an address that was itself checked.
  */
-export function cachedResolver(ttlMs = 10_000, resolve: Resolve = resolveHost): Resolve {
-  const cache = new Map<string, { at: number; addresses: Promise<string[]> }>();
+export function cachedHostCheck(
+  rules: DestinationRules,
+  resolve: Resolve = resolveHost,
+  ttlMs = 10_000,
+): (host: string) => Promise<HostVerdict> {
+  const cache = new Map<string, { at: number; verdict: Promise<HostVerdict> }>();
   return (host) => {
     const hit = cache.get(host);
-    if (hit && Date.now() - hit.at < ttlMs) return hit.addresses;
-    const addresses = resolve(host);
-    cache.set(host, { at: Date.now(), addresses });
-    addresses.catch(() => cache.delete(host));
-    return addresses;
+    if (hit && Date.now() - hit.at < ttlMs) return hit.verdict;
+    const verdict = checkHost(host, rules, resolve);
+    if (cache.size > 1_000) cache.clear();
+    cache.set(host, { at: Date.now(), verdict });
+    verdict.catch(() => cache.delete(host));
+    return verdict;
   };
 }

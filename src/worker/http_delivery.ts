@@ -1,6 +1,8 @@
 import type { CircuitBreaker } from "../delivery/circuit.ts";
 import { originOf } from "../delivery/circuit.ts";
-import { assertDestinationAllowed, cachedResolver, type Resolve } from "../delivery/destination.ts";
+import type { Resolve } from "../delivery/destination.ts";
+import { createEgress, type Egress } from "../delivery/egress.ts";
+import { redactUrlsIn } from "../delivery/redact.ts";
 import { retryAfterMs } from "../delivery/retry_after.ts";
 import { Signer } from "../delivery/signature.ts";
 import { isSluiceError } from "../errors.ts";
@@ -21,11 +23,18 @@ import { JobFailure } from "./failure.ts";
  *   goes back to fetch's keep-alive pool whenever the body fits; error details keep 2 KB.
  * - Without any signing secret, requests go out unsigned (no `webhook-signature`) and the
  *   worker warns once (`http_unsigned`).
+ * - The destination is checked and connected to through `Egress` (src/delivery/egress.ts):
+ *   only to addresses that passed the deny list, so DNS cannot change between check and
+ *   connection. A denied destination fails the job permanently (`DESTINATION_DENIED`).
+ * - Failure messages (job errors, readable by every scope; logs) carry the URL redacted:
+ *   origin and path, never userinfo or query values.
  */
 
 export interface HttpDeliveryOptions {
   signingSecrets: readonly string[];
+  /** SLUICE_DELIVERY_DENY and SLUICE_DELIVERY_ALLOW (see src/delivery/destination.ts). */
   deny: readonly string[];
+  allow?: readonly string[];
   breaker?: CircuitBreaker | null;
   /** Holder prefix for circuit probes (the worker id). */
   holder?: string;
@@ -33,37 +42,34 @@ export interface HttpDeliveryOptions {
   defaultTimeoutMs?: number;
   /** Largest 2xx body kept as the job's result (bigger: `{truncated: true}`). */
   maxResultBytes?: number;
+  /** Name resolution for the deny check and the connection (tests answer names themselves). */
   resolve?: Resolve;
+  /** Where connections come from; by default one built from `deny`, `allow` and `resolve`. */
+  egress?: Egress;
 }
 
 const ERROR_BODY_BYTES = 2_048;
-const CHECK_TTL_MS = 10_000;
 
 export function httpDelivery(opts: HttpDeliveryOptions): Deliver {
   const signer = new Signer(opts.signingSecrets);
-  const resolve = opts.resolve ?? cachedResolver();
+  const egress = opts.egress ?? createEgress({ deny: opts.deny, allow: opts.allow }, {
+    resolve: opts.resolve,
+  });
   const maxResult = opts.maxResultBytes ?? 65_536;
   const holder = opts.holder ?? "worker";
   let warnedUnsigned = false;
-  const checked = new Map<string, number>();
   return async (job, queue, ctx): Promise<DeliveryResult> => {
     const d = queue.effective.delivery;
     if (d.mode !== "http") {
       throw new JobFailure("DELIVERY_MISMATCH", `queue '${queue.name}' is not an http queue`);
     }
-    // The verdict is pure for a URL and its resolution (resolutions are cached for 10 s), so it
-    // is cached as long: re-checking each push was a measurable share of its cost.
-    const seen = checked.get(d.url);
-    if (seen === undefined || Date.now() - seen > CHECK_TTL_MS) {
-      try {
-        await assertDestinationAllowed(d.url, opts.deny, resolve);
-      } catch (e) {
-        checked.delete(d.url);
-        if (isSluiceError(e)) throw new JobFailure(e.code, e.message, { retryable: false });
-        throw e;
-      }
-      if (checked.size > 1_000) checked.clear();
-      checked.set(d.url, Date.now());
+    const url = new URL(d.url);
+    // Checked before the circuit is asked, so a denied target fails at once and never counts
+    // against its circuit (verdicts are cached for 10 s: a check per push costs nothing).
+    try {
+      await egress.check(url);
+    } catch (e) {
+      throw permanent(e);
     }
     if (!signer.enabled && !warnedUnsigned) {
       warnedUnsigned = true;
@@ -71,7 +77,6 @@ export function httpDelivery(opts: HttpDeliveryOptions): Deliver {
         hint: "set SLUICE_SIGNING_SECRETS: http pushes go out without webhook-signature",
       });
     }
-    const url = new URL(d.url);
     const origin = originOf(url);
     const timeoutMs = d.timeoutMs ?? opts.defaultTimeoutMs ?? 30_000;
     let probe: string | null = null;
@@ -89,7 +94,11 @@ export function httpDelivery(opts: HttpDeliveryOptions): Deliver {
     let healthy: boolean | null = null;
     let failureCode: string | null = null;
     try {
-      const result = await send(job, url, d.headers, timeoutMs, ctx.signal, signer, maxResult);
+      const result = await send(job, url, d.headers, timeoutMs, ctx.signal, {
+        signer,
+        maxResult,
+        egress,
+      });
       healthy = true;
       return result;
     } catch (e) {
@@ -102,6 +111,11 @@ export function httpDelivery(opts: HttpDeliveryOptions): Deliver {
       void opts.breaker?.record(origin, healthy, failureCode, probe);
     }
   };
+}
+
+/** A SluiceError from the destination check as the job's permanent failure. */
+function permanent(e: unknown): unknown {
+  return isSluiceError(e) ? new JobFailure(e.code, e.message, { retryable: false }) : e;
 }
 
 /** Failures that say the target is unwell (they feed its circuit); TIMEOUT is the job's own. */
@@ -128,8 +142,7 @@ async function send(
   extra: Record<string, string> | undefined,
   timeoutMs: number,
   jobSignal: AbortSignal,
-  signer: Signer,
-  maxResult: number,
+  { signer, maxResult, egress }: { signer: Signer; maxResult: number; egress: Egress },
 ): Promise<DeliveryResult> {
   const body = pushBody(job);
   const id = `job_${job.id}`;
@@ -158,7 +171,7 @@ async function send(
   let res: Response;
   let text: string;
   try {
-    res = await fetch(url, {
+    res = await egress.fetch(url, {
       method: "POST",
       headers,
       body,
@@ -202,10 +215,13 @@ function requestError(
 ): unknown {
   // The worker aborted the attempt (its timeout, lost lease, shutdown): its reason stands.
   if (jobSignal.aborted) return jobSignal.reason;
+  // The address changed to a denied one since the check above (its cache expired meanwhile).
+  if (isSluiceError(e)) return permanent(e);
   if (timeout.aborted) {
     return new JobFailure("HTTP_TIMEOUT", `POST ${where} did not answer within ${timeoutMs} ms`);
   }
-  const message = e instanceof Error ? e.message : String(e);
+  // fetch's messages quote the whole URL ("error sending request for url (https://u:p@…?key=…)").
+  const message = redactUrlsIn(e instanceof Error ? e.message : String(e));
   return new JobFailure("HTTP_CONNECTION", `POST ${where} failed: ${message.slice(0, 500)}`);
 }
 

@@ -29,7 +29,11 @@ function signedCallback(
 }
 
 Deno.test("ops views, schedules, circuits and signed callbacks over HTTP", async (t) => {
-  const api = await createTestApi({ SLUICE_SIGNING_SECRETS: SECRET });
+  // A receiver on this host (127.0.0.1:9) is opted in, as an operator would (denied by default).
+  const api = await createTestApi({
+    SLUICE_SIGNING_SECRETS: SECRET,
+    SLUICE_DELIVERY_ALLOW: "127.0.0.1/32",
+  });
   try {
     await t.step(
       "GET /v1/ops/queues: status, reasons and per-queue facts for read tokens",
@@ -109,6 +113,11 @@ Deno.test("ops views, schedules, circuits and signed callbacks over HTTP", async
       });
       equal(denied.status, 400);
       equal(denied.body.error.code, "DESTINATION_DENIED");
+      // The unspecified address reaches loopback too, and allowing 127.0.0.1 does not open it.
+      for (const url of ["http://0.0.0.0:9/", "http://[::]:9/", "http://127.0.0.2:9/"]) {
+        const r = await api.call("POST", "/v1/queues", { body: q(url) });
+        equal(r.body.error?.code, "DESTINATION_DENIED", url);
+      }
       equal((await api.call("POST", "/v1/queues", { body: q("http://127.0.0.1:9/") })).status, 201);
       const patch = await api.call("PATCH", "/v1/queues/hooks", {
         body: { delivery: { mode: "http", url: "http://[fd00:ec2::254]/" } },

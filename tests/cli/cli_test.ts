@@ -177,6 +177,30 @@ Deno.test("sluice config check with a good environment exits 0 and redacts secre
   }
 });
 
+Deno.test("sluice config check warns when push may reach this host and the API listens beyond it", async () => {
+  const env = {
+    DATABASE_URL: "postgres://sluice@db.internal:5432/sluice",
+    SLUICE_DELIVERY_ALLOW: "127.0.0.1/32",
+  };
+  const open = await sluice(["config", "check", "--json"], {
+    ...env,
+    SLUICE_API_ADDR: "0.0.0.0:8080",
+  });
+  strictEqual(open.code, 0, open.stderr);
+  const warnings: string[] = JSON.parse(open.stdout).warnings;
+  strictEqual(warnings.length, 1, open.stdout);
+  assert(warnings[0]!.startsWith("SLUICE_DELIVERY_ALLOW lets http delivery reach this host"));
+  for (
+    const quiet of [
+      { ...env, SLUICE_API_ADDR: "127.0.0.1:8080" },
+      { DATABASE_URL: env.DATABASE_URL, SLUICE_API_ADDR: "0.0.0.0:8080" },
+    ]
+  ) {
+    const r = await sluice(["config", "check", "--json"], quiet);
+    deepStrictEqual(JSON.parse(r.stdout).warnings, [], JSON.stringify(quiet));
+  }
+});
+
 Deno.test("sluice config check --json reports problems and unknown names", async () => {
   const r = await sluice(["config", "check", "--json"], BAD_ENV);
   strictEqual(r.code, 2);

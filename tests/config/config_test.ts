@@ -8,6 +8,7 @@ import {
   describeConfig,
   type ListenAddr,
   loadConfig,
+  LOCAL_DELIVERY_DENY,
   parseCidr,
   parseDuration,
   parseListenAddr,
@@ -56,6 +57,7 @@ const configShape: Equals<Config, {
   metricsPublic: boolean;
   minFreeDiskBytes: number;
   deliveryDeny: string[];
+  deliveryAllow: string[];
   apiRateLimitPerMinute: number | null;
   circuitFailures: number;
   circuitFailureRatio: number;
@@ -123,7 +125,8 @@ Deno.test("loadConfig() gives working defaults when the environment is empty", (
   strictEqual(c.apiRequestTimeoutMs, 30_000);
   strictEqual(c.metricsPublic, false);
   strictEqual(c.minFreeDiskBytes, 1_000_000_000);
-  deepStrictEqual(c.deliveryDeny, [...BUILTIN_DELIVERY_DENY]);
+  deepStrictEqual(c.deliveryDeny, [...BUILTIN_DELIVERY_DENY, ...LOCAL_DELIVERY_DENY]);
+  deepStrictEqual(c.deliveryAllow, []);
   strictEqual(c.apiRateLimitPerMinute, 6000);
   deepStrictEqual(r.warnings, []);
   deepStrictEqual(r.unknown, []);
@@ -309,9 +312,13 @@ Deno.test("loadConfig() reads lists as CSV or JSON arrays", () => {
   ]);
 });
 
-Deno.test("loadConfig() adds SLUICE_DELIVERY_DENY to the built-in deny list", () => {
-  const c = okConfig(loadConfig({ SLUICE_DELIVERY_DENY: "10.0.0.0/8,169.254.0.0/16" })).config;
-  deepStrictEqual(c.deliveryDeny, [...BUILTIN_DELIVERY_DENY, "10.0.0.0/8"]);
+Deno.test("loadConfig() adds SLUICE_DELIVERY_DENY to the default deny list", () => {
+  const c = okConfig(loadConfig({
+    SLUICE_DELIVERY_DENY: "10.0.0.0/8,169.254.0.0/16,127.0.0.0/8",
+    SLUICE_DELIVERY_ALLOW: "127.0.0.1/32",
+  })).config;
+  deepStrictEqual(c.deliveryDeny, [...BUILTIN_DELIVERY_DENY, ...LOCAL_DELIVERY_DENY, "10.0.0.0/8"]);
+  deepStrictEqual(c.deliveryAllow, ["127.0.0.1/32"]);
 });
 
 Deno.test("loadConfig() parses booleans", async (t) => {

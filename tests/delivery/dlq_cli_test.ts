@@ -87,6 +87,9 @@ Deno.test("sluice dlq list/replay and queue create --http work from a shell", as
     const retry = await sluice(["jobs", "retry", dead[0]!], env);
     equal(retry.code, 0, retry.stderr);
 
+    const local = await sluice(["queue", "create", "hooks", "--http", "http://127.0.0.1:9/"], env);
+    equal(local.code, 1, "this host is denied by default");
+    assert(local.stderr.includes("DESTINATION_DENIED"), local.stderr);
     const ok = await sluice([
       "queue",
       "create",
@@ -97,7 +100,7 @@ Deno.test("sluice dlq list/replay and queue create --http work from a shell", as
       "5s",
       "--header",
       "X-Tenant: 7",
-    ], env);
+    ], { ...env, SLUICE_DELIVERY_ALLOW: "127.0.0.1/32" });
     equal(ok.code, 0, ok.stderr);
     const [q] = await db.sql<{ policy: { delivery: unknown } }[]>`
       SELECT policy FROM sluice.queues WHERE name = 'hooks'`;

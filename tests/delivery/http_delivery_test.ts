@@ -1,5 +1,11 @@
 import { deepStrictEqual, equal, ok as assert, rejects } from "node:assert/strict";
-import { assertDestinationAllowed, deniedBy } from "../../src/delivery/destination.ts";
+import { requireConfig } from "../../src/config.ts";
+import {
+  assertDestinationAllowed,
+  deniedBy,
+  destinationRules,
+  hostsFileLookup,
+} from "../../src/delivery/destination.ts";
 import { isSluiceError } from "../../src/errors.ts";
 import { silentLogger } from "../../src/obs/log.ts";
 import type { LeasedJob } from "../../src/queue/job.ts";
@@ -196,22 +202,166 @@ Deno.test("httpDelivery() refuses denied destinations at send, permanently", asy
 });
 
 Deno.test("assertDestinationAllowed() checks literals, IPv4-mapped IPv6 and resolved names", async () => {
-  const deny = ["169.254.0.0/16", "fd00:ec2::254/128", "10.0.0.0/8"];
+  const rules = { deny: ["169.254.0.0/16", "fd00:ec2::254/128", "10.0.0.0/8"] };
   const denied = async (url: string, resolve?: (h: string) => Promise<string[]>) =>
     await rejects(
-      assertDestinationAllowed(url, deny, resolve),
+      assertDestinationAllowed(url, rules, resolve),
       (e) => isSluiceError(e, "DESTINATION_DENIED"),
     );
   await denied("http://169.254.169.254/latest/meta-data");
   await denied("http://[fd00:ec2::254]/");
   await denied("http://[::ffff:169.254.169.254]/");
   await denied("https://internal.example/", () => Promise.resolve(["8.8.8.8", "10.1.2.3"]));
-  await assertDestinationAllowed("http://127.0.0.1:9/", deny);
-  await assertDestinationAllowed("https://ok.example/", deny, () => Promise.resolve(["8.8.8.8"]));
+  await assertDestinationAllowed("http://127.0.0.1:9/", rules);
+  await assertDestinationAllowed("https://ok.example/", rules, () => Promise.resolve(["8.8.8.8"]));
   await rejects(
-    assertDestinationAllowed("ftp://x.example/", deny),
+    assertDestinationAllowed("ftp://x.example/", rules),
     (e) => isSluiceError(e, "VALIDATION_FAILED"),
   );
-  equal(deniedBy("fe80::1", ["fe80::/10"]), "fe80::/10");
-  equal(deniedBy("fec0::1", ["fe80::/10"]), null);
+  equal(deniedBy("fe80::1", { deny: ["fe80::/10"] }), "fe80::/10");
+  equal(deniedBy("fec0::1", { deny: ["fe80::/10"] }), null);
+});
+
+// #14.2: with loopback denied, these all reached 127.0.0.1 services (and their answers became
+// readable job results), because the check looked at the spelling, not at what it reaches.
+const ISSUE_DENY = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"];
+const LOOPBACK_SPELLINGS = [
+  "http://0.0.0.0:8080/",
+  "http://0:8080/",
+  "http://[::]:8080/",
+  "http://2130706433/",
+  "http://0x7f.1/",
+  "http://017700000001/",
+  "http://127.1/",
+  "http://[::ffff:127.0.0.1]/",
+  "http://[::ffff:0.0.0.0]/",
+  "http://[::127.0.0.1]/",
+  "http://[64:ff9b::127.0.0.1]/",
+  "http://[2002:7f00:1::]/",
+  "http://localhost:8080/",
+  "http://LOCALHOST.:8080/",
+  "http://hooks.localhost/",
+];
+
+Deno.test("assertDestinationAllowed() denies every spelling of loopback, unspecified included", async () => {
+  for (const url of LOOPBACK_SPELLINGS) {
+    await rejects(
+      assertDestinationAllowed(url, { deny: ISSUE_DENY }, () => Promise.resolve([])),
+      (e) => isSluiceError(e, "DESTINATION_DENIED"),
+      url,
+    );
+  }
+  // Embedded IPv4 forms of private ranges count too.
+  for (const address of ["::ffff:10.1.2.3", "64:ff9b::a01:203", "2002:c0a8:101::1"]) {
+    assert(deniedBy(address, { deny: ISSUE_DENY }), address);
+  }
+  equal(deniedBy("2002:808:808::1", { deny: ISSUE_DENY }), null);
+  equal(deniedBy("8.8.8.8", { deny: ISSUE_DENY }), null);
+});
+
+Deno.test("the default deny list refuses this host; SLUICE_DELIVERY_ALLOW opens it, never metadata", async () => {
+  const defaults = destinationRules(requireConfig({}).config);
+  for (const url of LOOPBACK_SPELLINGS) {
+    await rejects(
+      assertDestinationAllowed(url, defaults, () => Promise.resolve([])),
+      (e) => isSluiceError(e, "DESTINATION_DENIED"),
+      url,
+    );
+  }
+  const allowed = destinationRules(
+    requireConfig({ SLUICE_DELIVERY_ALLOW: "127.0.0.1/32,0.0.0.0/0,::/0" }).config,
+  );
+  await assertDestinationAllowed("http://127.0.0.1:9/", allowed);
+  await assertDestinationAllowed("http://localhost:9/", allowed);
+  for (const url of ["http://169.254.169.254/", "http://[::ffff:169.254.169.254]/"]) {
+    await rejects(
+      assertDestinationAllowed(url, allowed),
+      (e) => isSluiceError(e, "DESTINATION_DENIED"),
+      url,
+    );
+  }
+  // Only what is allowed: 127.0.0.1/32 does not open the unspecified address or 127.0.0.2.
+  const one = destinationRules(requireConfig({ SLUICE_DELIVERY_ALLOW: "127.0.0.1/32" }).config);
+  for (const url of ["http://0.0.0.0:9/", "http://127.0.0.2:9/", "http://[::1]:9/"]) {
+    await rejects(
+      assertDestinationAllowed(url, one),
+      (e) => isSluiceError(e, "DESTINATION_DENIED"),
+      url,
+    );
+  }
+});
+
+Deno.test("resolveHost() reads /etc/hosts-style entries (a system lookup would)", () => {
+  const text = "127.0.0.1 localhost\n10.0.0.7  hooks.internal hooks # build box\n# 1.1.1.1 hooks\n";
+  deepStrictEqual(hostsFileLookup(text, "hooks"), ["10.0.0.7"]);
+  deepStrictEqual(hostsFileLookup(text, "hooks.internal"), ["10.0.0.7"]);
+  deepStrictEqual(hostsFileLookup(text, "other"), []);
+});
+
+Deno.test("httpDelivery() refuses loopback reached through the unspecified address (#14.2)", async () => {
+  const r = startReceiver([], () => Response.json({ internal: "secret answer" }));
+  try {
+    const deliver = httpDelivery({ signingSecrets: [WHSEC], deny: ISSUE_DENY });
+    const port = new URL(r.url).port;
+    for (const url of [`http://0.0.0.0:${port}/`, `http://0:${port}/`, `http://[::]:${port}/`]) {
+      const job = leased();
+      const f = await failureOf(deliver(job, httpQueue(url), ctx(job)));
+      equal(f.code, "DESTINATION_DENIED", url);
+      equal(f.retryable, false);
+    }
+    equal(r.received.length, 0);
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("httpDelivery() connects to the address it checked, not to a second lookup", async () => {
+  // 'rebind.test' exists only in this resolver: fetch resolving the name again (the DNS
+  // rebinding window) could not connect at all.
+  const r = startReceiver([]);
+  try {
+    const lookups: string[] = [];
+    const deliver = httpDelivery({
+      signingSecrets: [WHSEC],
+      deny: ["127.0.0.2/32"],
+      resolve: (host) => {
+        lookups.push(host);
+        return Promise.resolve(["127.0.0.1"]);
+      },
+    });
+    const url = `http://rebind.test:${new URL(r.url).port}/hook`;
+    for (const id of ["1", "2"]) {
+      const job = leased({ id });
+      deepStrictEqual(await deliver(job, httpQueue(url), ctx(job)), {
+        status: "succeeded",
+        result: { ok: true },
+      });
+    }
+    equal(r.received.length, 2);
+    equal(r.received[0]!.headers.host, `rebind.test:${new URL(r.url).port}`);
+    equal(r.received[0]!.path, "/hook");
+    deepStrictEqual(lookups, ["rebind.test"], "one lookup, cached for the second push");
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("httpDelivery() failure messages carry no userinfo or query values", async () => {
+  const r = startReceiver([], () => new Response("boom", { status: 500 }));
+  const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closedPort = closed.addr.port;
+  closed.close();
+  try {
+    const deliver = httpDelivery({ signingSecrets: [WHSEC], deny: [] });
+    const port = new URL(r.url).port;
+    for (const p of [port, String(closedPort)]) {
+      const url = `http://user:hunter2@127.0.0.1:${p}/hook?api_key=sekrit`;
+      const job = leased();
+      const f = await failureOf(deliver(job, httpQueue(url), ctx(job)));
+      assert(f.message.includes(`127.0.0.1:${p}/hook`), f.message);
+      assert(!/hunter2|sekrit/.test(f.message), f.message);
+    }
+  } finally {
+    await r.close();
+  }
 });

@@ -93,6 +93,8 @@ interface Held {
   /** performance.now() when its lease statement was sent. */
   leasedAt: number;
   leaseMs: number;
+  /** performance.now() by which it starts or is released (see PREFETCH_START_WITHIN_MS). */
+  startBy: number;
 }
 
 /** A completion waits here until the loop writes a batch of them in one statement. */
@@ -130,7 +132,10 @@ const MAX_LEASE_BATCH = 1000;
 const PREFETCH_FAST_MS = 50;
 const PREFETCH_HOLD_MS = 50;
 const MAX_PREFETCH = 1000;
-/** 20 times the intended hold: only a stall (slots stuck on long attempts) reaches it. */
+/**
+ * 20 times the intended hold: only a stall (slots stuck on long attempts) reaches it. At most a
+ * third of the lease, so a held job starts with time for its first renewal (short leases of 1 s).
+ */
 const PREFETCH_START_WITHIN_MS = 1_000;
 
 /**
@@ -338,7 +343,8 @@ export class Worker {
         rateLimit: queue.effective.rateLimit,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;
-      for (const job of jobs) this.#held.push({ job, queue, leasedAt: sentAt, leaseMs });
+      const startBy = sentAt + Math.min(PREFETCH_START_WITHIN_MS, leaseMs / 3);
+      for (const job of jobs) this.#held.push({ job, queue, leasedAt: sentAt, leaseMs, startBy });
       this.#startHeld();
       if (jobs.length === max) full = true;
     }
@@ -386,7 +392,7 @@ export class Worker {
   async #releaseOverdue(): Promise<void> {
     const now = performance.now();
     let n = 0;
-    while (n < this.#held.length && this.#held[n]!.leasedAt + PREFETCH_START_WITHIN_MS <= now) n++;
+    while (n < this.#held.length && this.#held[n]!.startBy <= now) n++;
     if (n === 0) return;
     const overdue = this.#held.splice(0, n);
     let released: Set<string>;
@@ -427,7 +433,7 @@ export class Worker {
   /** Ms until a held job is overdue or a started one is due for #renewStarted. */
   #nextDueMs(): number {
     let due = Infinity;
-    if (this.#held.length > 0) due = this.#held[0]!.leasedAt + PREFETCH_START_WITHIN_MS;
+    if (this.#held.length > 0) due = this.#held[0]!.startBy;
     for (const f of this.#inflight.values()) {
       if (f.shortLease && !f.decided) due = Math.min(due, f.startedAt + PREFETCH_FAST_MS);
     }

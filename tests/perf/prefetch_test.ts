@@ -96,7 +96,15 @@ Deno.test("fast jobs start within 2 s while a prefetching worker's slots are all
     await waitFor(() => startedAt.size === 50, { what: "50 fast warm-up jobs" });
     await enqueueJobs(db.sql, Array.from({ length: 3 }, () => ({ kind: "t.slow" })));
     await waitFor(() => busy.inFlight === 3, { what: "three long jobs on the busy worker" });
+    // Renewed (listed as running) once they have run 50 ms: by then the busy worker's prefetch
+    // is off (running attempts count toward its average), and it leases none of the stream.
+    await waitFor(async () => {
+      const [b] = (await listWorkers(db.sql)).filter((x) => x.id === "busy");
+      return b?.runningJobIds.length === 3;
+    }, { what: "the long jobs renewed" });
     await idle.start();
+    let busyHeld = 0;
+    const sample = setInterval(() => (busyHeld = Math.max(busyHeld, heldOf(busy))), 5);
     const sentAt = new Map<number, number>();
     for (let i = 100; i < 130; i++) {
       sentAt.set(i, performance.now());
@@ -107,6 +115,8 @@ Deno.test("fast jobs start within 2 s while a prefetching worker's slots are all
       timeoutMs: 15_000,
       what: "every streamed fast job started",
     });
+    clearInterval(sample);
+    equal(busyHeld, 0, "the busy worker held none of the streamed jobs");
     const waits = [...sentAt].map(([i, t]) => startedAt.get(i)! - t);
     ok(
       Math.max(...waits) < 2_000,

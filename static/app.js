@@ -1537,6 +1537,14 @@ async function viewWorkers(c) {
                   h("a", { class: "mono", href: `#/jobs/${id}` }, `${id} `)
                 ),
                 (w.runningJobIds ?? []).length > 10 ? `+${w.runningJobIds.length - 10}` : null,
+                // Prefetched, not started: counted apart so a stalled buffer is not "running".
+                (w.heldJobIds ?? []).length > 0
+                  ? h(
+                    "span",
+                    { class: "muted", title: "leased into its prefetch buffer, not started" },
+                    ` (${fmt(w.heldJobIds.length)} held, not started)`,
+                  )
+                  : null,
               ),
               h("td", {}, time(w.lastSeenAt)),
               h("td", {}, time(w.startedAt)),

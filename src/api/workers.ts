@@ -21,6 +21,9 @@ const Worker = z.object({
   stoppedAt: z.string().nullable(),
   state: z.enum(["online", "stale", "stopped"]),
   runningJobIds: z.array(z.string()),
+  heldJobIds: z.array(z.string()).openapi({
+    description: "jobs leased into the worker's prefetch buffer that have not started",
+  }),
 }).openapi("Worker");
 
 export function workersRouter(ctx: ApiContext) {

@@ -7,6 +7,7 @@ import { CircuitBreaker } from "../delivery/circuit.ts";
 import type { Deliver } from "../worker/deliver.ts";
 import { httpDelivery } from "../worker/http_delivery.ts";
 import { Worker, type WorkerOptions } from "../worker/worker.ts";
+import { workerHealth } from "../worker/health.ts";
 import { showListenAddr } from "../config.ts";
 import type { Registry } from "../obs/metrics.ts";
 import { createWorkerMetrics } from "../obs/worker_metrics.ts";
@@ -148,12 +149,13 @@ export async function startObservedWorker(
 ): Promise<{ worker: Worker; stop(): Promise<void> }> {
   const metrics = createWorkerMetrics(registry);
   let worker: Worker | null = null;
+  const health = workerHealth(sql, () => worker, { capacity: config.concurrency, log });
   const server = config.workerMetricsAddr === null ? null : startWorkerServer({
     addr: config.workerMetricsAddr,
     registry: metrics.registry,
     seriesServedBy,
     log,
-    health: () => ({ workerId: config.workerId, inFlight: worker?.inFlight ?? 0 }),
+    health: async () => ({ workerId: config.workerId, ...await health() }),
   });
   worker = createWorker(sql, config, log, {
     onAttempt: metrics.onAttempt,

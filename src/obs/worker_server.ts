@@ -1,8 +1,10 @@
 /**
  * The worker's observability port (SLUICE_WORKER_METRICS_ADDR): `GET /healthz` (liveness, with
- * version, commit and in-flight count) and `GET /metrics/prom` (Prometheus text; `/metrics` is an alias). Plain
- * `Deno.serve`, no auth: it binds 127.0.0.1 by default and carries no job data. A port already in
- * use is logged and the worker runs on without it: losing metrics must never stop job processing.
+ * version, commit and what `health` adds: in flight, held and waiting per served queue,
+ * src/worker/health.ts; `/health` is an alias) and `GET /metrics/prom` (Prometheus text;
+ * `/metrics` is an alias). Plain `Deno.serve`, no auth: it binds 127.0.0.1 by default and carries
+ * no job data (queue names and counts only). A port already in use is logged and the worker runs
+ * on without it: losing metrics must never stop job processing.
  */
 import type { ListenAddr } from "../config.ts";
 import type { Logger } from "./log.ts";
@@ -21,7 +23,7 @@ export function startWorkerServer(
     addr: ListenAddr;
     registry: Registry;
     log: Logger;
-    health: () => Record<string, unknown>;
+    health: () => object | Promise<object>;
     /**
      * Where this process's series are exported instead (`sluice up`: the api's /metrics/prom,
      * which shares the registry). Then /metrics/prom here answers with no series, only a comment
@@ -35,9 +37,9 @@ export function startWorkerServer(
     if (req.method !== "GET" && req.method !== "HEAD") {
       return new Response("method not allowed\n", { status: 405 });
     }
-    if (path === "/healthz") {
+    if (path === "/healthz" || path === "/health") {
       const { version, commit } = versionInfo();
-      return Response.json({ status: "ok", version, commit, ...health() });
+      return Response.json({ status: "ok", version, commit, ...await health() });
     }
     if (path === "/metrics/prom" || path === "/metrics") {
       if (seriesServedBy !== null) {

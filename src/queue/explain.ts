@@ -3,6 +3,7 @@ import type { Job } from "./job.ts";
 import { getJob } from "./inspect.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
 import { WORKER_STALE_AFTER_MS } from "./workers.ts";
+import { heldForPrefetch } from "./prefetch_lease.ts";
 import { getCircuit, originOf } from "../delivery/circuit.ts";
 
 export interface Explanation {
@@ -57,8 +58,9 @@ async function explain(sql: Sql, job: Job, defaults: EngineDefaults): Promise<Ex
         },
       };
     case "running": {
-      const [row] = await sql<{ expired: boolean }[]>`
-        SELECT lease_expires_at < now() AS expired FROM sluice.jobs WHERE id = ${job.id}`;
+      const [row] = await sql<{ expired: boolean; held: boolean; leased_at: Date | null }[]>`
+        SELECT lease_expires_at < now() AS expired, ${heldForPrefetch(sql)} AS held, leased_at
+        FROM sluice.jobs WHERE id = ${job.id}`;
       if (row?.expired) {
         return {
           code: "LEASE_EXPIRED",
@@ -66,6 +68,20 @@ async function explain(sql: Sql, job: Job, defaults: EngineDefaults): Promise<Ex
             `Job ${job.id}'s lease held by worker ${job.workerId} expired at ${job.leaseExpiresAt} without a heartbeat; the reaper will make it available again (or dead if that was the last attempt).`,
           facts: {
             workerId: job.workerId,
+            leaseExpiresAt: job.leaseExpiresAt,
+            attempt: job.attempt,
+          },
+        };
+      }
+      if (row?.held) {
+        const leasedAt = row.leased_at?.toISOString() ?? null;
+        return {
+          code: "HELD_BY_WORKER",
+          sentence:
+            `Job ${job.id} is held by worker ${job.workerId}, not started: it was leased at ${leasedAt} beyond the worker's free slots (prefetch) and starts when a slot frees, or goes back to the queue within a second; its short lease runs until ${job.leaseExpiresAt}.`,
+          facts: {
+            workerId: job.workerId,
+            leasedAt,
             leaseExpiresAt: job.leaseExpiresAt,
             attempt: job.attempt,
           },

@@ -1,4 +1,5 @@
 import type { Sql } from "../db/connect.ts";
+import { heldForPrefetch } from "./prefetch_lease.ts";
 
 /**
  * `process`: a `sluice worker` (or `sluice up`) serving inline, exec and http queues; `pull`: an
@@ -24,6 +25,8 @@ export interface WorkerRecord extends WorkerInfo {
   stoppedAt: string | null;
   state: "online" | "stale" | "stopped";
   runningJobIds: string[];
+  /** Leased into the worker's prefetch buffer, not started (src/queue/prefetch_lease.ts). */
+  heldJobIds: string[];
 }
 
 /** A worker that has not been seen for this long is considered gone. */
@@ -61,6 +64,7 @@ interface WorkerRow {
   stopped_at: Date | null;
   stale: boolean;
   running: string[] | null;
+  held: string[] | null;
 }
 
 /** Workers seen within `sinceMs` (default a day), with the jobs each one is running now. */
@@ -70,9 +74,16 @@ export async function listWorkers(
 ): Promise<WorkerRecord[]> {
   const rows = await sql<WorkerRow[]>`
     SELECT w.*, w.last_seen_at < now() - ${WORKER_STALE_AFTER_MS} * interval '1 millisecond' AS stale,
-      (SELECT array_agg(j.id::text ORDER BY j.id) FROM sluice.jobs j
-        WHERE j.state = 'running' AND j.worker_id = w.id) AS running
+      r.running, r.held
     FROM sluice.workers w
+    LEFT JOIN LATERAL (
+      SELECT array_agg(j.id::text ORDER BY j.id) FILTER (WHERE (${
+    heldForPrefetch(sql)
+  }) IS NOT TRUE)
+          AS running,
+        array_agg(j.id::text ORDER BY j.id) FILTER (WHERE (${heldForPrefetch(sql)}) IS TRUE) AS held
+      FROM sluice.jobs j WHERE j.state = 'running' AND j.worker_id = w.id
+    ) r ON true
     WHERE w.last_seen_at > now() - ${sinceMs} * interval '1 millisecond'
     ORDER BY w.stopped_at IS NOT NULL, w.started_at DESC`;
   return rows.map((r) => ({
@@ -89,6 +100,7 @@ export async function listWorkers(
     stoppedAt: r.stopped_at?.toISOString() ?? null,
     state: stateOf(r),
     runningJobIds: r.running ?? [],
+    heldJobIds: r.held ?? [],
   }));
 }
 

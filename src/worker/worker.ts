@@ -13,6 +13,7 @@ import {
   heartbeatJobs,
   releaseJobs,
 } from "../queue/outcome.ts";
+import { PREFETCH_LEASE_MS } from "../queue/prefetch_lease.ts";
 import { promoteDueJobs } from "../queue/promote.ts";
 import { awaitCallback } from "../queue/callbacks.ts";
 import { deferJob } from "../queue/defer.ts";
@@ -81,6 +82,19 @@ interface InFlight {
   timeoutMs: number;
   /** performance.now() past which the lease has run out by this process's clock. */
   leaseDeadline: number;
+  /** Started on a prefetch lease (PREFETCH_LEASE_MS), not renewed to the full lease yet. */
+  shortLease: boolean;
+}
+
+/** A prefetched job: leased, not started (see PREFETCH_FAST_MS). */
+interface Held {
+  job: LeasedJob;
+  queue: Queue;
+  /** performance.now() when its lease statement was sent. */
+  leasedAt: number;
+  leaseMs: number;
+  /** performance.now() by which it starts or is released (see PREFETCH_START_WITHIN_MS). */
+  startBy: number;
 }
 
 /** A completion waits here until the loop writes a batch of them in one statement. */
@@ -98,11 +112,16 @@ const MAX_LEASE_BATCH = 1000;
 /**
  * Prefetch (issue #8): while attempts finish quickly, lease beyond the free slots and start the
  * held jobs as slots free up, so each lease and completion round trip carries many jobs. How
- * many: as many as the slots get through in PREFETCH_HOLD_MS at the measured average attempt
- * time (at least `concurrency`, at most MAX_PREFETCH), and none once attempts average
- * PREFETCH_FAST_MS or more, so a job never waits locally longer than about PREFETCH_HOLD_MS
- * behind others that another worker could have started. Held jobs are leased like running ones:
- * heartbeated, fenced, and released on shutdown; their timeout starts when they start.
+ * many: as many as the slots get through in PREFETCH_HOLD_MS at the average attempt time
+ * (at least `concurrency`, at most MAX_PREFETCH), and none once attempts average
+ * PREFETCH_FAST_MS or more, so a job rarely waits locally longer than about PREFETCH_HOLD_MS
+ * behind others that another worker could have started. The average counts attempts still
+ * running (#attemptMs): it once learnt only from finished ones, so a worker whose three slots
+ * held 25-minute jobs kept leasing fast jobs into its buffer (577 of them, issue #14.6) while
+ * another worker idled. A held job that has not started within PREFETCH_START_WITHIN_MS goes
+ * back to the queue in the next loop turn, released in one statement. Held jobs are fenced and
+ * released on shutdown, but leased short (PREFETCH_LEASE_MS) and not heartbeated; their
+ * timeout starts when they start.
  * Measured (20,000 no-op jobs, 2 cores, fsync on; scratch runs of bench/_sluice.ts processRate,
  * two runs each): starting held jobs only at the next loop turn capped a turn at about twice
  * the concurrency (c=10 7,700 jobs/s, c=50 16,000); starting them as slots free, with at most
@@ -113,6 +132,11 @@ const MAX_LEASE_BATCH = 1000;
 const PREFETCH_FAST_MS = 50;
 const PREFETCH_HOLD_MS = 50;
 const MAX_PREFETCH = 1000;
+/**
+ * 20 times the intended hold: only a stall (slots stuck on long attempts) reaches it. At most a
+ * third of the lease, so a held job starts with time for its first renewal (short leases of 1 s).
+ */
+const PREFETCH_START_WITHIN_MS = 1_000;
 
 /**
  * The lease loop: leases in batches up to the free concurrency, runs attempts concurrently,
@@ -125,8 +149,8 @@ export class Worker {
   readonly #log: Logger;
   readonly #inflight = new Map<string, InFlight>();
   /** Prefetched attempts, leased but not started (see PREFETCH_FAST_MS). */
-  #held: { job: LeasedJob; queue: Queue; renewedAt: number }[] = [];
-  /** Moving average of attempt durations, ms: prefetch only while attempts are fast. */
+  #held: Held[] = [];
+  /** Moving average of finished attempts' durations, ms (see #attemptMs). */
   #avgMs = Infinity;
   #pending: PendingCompletion[] = [];
   /** Completions being written right now (taken out of #pending, still in #inflight). */
@@ -261,12 +285,14 @@ export class Worker {
           this.#flush(),
           this.#leaseRound(),
           promote ? promoteDueJobs(o.sql) : null,
+          this.#renewStarted(),
         ]);
         promote = false;
         this.#dbErrors = 0;
         if (leased && this.#busy() < o.concurrency) continue;
-        const woken = await this.#wakeup.wait(o.pollMs);
-        if (!woken || Date.now() - lastPromote >= o.pollMs) {
+        const waitMs = Math.min(o.pollMs, this.#nextDueMs());
+        const woken = await this.#wakeup.wait(waitMs);
+        if ((!woken && waitMs === o.pollMs) || Date.now() - lastPromote >= o.pollMs) {
           lastPromote = Date.now();
           promote = true;
         }
@@ -292,9 +318,12 @@ export class Worker {
       )
       .map((q) => q.name);
     this.#startHeld();
+    await this.#releaseOverdue();
     if (names.length === 0) return false;
     let full = false;
     const prefetch = this.#prefetch();
+    // While prefetching, the whole batch is leased short: held jobs wait unrenewed.
+    const leaseMs = prefetch > 0 ? Math.min(o.leaseMs, PREFETCH_LEASE_MS) : o.leaseMs;
     // Rotate the starting queue so one busy queue cannot starve the others.
     const start = this.#rotation++ % names.length;
     for (let i = 0; i < names.length && !this.#stopping; i++) {
@@ -309,12 +338,13 @@ export class Worker {
         queue: queue.name,
         workerId: this.id,
         max,
-        leaseMs: o.leaseMs,
+        leaseMs,
         concurrency: queue.effective.concurrency,
         rateLimit: queue.effective.rateLimit,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;
-      for (const job of jobs) this.#held.push({ job, queue, renewedAt: sentAt });
+      const startBy = sentAt + Math.min(PREFETCH_START_WITHIN_MS, leaseMs / 3);
+      for (const job of jobs) this.#held.push({ job, queue, leasedAt: sentAt, leaseMs, startBy });
       this.#startHeld();
       if (jobs.length === max) full = true;
     }
@@ -324,17 +354,99 @@ export class Worker {
   /** How many jobs to hold beyond the free slots (see PREFETCH_HOLD_MS). */
   #prefetch(): number {
     const c = this.#o.concurrency;
-    if (!(this.#avgMs < PREFETCH_FAST_MS)) return 0;
-    const fits = Math.floor(c * PREFETCH_HOLD_MS / Math.max(this.#avgMs, 0.001));
+    const avg = this.#attemptMs();
+    if (!(avg < PREFETCH_FAST_MS)) return 0;
+    const fits = Math.floor(c * PREFETCH_HOLD_MS / avg);
     return Math.max(c, Math.min(MAX_PREFETCH, fits));
+  }
+
+  /**
+   * The attempt time the slots see now, ms. Each slot runs at 1 / its expected attempt time:
+   * the finished attempts' average, or its current attempt's elapsed time once that is longer.
+   * Three slots stuck on long attempts turn prefetch off once they have run PREFETCH_FAST_MS;
+   * one stuck slot of three leaves prefetch sized to what the other two get through.
+   */
+  #attemptMs(): number {
+    const avg = Math.max(this.#avgMs, 0.001);
+    if (avg === Infinity) return Infinity;
+    const now = performance.now();
+    const c = this.#o.concurrency;
+    let running = 0, rate = 0;
+    for (const f of this.#inflight.values()) {
+      if (f.decided) continue;
+      running++;
+      rate += 1 / Math.max(avg, now - f.startedAt);
+    }
+    rate += Math.max(0, c - running) / avg;
+    return c / rate;
   }
 
   /** Starts held (prefetched) attempts in the free slots, oldest first. */
   #startHeld(): void {
     while (this.#held.length > 0 && this.#busy() < this.#o.concurrency && !this.#stopping) {
-      const h = this.#held.shift()!;
-      this.#begin(h.job, h.queue, h.renewedAt);
+      this.#begin(this.#held.shift()!);
     }
+  }
+
+  /** Gives back in one statement the held jobs not started within PREFETCH_START_WITHIN_MS. */
+  async #releaseOverdue(): Promise<void> {
+    const now = performance.now();
+    let n = 0;
+    while (n < this.#held.length && this.#held[n]!.startBy <= now) n++;
+    if (n === 0) return;
+    const overdue = this.#held.splice(0, n);
+    let released: Set<string>;
+    try {
+      released = await releaseJobs(this.#o.sql, overdue.map((h) => h.job));
+    } catch (e) {
+      // Still leased: a later turn starts or releases them (or their short lease runs out).
+      this.#held = overdue.concat(this.#held);
+      throw e;
+    }
+    this.#log.info("held_jobs_released", {
+      count: released.size,
+      held_ms: Math.round(now - overdue[0]!.leasedAt),
+    });
+  }
+
+  /**
+   * Renews to the full lease, in one heartbeat, the attempts started on a prefetch lease that
+   * still run after PREFETCH_FAST_MS, so the usual fast attempt costs no write of its own; the
+   * renewal is also what marks the job started (src/queue/prefetch_lease.ts).
+   */
+  async #renewStarted(): Promise<void> {
+    const due = performance.now() - PREFETCH_FAST_MS;
+    const flights: InFlight[] = [];
+    for (const f of this.#inflight.values()) {
+      if (f.shortLease && !f.decided && f.startedAt <= due) flights.push(f);
+    }
+    if (flights.length === 0) return;
+    for (const f of flights) f.shortLease = false;
+    try {
+      await this.#renew(flights.map((f) => f.job));
+    } catch (e) {
+      for (const f of flights) f.shortLease = true;
+      throw e;
+    }
+  }
+
+  /** Ms until a held job is overdue or a started one is due for #renewStarted. */
+  #nextDueMs(): number {
+    let due = Infinity;
+    if (this.#held.length > 0) due = this.#held[0]!.startBy;
+    for (const f of this.#inflight.values()) {
+      if (f.shortLease && !f.decided) due = Math.min(due, f.startedAt + PREFETCH_FAST_MS);
+    }
+    return Math.max(0, Math.ceil(due - performance.now()));
+  }
+
+  /** Per served queue: attempts in flight and jobs held, for the worker's /healthz. */
+  queueStats(): Map<string, { inFlight: number; held: number }> {
+    const stats = new Map([...this.#queues.keys()].map((q) => [q, { inFlight: 0, held: 0 }]));
+    const of = (q: string) => stats.get(q) ?? stats.set(q, { inFlight: 0, held: 0 }).get(q)!;
+    for (const f of this.#inflight.values()) of(f.job.queue).inFlight++;
+    for (const h of this.#held) of(h.job.queue).held++;
+    return stats;
   }
 
   async #refreshQueues(): Promise<void> {
@@ -364,7 +476,7 @@ export class Worker {
     }
   }
 
-  #begin(job: LeasedJob, queue: Queue, sentAt: number): void {
+  #begin({ job, queue, leasedAt, leaseMs }: Held): void {
     const controller = new AbortController();
     const startedAt = performance.now();
     // setTimeout fires at once for delays past 2^31-1 ms; no attempt runs 24 days anyway.
@@ -377,7 +489,8 @@ export class Worker {
       queue,
       timeoutAt: startedAt + timeoutMs,
       timeoutMs,
-      leaseDeadline: sentAt + this.#o.leaseMs,
+      leaseDeadline: leasedAt + leaseMs,
+      shortLease: leaseMs < this.#o.leaseMs,
     };
     this.#inflight.set(job.id, flight);
     this.#armDeadline(Math.min(flight.timeoutAt, flight.leaseDeadline));
@@ -660,51 +773,51 @@ export class Worker {
     }
   }
 
+  /**
+   * Started attempts only: held jobs wait unrenewed on their short lease, so a heartbeat never
+   * keeps a job that has not started from other workers (issue #14.6).
+   */
   async #beatOnce(): Promise<void> {
-    const o = this.#o;
     const fences: Fence[] = [];
     for (const f of this.#inflight.values()) {
       if (!f.decided || f.awaitingWrite) fences.push(f.job);
     }
-    const held = [...this.#held];
-    for (const h of held) fences.push(h.job);
     try {
-      await touchWorker(o.sql, this.id);
-      if (fences.length === 0) return;
-      const sentAt = performance.now();
-      const { alive, cancelRequested } = await heartbeatJobs(o.sql, fences, o.leaseMs);
-      for (const h of held) {
-        if (alive.has(h.job.id)) h.renewedAt = Math.max(h.renewedAt, sentAt);
-        // Lost or cancelled before it started: drop it; nothing ran, so nothing to record.
-        if (!alive.has(h.job.id) || cancelRequested.has(h.job.id)) {
-          this.#held = this.#held.filter((x) => x !== h);
-          if (alive.has(h.job.id)) {
-            await finishCancelled(o.sql, h.job, this.id).catch(() => {});
-          }
-        }
-      }
-      for (const fence of fences) {
-        const flight = this.#inflight.get(fence.id);
-        if (!flight || flight.decided) continue;
-        if (alive.has(fence.id)) this.#armLease(flight, sentAt);
-        if (!alive.has(fence.id)) {
-          flight.controller.abort(
-            new JobFailure("STALE_LEASE", "the lease was lost; another attempt may run"),
-          );
-          this.#log.warn("lease_lost", { job_id: fence.id, attempt: fence.attempt });
-          this.#settle(flight, "lost");
-        } else if (cancelRequested.has(fence.id)) {
-          flight.controller.abort(
-            new JobFailure("CANCELLED", "cancelled by an operator", { retryable: false }),
-          );
-          flight.decided = true;
-          await finishCancelled(o.sql, fence, this.id).catch(() => {});
-          this.#log.info("job_cancelled", { job_id: fence.id, attempt: fence.attempt });
-          this.#settle(flight, "cancelled");
-        }
-      }
+      await touchWorker(this.#o.sql, this.id);
+      await this.#renew(fences);
     } catch (e) {
       this.#log.warn("heartbeat_failed", { error: e, jobs: fences.length });
+    }
+  }
+
+  /** Extends these attempts' leases in one statement; aborts the ones lost or cancelled. */
+  async #renew(fences: Fence[]): Promise<void> {
+    if (fences.length === 0) return;
+    const o = this.#o;
+    const sentAt = performance.now();
+    const { alive, cancelRequested } = await heartbeatJobs(o.sql, fences, o.leaseMs);
+    for (const fence of fences) {
+      const flight = this.#inflight.get(fence.id);
+      if (!flight || flight.decided) continue;
+      if (!alive.has(fence.id)) {
+        flight.controller.abort(
+          new JobFailure("STALE_LEASE", "the lease was lost; another attempt may run"),
+        );
+        this.#log.warn("lease_lost", { job_id: fence.id, attempt: fence.attempt });
+        this.#settle(flight, "lost");
+        continue;
+      }
+      flight.shortLease = false;
+      this.#armLease(flight, sentAt);
+      if (cancelRequested.has(fence.id)) {
+        flight.controller.abort(
+          new JobFailure("CANCELLED", "cancelled by an operator", { retryable: false }),
+        );
+        flight.decided = true;
+        await finishCancelled(o.sql, fence, this.id).catch(() => {});
+        this.#log.info("job_cancelled", { job_id: fence.id, attempt: fence.attempt });
+        this.#settle(flight, "cancelled");
+      }
     }
   }
 
@@ -731,6 +844,8 @@ export class Worker {
     while (Date.now() < deadline) {
       await this.#flush().catch((e) => this.#log.warn("flush_failed", { error: e }));
       if (this.#inflight.size === 0) break;
+      // Attempts started on a prefetch lease still need their full lease to finish the grace.
+      await this.#renewStarted().catch((e) => this.#log.warn("heartbeat_failed", { error: e }));
       await this.#wakeup.wait(Math.min(100, Math.max(1, deadline - Date.now())));
     }
     await this.#flush().catch((e) => this.#log.warn("flush_failed", { error: e }));

@@ -157,7 +157,8 @@ Deno.test("Worker aborts a handler whose lease was lost and its late outcome cha
     const { job } = await enqueueJob(db.sql, { kind: "test.slow", maxAttempts: 3 });
     await waitFor(async () => (await getJob(db.sql, job.id)).state === "running");
     // Someone else takes the job over (what the reaper does after an expiry).
-    await db.sql`UPDATE sluice.jobs SET lease_token = lease_token + 1000 WHERE id = ${job.id}`;
+    await db
+      .sql`UPDATE sluice.jobs SET lease_secret = 'leased-again-elsewhere' WHERE id = ${job.id}`;
     await waitFor(() => sawAbort, { what: "abort after lost lease" });
     const j = await getJob(db.sql, job.id);
     equal(j.state, "running", "the lost attempt recorded nothing");

@@ -1,13 +1,23 @@
 /**
  * Pull workers: external programs in any language lease jobs of a `pull` queue over HTTP and
  * report heartbeats and outcomes, each fenced by the attempt and lease token they were given.
+ * The lease token is the attempt's random secret; reports are accepted only for leases taken
+ * here (scope `via: "pull"`), so a worker-scope token can never finish a job that a built-in
+ * worker runs, whatever it knows.
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { SluiceError } from "../errors.ts";
 import { backoffDelayMs } from "../queue/backoff.ts";
 import { getJob } from "../queue/inspect.ts";
 import { leaseJobs } from "../queue/lease.ts";
-import { completeJob, failJob, heartbeatJobs, staleLease } from "../queue/outcome.ts";
+import {
+  completeJob,
+  failJob,
+  type FenceScope,
+  heartbeatJobs,
+  LEASE_TOKEN,
+  staleLease,
+} from "../queue/outcome.ts";
 import { getQueue } from "../queue/queues.ts";
 import { pullWorkerSightings } from "../queue/workers.ts";
 import { showDuration } from "../config.ts";
@@ -27,9 +37,14 @@ import {
 const tags = ["pull"];
 const MAX_LEASE_S = 3_600;
 
-const LeaseToken = z.union([z.string().regex(/^[0-9]{1,19}$/), z.number().int().min(0)])
-  .transform(String).openapi({ type: "string", example: "1017" });
-const Fence = { attempt: z.number().int().min(1), leaseToken: LeaseToken };
+// A string the lease handed out; a well-formed wrong one is 409 STALE_LEASE, never a 500.
+const LeaseToken = z.string().regex(LEASE_TOKEN, "the leaseToken the lease returned")
+  .openapi({ example: "Jb0rW5y0a8Gm2kq8Vt1fQe3sXn7uYc4dHz6pLo9iA-_" });
+const Fence = {
+  attempt: z.number().int().min(1).max(2_147_483_647),
+  leaseToken: LeaseToken,
+};
+const PULL: FenceScope = { via: "pull" };
 
 const LeasedJob = z.object({
   id: z.string(),
@@ -38,7 +53,12 @@ const LeasedJob = z.object({
   payload: z.unknown(),
   attempt: z.number(),
   maxAttempts: z.number(),
-  leaseToken: z.string(),
+  leaseToken: z.string().openapi({
+    description: "the attempt's secret: send it with every report",
+  }),
+  fencingToken: z.string().openapi({
+    description: "a number (decimal string) that grows with every lease, to order attempts",
+  }),
   leaseExpiresAt: z.string(),
   timeout: z.string().nullable(),
   priority: z.number(),
@@ -96,6 +116,7 @@ export function pullRouter(ctx: ApiContext) {
       const leased = await leaseJobs(sql, {
         queue: name,
         workerId,
+        via: "pull",
         max: b.max,
         leaseMs: (b.leaseSeconds ?? defaultLeaseS) * 1000,
         concurrency: queue.effective.concurrency,
@@ -110,6 +131,7 @@ export function pullRouter(ctx: ApiContext) {
           attempt: j.attempt,
           maxAttempts: j.maxAttempts,
           leaseToken: j.leaseToken,
+          fencingToken: j.fencingToken,
           leaseExpiresAt: j.leaseExpiresAt.toISOString(),
           timeout: showDuration(j.timeoutMs ?? queue.effective.timeoutMs),
           priority: j.priority,
@@ -127,6 +149,8 @@ export function pullRouter(ctx: ApiContext) {
       path: "/jobs/{id}/heartbeat",
       tags,
       summary: "Extend the lease of a running attempt (409 STALE_LEASE when it was lost)",
+      description: "Extends to leaseSeconds from now, or without it by the length the lease was " +
+        "granted with; never shortens a lease.",
       middleware: [requireScope("worker")] as const,
       request: {
         params: IdParam,
@@ -150,7 +174,8 @@ export function pullRouter(ctx: ApiContext) {
         attempt: b.attempt,
         leaseToken: b.leaseToken,
       };
-      const res = await heartbeatJobs(sql, [fence], (b.leaseSeconds ?? defaultLeaseS) * 1000);
+      const ms = b.leaseSeconds === undefined ? null : b.leaseSeconds * 1000;
+      const res = await heartbeatJobs(sql, [fence], ms, PULL);
       if (!res.alive.has(fence.id)) throw staleLease(fence);
       await seen.heartbeat(fence.id);
       return c.json({ ok: true, cancelRequested: res.cancelRequested.has(fence.id) }, 200);
@@ -181,7 +206,7 @@ export function pullRouter(ctx: ApiContext) {
         attempt: b.attempt,
         leaseToken: b.leaseToken,
         result: b.result,
-      });
+      }, PULL);
       return c.json({ job: jobResource(await getJob(sql, id)) }, 200);
     },
   );
@@ -223,13 +248,21 @@ export function pullRouter(ctx: ApiContext) {
       const fence = { id, attempt: b.attempt, leaseToken: b.leaseToken };
       const job = await getJob(sql, id);
       const queue = await getQueue(sql, job.queue, defaults);
-      const res = await failJob(sql, fence, {
-        code: b.error.code,
-        message: b.error.message,
-        retryable: b.retryable,
-        retryAfterMs: b.retryAfter === undefined ? null : durationField("retryAfter", b.retryAfter),
-        workerId: job.workerId,
-      }, backoffDelayMs(b.attempt, queue.effective.backoff));
+      const res = await failJob(
+        sql,
+        fence,
+        {
+          code: b.error.code,
+          message: b.error.message,
+          retryable: b.retryable,
+          retryAfterMs: b.retryAfter === undefined
+            ? null
+            : durationField("retryAfter", b.retryAfter),
+          workerId: job.workerId,
+        },
+        backoffDelayMs(b.attempt, queue.effective.backoff),
+        PULL,
+      );
       return c.json({
         state: res.state,
         runAt: res.runAt.toISOString(),

@@ -11,7 +11,8 @@
  *   4. apply the migrations newer than the archive (checksums of the archive's recorded
  *      migrations are verified against this build's on the way)
  *   5. make the restored data safe to run: running jobs become available again (their leases
- *      belonged to processes of another life), sequences move past every restored value
+ *      belonged to processes of another life), sequences move past every restored value and,
+ *      over an existing database, past every value it had handed out (read before the drop)
  *
  * Any failure rolls the whole transaction back: the database is as it was. Tokens and secrets
  * travel as they are stored (hashes); nothing here knows which tables hold them.
@@ -34,6 +35,7 @@ import {
 import type { TransferProgress } from "./backup.ts";
 import {
   fixCopySettings,
+  listSequences,
   listTables,
   qualified,
   SCHEMA,
@@ -123,7 +125,7 @@ export async function restoreDatabase(
         );
       }
 
-      const replaced = await clearTarget(tx, opts);
+      const { replaced, sequences: before } = await clearTarget(tx, opts);
       const archived = migrations.filter((m) => m.version <= header.schemaVersion);
       await applyMigrations(tx, archived);
       await prepareTables(tx, header, source);
@@ -149,7 +151,7 @@ export async function restoreDatabase(
       const { applied } = await applyMigrations(tx, migrations, log);
       for (const m of applied) log(`applied ${migrationLabel(m)} after the restore`);
       const releasedJobs = await releaseRunningJobs(tx);
-      await advanceSequences(tx, trailer);
+      await advanceSequences(tx, trailer, before);
       return { header, trailer, migrated: applied, releasedJobs, replaced };
     });
   } finally {
@@ -161,10 +163,16 @@ export async function restoreDatabase(
 /**
  * Refuses a database with Sluice data unless forced; then drops the schema. DROP … CASCADE
  * also drops objects outside the schema that depend on it (a reporting view, say): they would
- * not survive a changed column anyway.
+ * not survive a changed column anyway. Returns the sequences' values from before the drop: an
+ * older backup restored over a newer database must not hand out again the job ids and fencing
+ * epochs issued since the backup (issue #14.7).
  */
-async function clearTarget(tx: Sql, opts: RestoreOptions): Promise<TableCount[]> {
-  if (!(await schemaExists(tx))) return [];
+async function clearTarget(
+  tx: Sql,
+  opts: RestoreOptions,
+): Promise<{ replaced: TableCount[]; sequences: SequenceValue[] }> {
+  if (!(await schemaExists(tx))) return { replaced: [], sequences: [] };
+  const sequences = await listSequences(tx);
   const version = await schemaVersion(tx);
   const tables: TableCount[] = [];
   let data = 0;
@@ -188,8 +196,10 @@ async function clearTarget(tx: Sql, opts: RestoreOptions): Promise<TableCount[]>
     opts.onReplace?.({ schemaVersion: version, tables });
   }
   await tx`DROP SCHEMA ${tx(SCHEMA)} CASCADE`;
-  return data > 0 ? tables : [];
+  return { replaced: data > 0 ? tables : [], sequences };
 }
+
+type SequenceValue = { name: string; lastValue: string | null };
 
 /** Every archived table must exist with every archived column; migration seed rows go. */
 async function prepareTables(tx: Sql, header: ArchiveHeader, source: string): Promise<void> {
@@ -308,22 +318,37 @@ async function releaseRunningJobs(tx: Sql): Promise<number> {
 }
 
 /**
- * Every sequence continues past both its value at backup time and the largest value its
- * column holds, so no id and no fencing token (`lease_token_seq`) is ever handed out twice.
- * `lease_epoch_seq` (the high part of today's tokens) continues past its value at backup time,
- * which the backup reads last, after every epoch the archived tokens carry.
+ * Every sequence continues past its value at backup time, the largest value its column holds
+ * and its value in the database the restore replaced (`before`), so no id and no fencing number
+ * (`lease_token_seq`) is ever handed out twice. `lease_epoch_seq` (the high part of today's
+ * fencing numbers) continues past its value at backup time, which the backup reads last, after
+ * every epoch the archived numbers carry, and past the replaced database's. A sequence the
+ * archive lacks (it predates the migration that made it) still continues past `before`.
  */
-async function advanceSequences(tx: Sql, trailer: ArchiveTrailer): Promise<void> {
+async function advanceSequences(
+  tx: Sql,
+  trailer: ArchiveTrailer,
+  before: readonly SequenceValue[],
+): Promise<void> {
   const owners = await sequenceOwners(tx);
-  for (const s of trailer.sequences) {
-    const owner = owners.get(s.name);
-    const seq = tx`format('%I.%I', ${SCHEMA}::text, ${s.name}::text)::regclass`;
+  const existing = new Set((await listSequences(tx)).map((s) => s.name));
+  const values = new Map<string, bigint | null>();
+  for (const s of [...trailer.sequences, ...before]) {
+    if (!existing.has(s.name)) continue;
+    const v = s.lastValue === null ? null : BigInt(s.lastValue);
+    const prev = values.get(s.name) ?? null;
+    values.set(s.name, prev === null || (v !== null && v > prev) ? v : prev);
+  }
+  for (const [name, last] of values) {
+    const lastValue = last === null ? null : String(last);
+    const owner = owners.get(name);
+    const seq = tx`format('%I.%I', ${SCHEMA}::text, ${name}::text)::regclass`;
     const columnMax = owner
       ? tx`(SELECT max(${tx(owner.column)})::bigint FROM ${tx(qualified(owner.table))})`
-      : s.name === "lease_token_seq"
+      : name === "lease_token_seq"
       ? tx`(SELECT max(lease_token) FROM sluice.jobs)`
       : tx`NULL::bigint`;
-    await tx`SELECT setval(${seq}, greatest(${s.lastValue}::bigint, ${columnMax}), true)
-      WHERE greatest(${s.lastValue}::bigint, ${columnMax}) IS NOT NULL`;
+    await tx`SELECT setval(${seq}, greatest(${lastValue}::bigint, ${columnMax}), true)
+      WHERE greatest(${lastValue}::bigint, ${columnMax}) IS NOT NULL`;
   }
 }

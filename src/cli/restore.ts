@@ -15,7 +15,8 @@ or any other failure, leaves the database exactly as it was.
 After a restore:
   - jobs that were running at backup time are available again, with their attempt given back
     (their workers are gone); running jobs whose cancellation was asked for are cancelled
-  - id sequences and the lease-token sequence continue past every restored value
+  - id and fencing-number sequences continue past every restored value and, with
+    --force-replace, past every value the replaced database had handed out
   - API tokens are restored as the hashes they are stored as
 
 Options:

@@ -6,6 +6,7 @@ import { silentLogger } from "../obs/log.ts";
 import { applyCallback, type CallbackOutcome } from "../queue/callbacks.ts";
 import { isJobId } from "../queue/inspect.ts";
 import { isStorableText } from "../queue/json_value.ts";
+import { LEASE_TOKEN } from "../queue/outcome.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults } from "../queue/queues.ts";
 import { recordCallbackRefusal } from "./callback_refusals.ts";
 import { Signer } from "./signature.ts";
@@ -32,12 +33,15 @@ export interface CallbackDeps {
 
 const digits = z.string().regex(/^[1-9][0-9]{0,18}$/, "a string of digits");
 
-/** The callback body (DESIGN.md "Callbacks"); exported for the OpenAPI document. */
+/**
+ * The callback body (DESIGN.md "Callbacks"); exported for the OpenAPI document. `leaseToken` is
+ * the push's `sluice-lease-token`: the attempt's secret, which binds the callback to it.
+ */
 export const CallbackBody = z.object({
   eventId: z.string().min(1).max(200).refine(isStorableText, "no U+0000 or unpaired surrogates"),
   jobId: digits.refine(isJobId, "a job id"),
-  attempt: z.number().int().min(1),
-  leaseToken: digits,
+  attempt: z.number().int().min(1).max(2_147_483_647),
+  leaseToken: z.string().regex(LEASE_TOKEN, "the sluice-lease-token of the push"),
   status: z.enum(["succeeded", "failed"]),
   result: z.unknown().optional(),
   error: z.object({

@@ -15,6 +15,14 @@ export async function archiveSucceededJobs(
   },
 ): Promise<{ archived: number }> {
   let archived = 0;
+  // By column name, not position: columns added to both tables by a later migration land after
+  // the archive's own archived_at (0007), so `SELECT moved.*, now()` would no longer line up.
+  const [{ columns }] = await sql<[{ columns: string[] }]>`
+    SELECT array_agg(attname::text ORDER BY attnum) AS columns FROM pg_attribute
+    WHERE attrelid = 'sluice.jobs'::regclass AND attnum > 0 AND NOT attisdropped`;
+  // A fragment of its own, so postgres.js renders a plain identifier list: inline, it picks the
+  // builder by the last SQL keyword before it and took this for an INSERT of objects.
+  const list = sql`${sql(columns)}`;
   for (;;) {
     const [{ n }] = await sql<[{ n: number }]>`
       WITH moved AS (
@@ -28,8 +36,8 @@ export async function archiveSucceededJobs(
           FOR UPDATE SKIP LOCKED)
         RETURNING *
       ), ins AS (
-        INSERT INTO sluice.jobs_archive SELECT moved.*, coalesce(${now}::timestamptz, now())
-        FROM moved RETURNING 1
+        INSERT INTO sluice.jobs_archive (${list}, archived_at)
+        SELECT ${list}, coalesce(${now}::timestamptz, now()) FROM moved RETURNING 1
       )
       SELECT count(*)::int AS n FROM ins`;
     archived += n;

@@ -3,7 +3,7 @@ import { SluiceError } from "../errors.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import type { Fence } from "./job.ts";
 import { jobNotFound } from "./inspect.ts";
-import { completeJobs, failJob, staleLease } from "./outcome.ts";
+import { completeJobs, failJob, fencedOn, staleLease } from "./outcome.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
 import { retryAfterMs } from "../delivery/retry_after.ts";
 
@@ -23,8 +23,7 @@ export async function awaitCallback(sql: Sql, fence: Fence, timeoutMs: number): 
     UPDATE sluice.jobs SET
       callback_token = lease_token,
       lease_expires_at = greatest(now(), leased_at + ${timeoutMs} * interval '1 millisecond')
-    WHERE id = ${fence.id} AND attempt = ${fence.attempt} AND lease_token = ${fence.leaseToken}
-      AND state = 'running'
+    WHERE ${fencedOn(sql, fence)}
     RETURNING id`;
   return rows.length > 0;
 }
@@ -48,8 +47,13 @@ export interface CallbackOutcome {
 /**
  * Applies one callback in one transaction: the eventId is recorded first (a replay finds it and
  * gets CALLBACK_REPLAYED), then the outcome is written fenced on (jobId, attempt, leaseToken)
- * and `running` (an older attempt gets STALE_LEASE). Any refusal rolls the transaction back, so
- * a refused callback changes nothing — not even the event table.
+ * like every write after a lease, and only for an attempt that awaits its callback. The
+ * leaseToken is the attempt's secret, sent only with that attempt's push (`sluice-lease-token`),
+ * so the signing secret alone (which every receiver holds) cannot finish another receiver's job,
+ * and a receiver cannot finish its own job before answering 202 (CALLBACK_NOT_AWAITED, 409: the
+ * callback came before Sluice recorded the 202; sending it again shortly after succeeds). An
+ * older attempt, another token or an expired lease get STALE_LEASE. Any refusal rolls the
+ * transaction back, so a refused callback changes nothing — not even the event table.
  */
 export async function applyCallback(
   sql: Sql,
@@ -70,12 +74,28 @@ export async function applyCallback(
         { eventId: input.eventId },
       );
     }
-    const [job] = await tx<{ queue: string }[]>`
-      SELECT queue FROM sluice.jobs WHERE id = ${input.jobId} FOR UPDATE`;
-    if (!job) throw jobNotFound(input.jobId);
     const fence: Fence = { id: input.jobId, attempt: input.attempt, leaseToken: input.leaseToken };
+    // Locked, so what it says still holds when the fenced write below runs; it only picks the
+    // refusal, the write's own fence decides.
+    const [job] = await tx<{ queue: string; holder: boolean; awaiting: boolean }[]>`
+      SELECT queue,
+        coalesce(state = 'running' AND attempt = ${fence.attempt}
+          AND lease_secret = ${fence.leaseToken}::text AND lease_expires_at >= now(), false)
+          AS holder,
+        coalesce(callback_token = lease_token, false) AS awaiting
+      FROM sluice.jobs WHERE id = ${fence.id} FOR UPDATE`;
+    if (!job) throw jobNotFound(input.jobId);
+    if (job.holder && !job.awaiting) {
+      throw new SluiceError(
+        "CALLBACK_NOT_AWAITED",
+        `job ${fence.id} attempt ${fence.attempt} is not waiting for a callback: its push was ` +
+          "not answered 202, or Sluice has not recorded the 202 yet (send the callback again)",
+        { jobId: fence.id, attempt: fence.attempt },
+      );
+    }
+    const scope = { awaitingCallback: true };
     if (input.status === "succeeded") {
-      const done = await completeJobs(tx, [{ ...fence, result: input.result ?? null }]);
+      const done = await completeJobs(tx, [{ ...fence, result: input.result ?? null }], { scope });
       if (!done.has(fence.id)) throw staleLease(fence);
       return { jobId: input.jobId, state: "succeeded" };
     }
@@ -83,13 +103,19 @@ export async function applyCallback(
     const backoff = queue?.effective.backoff ??
       { baseMs: defaults.backoffBaseMs, maxMs: defaults.backoffMaxMs };
     const e = input.error ?? { code: "CALLBACK_FAILED", message: "the handler reported failure" };
-    const r = await failJob(tx, fence, {
-      code: e.code,
-      message: e.message,
-      retryable: e.retryable ?? true,
-      retryAfterMs: retryAfterMs(e.retryAfter),
-      workerId: null,
-    }, backoffDelayMs(input.attempt, backoff));
+    const r = await failJob(
+      tx,
+      fence,
+      {
+        code: e.code,
+        message: e.message,
+        retryable: e.retryable ?? true,
+        retryAfterMs: retryAfterMs(e.retryAfter),
+        workerId: null,
+      },
+      backoffDelayMs(input.attempt, backoff),
+      scope,
+    );
     return { jobId: input.jobId, state: r.state, runAt: r.runAt.toISOString() };
   });
 }

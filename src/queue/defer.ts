@@ -1,6 +1,6 @@
 import type { Sql } from "../db/connect.ts";
 import type { Fence } from "./job.ts";
-import { notifyQueues, staleLease } from "./outcome.ts";
+import { fencedOn, notifyQueues, staleLease } from "./outcome.ts";
 
 /**
  * Puts a leased job back without counting the attempt, to run after `delayMs`: the delivery
@@ -25,8 +25,7 @@ export async function deferJob(
       run_at = now() + ${delay}::bigint * interval '1 millisecond',
       lease_expires_at = NULL, worker_id = NULL, leased_at = NULL,
       started_at = CASE WHEN attempt = 1 THEN NULL ELSE started_at END
-    WHERE id = ${fence.id} AND attempt = ${fence.attempt} AND lease_token = ${fence.leaseToken}
-      AND state = 'running'
+    WHERE ${fencedOn(sql, fence)}
     RETURNING state, run_at, queue`;
   const row = rows[0];
   if (!row) throw staleLease(fence);

@@ -89,6 +89,7 @@ export interface TimelineEntry {
     | "failed"
     | "retry_scheduled"
     | "lease_expired"
+    | "lease_released"
     | "succeeded"
     | "dead"
     | "cancel_requested"
@@ -98,6 +99,18 @@ export interface TimelineEntry {
   workerId: string | null;
   detail: Record<string, unknown>;
 }
+
+/** One entry of `lease_releases` (migrations/0007_add_lease_secrets.sql), as jsonb stores it. */
+interface LeaseRelease {
+  attempt: number;
+  leasedAt: string | null;
+  at: string;
+  worker: string | null;
+  reason: string;
+}
+
+/** jsonb keeps timestamps in PostgreSQL's text form: normalize to ISO for sorting. */
+const isoOf = (t: string): string => new Date(t).toISOString();
 
 /**
  * Every transition of a job, rebuilt from its row: the row keeps each failed attempt's start,
@@ -116,10 +129,10 @@ export async function jobTimeline(
     UNION ALL
     SELECT id, created_at, created_by FROM sluice.jobs_archive WHERE retry_of = ${id}
     ORDER BY id`;
-  const [lease] = await sql<{ leased_at: Date | null }[]>`
-    SELECT leased_at FROM sluice.jobs WHERE id = ${id}
+  const [lease] = await sql<{ leased_at: Date | null; lease_releases: LeaseRelease[] | null }[]>`
+    SELECT leased_at, lease_releases FROM sluice.jobs WHERE id = ${id}
     UNION ALL
-    SELECT leased_at FROM sluice.jobs_archive WHERE id = ${id}`;
+    SELECT leased_at, lease_releases FROM sluice.jobs_archive WHERE id = ${id}`;
   const out: TimelineEntry[] = [];
   const push = (e: TimelineEntry) => out.push(e);
   push({
@@ -160,6 +173,26 @@ export async function jobTimeline(
       attempt: e.attempt,
       workerId: e.worker,
       detail: { code: e.code, message: e.message, retryable: e.retryable },
+    });
+  }
+  // Leases given back without an outcome (releaseJobs, on worker shutdown): their attempt
+  // number was handed out again, so they are not in `errors`.
+  for (const r of lease?.lease_releases ?? []) {
+    if (r.leasedAt) {
+      push({
+        at: isoOf(r.leasedAt),
+        event: "leased",
+        attempt: r.attempt,
+        workerId: r.worker,
+        detail: {},
+      });
+    }
+    push({
+      at: isoOf(r.at),
+      event: "lease_released",
+      attempt: r.attempt,
+      workerId: r.worker,
+      detail: { reason: r.reason },
     });
   }
   const failedAttempts = new Set(job.errors.map((e) => e.attempt));

@@ -133,7 +133,13 @@ export interface LeasedJob {
   attempt: number;
   maxAttempts: number;
   timeoutMs: number | null;
+  /** The attempt's secret (base64url, 43 characters): what fences its writes. */
   leaseToken: string;
+  /**
+   * The fencing number (`lease_token` column, decimal): grows with every lease, for receivers
+   * that order attempts. Not a credential.
+   */
+  fencingToken: string;
   priority: number;
   tags: string[];
   idempotencyKey: string | null;
@@ -143,7 +149,10 @@ export interface LeasedJob {
   leaseExpiresAt: Date;
 }
 
-/** The triple that every write after a lease is fenced on. */
+/**
+ * The triple that every write after a lease is fenced on; `leaseToken` is the attempt's secret
+ * (`lease_secret`), never the fencing number.
+ */
 export interface Fence {
   id: string;
   attempt: number;

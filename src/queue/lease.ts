@@ -6,10 +6,18 @@ export interface LeaseOptions {
   workerId: string;
   max: number;
   leaseMs: number;
+  /**
+   * Who takes the lease: a built-in `worker` (default) or a `pull` worker through the API. The
+   * pull API reports only on leases it handed out, so a worker-scope token cannot finish a job
+   * that an exec, inline or http worker is running.
+   */
+  via?: LeaseVia;
   /** Queue-wide limits shared by every worker; null when the queue has none. */
   concurrency?: number | null;
   rateLimit?: { count: number; perMs: number } | null;
 }
+
+export type LeaseVia = "worker" | "pull";
 
 interface LeasedRow {
   id: string;
@@ -20,6 +28,7 @@ interface LeasedRow {
   max_attempts: number;
   timeout_ms: number | null;
   lease_token: string;
+  lease_secret: string;
   priority: number;
   tags: string[];
   idempotency_key: string | null;
@@ -43,9 +52,7 @@ export async function leaseJobs(sql: Sql, opts: LeaseOptions): Promise<LeasedJob
   if (opts.concurrency != null || opts.rateLimit != null) {
     return await sql.begin((tx) => leaseLimited(tx as unknown as Sql, opts, token));
   }
-  return toLeased(
-    await leaseStatement(sql, opts.queue, opts.workerId, opts.max, opts.leaseMs, token),
-  );
+  return toLeased(await leaseStatement(sql, opts, opts.max, token));
 }
 
 /**
@@ -64,8 +71,11 @@ export async function leaseJobs(sql: Sql, opts: LeaseOptions): Promise<LeasedJob
  *   synchronously before the statement is sent, so concurrent leases on one handle never share
  *   one; a new epoch is taken before n would reach 2^32.
  * Tokens stay positive decimal integers below 2^63 that grow with every lease of a handle.
- * The jobs of one lease statement share its token: the fence is (id, attempt, token), and two
- * leases of one job are always two statements, so their tokens differ.
+ * The jobs of one lease statement share its token; two leases of one job are always two
+ * statements, so their tokens differ. Since migration 0007 this number orders attempts for
+ * receivers and marks the 202 wait (callback_token), but no longer fences writes: it is easy
+ * to guess. Writes are fenced on the per-row random `lease_secret`, which cannot repeat after a
+ * crash either.
  */
 interface TokenSource {
   epoch: Promise<bigint>;
@@ -94,14 +104,8 @@ async function takeEpoch(sql: Sql): Promise<bigint> {
   return BigInt(row.epoch);
 }
 
-function leaseStatement(
-  sql: Sql,
-  queue: string,
-  workerId: string,
-  max: number,
-  leaseMs: number,
-  token: string,
-) {
+function leaseStatement(sql: Sql, opts: LeaseOptions, max: number, token: string) {
+  const { queue, workerId, leaseMs } = opts;
   // Perf (issue #8): the lease commits without waiting for the WAL flush (synchronous_commit
   // off for this statement's transaction only, set in the joined one-row CTE as in
   // completeJobs). Safe because delivery is at-least-once and tokens cannot repeat (above): a
@@ -113,6 +117,9 @@ function leaseStatement(
   // planner hash-join it against a sequential scan of the whole table for larger batches
   // (EXPLAIN ANALYZE, 500 of 40,000 queued: 14.4 ms, 10 ms of it the scan; now 5 ms), which
   // would grow with history.
+  // The secret (migrations/0007_add_lease_secrets.sql) is made per row in the same statement:
+  // two gen_random_uuid() (core since PostgreSQL 13, from the server's strong random source;
+  // 122 random bits each) as 32 bytes of base64url, so no extension and no extra round trip.
   return sql<LeasedRow[]>`
     WITH cfg AS (SELECT set_config('synchronous_commit', 'off', true) AS v),
     picked AS (
@@ -127,13 +134,17 @@ function leaseStatement(
       state = 'running',
       attempt = j.attempt + 1,
       lease_token = ${token}::bigint,
+      lease_secret = translate(encode(
+        uuid_send(gen_random_uuid()) || uuid_send(gen_random_uuid()), 'base64'), '+/=', '-_'),
+      lease_via = ${opts.via ?? "worker"}::text,
+      lease_ms = ${leaseMs}::int,
       worker_id = ${workerId},
       leased_at = now(),
       lease_expires_at = now() + ${leaseMs} * interval '1 millisecond',
       started_at = coalesce(j.started_at, now())
     FROM cfg WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND cfg.v IS NOT NULL
     RETURNING j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms,
-      j.lease_token, j.priority, j.tags, j.idempotency_key, j.created_at, j.run_at,
+      j.lease_token, j.lease_secret, j.priority, j.tags, j.idempotency_key, j.created_at, j.run_at,
       j.leased_at, j.lease_expires_at`;
 }
 
@@ -164,7 +175,7 @@ async function leaseLimited(
   }
   if (allowed <= 0) return [];
   const leased = toLeased(
-    await leaseStatement(tx, opts.queue, opts.workerId, allowed, opts.leaseMs, token),
+    await leaseStatement(tx, opts, allowed, token),
   );
   if (opts.rateLimit != null && leased.length > 0) {
     await tx`
@@ -194,7 +205,8 @@ function toLeased(rows: LeasedRow[]): LeasedJob[] {
     attempt: r.attempt,
     maxAttempts: r.max_attempts,
     timeoutMs: r.timeout_ms,
-    leaseToken: String(r.lease_token),
+    leaseToken: r.lease_secret,
+    fencingToken: String(r.lease_token),
     priority: r.priority,
     tags: r.tags,
     idempotencyKey: r.idempotency_key,

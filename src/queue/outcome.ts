@@ -1,20 +1,51 @@
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import type { Fence } from "./job.ts";
+import { isJobId } from "./inspect.ts";
 import { jsonValueProblem, storableText } from "./json_value.ts";
+import type { LeaseVia } from "./lease.ts";
 
 /**
- * Outcomes of a leased attempt. Every write is fenced on (id, attempt, lease_token) and on the
- * job still running: a worker that lost its lease (reaped, or leased again elsewhere) changes
- * nothing and learns `STALE_LEASE`.
+ * Outcomes of a leased attempt. Every write is fenced on (id, attempt, lease secret), on the
+ * job still running and on its lease not having expired by PostgreSQL's clock (even before the
+ * reaper took it back): a worker that lost its lease (expired, reaped, or leased again
+ * elsewhere) changes nothing and learns `STALE_LEASE`. The secret (`lease_secret`, handed out
+ * by the lease, migrations/0007_add_lease_secrets.sql) is the credential; the guessable fencing
+ * number `lease_token` is not part of the fence.
  */
 
 export function staleLease(fence: Fence): SluiceError {
   return new SluiceError(
     "STALE_LEASE",
-    `job ${fence.id} attempt ${fence.attempt} no longer holds its lease`,
+    `job ${fence.id} attempt ${fence.attempt} does not hold this lease (it expired, the job ` +
+      "was leased again or finished, or the lease token is not this attempt's)",
     { jobId: fence.id, attempt: fence.attempt },
   );
+}
+
+/** Narrower fences for callers that may report only on some leases. */
+export interface FenceScope {
+  /** Only leases taken this way: the pull API passes "pull". */
+  via?: LeaseVia;
+  /** Only attempts waiting for their callback (the http receiver answered 202). */
+  awaitingCallback?: boolean;
+}
+
+/**
+ * What a fenced write needs beyond the triple: an unexpired lease, and the caller's scope.
+ * Unqualified column names: they are the job row's in every statement that uses it.
+ */
+function leaseHeld(sql: Sql, scope: FenceScope) {
+  return sql`AND lease_expires_at >= now()
+    ${scope.via ? sql`AND lease_via = ${scope.via}::text` : sql``}
+    ${scope.awaitingCallback ? sql`AND callback_token = lease_token` : sql``}`;
+}
+
+/** The fence of one attempt, for single-row statements on `sluice.jobs` (not aliased). */
+export function fencedOn(sql: Sql, fence: Fence, scope: FenceScope = {}) {
+  checkFence(fence);
+  return sql`id = ${fence.id} AND attempt = ${fence.attempt}
+    AND lease_secret = ${fence.leaseToken}::text AND state = 'running' ${leaseHeld(sql, scope)}`;
 }
 
 const MAX_MESSAGE = 2_000;
@@ -35,6 +66,7 @@ export interface CompleteOptions {
    * for the WAL flush; the lease's still does).
    */
   asyncCommit?: boolean;
+  scope?: FenceScope;
 }
 
 /**
@@ -68,7 +100,7 @@ export async function completeJobs(
         state = 'succeeded', finished_at = now(), lease_expires_at = NULL,
         result = x.result::jsonb
       FROM cfg, ${fenceRows(sql, items, resultsOf(items))}
-      WHERE ${stillLeased(sql)} AND cfg.v IS NOT NULL
+      WHERE ${stillLeased(sql, opts.scope)} AND cfg.v IS NOT NULL
       RETURNING j.id
     )
     SELECT count(*)::int AS n,
@@ -79,38 +111,53 @@ export async function completeJobs(
 }
 
 /**
- * A batch of fences as rows `x(id, attempt, lease_token, result)` to join in `UPDATE … FROM`:
+ * A batch of fences as rows `x(id, attempt, lease_secret, result)` to join in `UPDATE … FROM`:
  * one array per column through unnest() (results as JSON text; a NULL array gives NULL results).
- * Ids, attempts and tokens are decimal integers, so their array literals are joined directly:
- * postgres.js quotes and regex-escapes every element of an array parameter, a visible share of
- * the worker's CPU per job.
+ * Ids and attempts are decimal integers and secrets base64url (checkFence), none of which an
+ * array literal needs to quote, so their literals are joined directly: postgres.js quotes and
+ * regex-escapes every element of an array parameter, a visible share of the worker's CPU per job.
  */
 function fenceRows(sql: Sql, fences: readonly Fence[], results: (string | null)[] | null = null) {
   const ids = new Array<string>(fences.length);
   const attempts = new Array<string>(fences.length);
-  const tokens = new Array<string>(fences.length);
+  const secrets = new Array<string>(fences.length);
   for (let i = 0; i < fences.length; i++) {
-    const f = fences[i]!;
-    ids[i] = integer(f.id);
-    attempts[i] = integer(String(f.attempt));
-    tokens[i] = integer(f.leaseToken);
+    const f = checkFence(fences[i]!);
+    ids[i] = f.id;
+    attempts[i] = String(f.attempt);
+    secrets[i] = f.leaseToken;
   }
   return sql`unnest(
     ${`{${ids.join(",")}}`}::bigint[],
     ${`{${attempts.join(",")}}`}::int[],
-    ${`{${tokens.join(",")}}`}::bigint[],
+    ${`{${secrets.join(",")}}`}::text[],
     ${results}::text[]
-  ) AS x(id, attempt, lease_token, result)`;
+  ) AS x(id, attempt, lease_secret, result)`;
 }
 
-const INTEGER = /^-?\d{1,19}$/;
+/**
+ * Lease tokens as the lease hands them out are 43 base64url characters; 16 to 128 of that
+ * alphabet are well-formed (a wrong one is simply STALE_LEASE), so a short or foreign value is
+ * a validation error. The alphabet has no character an array literal would need quoted, and
+ * "NULL" is too short to be one.
+ */
+export const LEASE_TOKEN = /^[A-Za-z0-9_-]{16,128}$/;
+const MAX_INT = 2_147_483_647;
 
-/** Refuses anything but a decimal integer where an array literal is joined by hand. */
-function integer(v: string): string {
-  if (!INTEGER.test(v)) {
-    throw new SluiceError("VALIDATION_FAILED", `'${v}' is not a job id, attempt or lease token`);
-  }
-  return v;
+/**
+ * Refuses a fence PostgreSQL could not compare (an id or attempt out of its integer range, a
+ * token outside the alphabet) as VALIDATION_FAILED, before it reaches SQL as a server error.
+ */
+function checkFence(f: Fence): Fence {
+  const bad = !isJobId(f.id)
+    ? `'${f.id}' is not a job id`
+    : !Number.isInteger(f.attempt) || f.attempt < 1 || f.attempt > MAX_INT
+    ? `'${f.attempt}' is not an attempt number`
+    : typeof f.leaseToken !== "string" || !LEASE_TOKEN.test(f.leaseToken)
+    ? `'${String(f.leaseToken).slice(0, 140)}' is not a lease token`
+    : null;
+  if (bad) throw new SluiceError("VALIDATION_FAILED", bad, { jobId: f.id });
+  return f;
 }
 
 /** Results as JSON text for fenceRows, or null when no attempt returned one (the common case). */
@@ -120,7 +167,8 @@ function resultsOf(items: readonly Completion[]): (string | null)[] | null {
 }
 
 /**
- * The fence: the row `x` of fenceRows still holds the same attempt under the same token.
+ * The fence: the row `x` of fenceRows still holds the same attempt under the same secret, and
+ * its lease has not expired (leaseHeld).
  * Perf (issue #8): `state || ''` hides the state test from the partial index jobs_running_idx,
  * so the only index the join can use is the primary key, and every plan is a lookup per row.
  * With the plain test, once the prepared statement went to its generic plan (unnest() guessed
@@ -129,13 +177,17 @@ function resultsOf(items: readonly Completion[]): (string | null)[] | null {
  * of 4 ms (EXPLAIN ANALYZE of the 8th execution), and a custom plan of a small table scanned
  * it whole. Both plans stay flat now: a primary-key lookup per fence.
  */
-function stillLeased(sql: Sql) {
-  return sql`j.id = x.id AND j.attempt = x.attempt AND j.lease_token = x.lease_token
-      AND j.state || '' = 'running'`;
+function stillLeased(sql: Sql, scope: FenceScope = {}) {
+  return sql`j.id = x.id AND j.attempt = x.attempt AND j.lease_secret = x.lease_secret
+      AND j.state || '' = 'running' ${leaseHeld(sql, scope)}`;
 }
 
-export async function completeJob(sql: Sql, fence: Completion): Promise<void> {
-  const done = await completeJobs(sql, [fence]);
+export async function completeJob(
+  sql: Sql,
+  fence: Completion,
+  scope: FenceScope = {},
+): Promise<void> {
+  const done = await completeJobs(sql, [fence], { scope });
   if (!done.has(fence.id)) throw staleLease(fence);
 }
 
@@ -165,6 +217,7 @@ export async function failJob(
   fence: Fence,
   failure: Failure,
   delayMs: number,
+  scope: FenceScope = {},
 ): Promise<FailResult> {
   const retryable = failure.retryable ?? true;
   const code = storableText(failure.code);
@@ -199,8 +252,7 @@ export async function failJob(
         END AS dead_reason,
         now() + ${delay}::bigint * interval '1 millisecond' AS retry_at
       FROM sluice.jobs
-      WHERE id = ${fence.id} AND attempt = ${fence.attempt} AND lease_token = ${fence.leaseToken}
-        AND state = 'running'
+      WHERE ${fencedOn(sql, fence, scope)}
     ) v
     WHERE j.id = v.id
     RETURNING j.state, j.run_at, j.dead_reason, j.queue`;
@@ -217,17 +269,23 @@ export interface HeartbeatResult {
   cancelRequested: Set<string>;
 }
 
-/** Extends the leases of a worker's running attempts in one statement. */
+/**
+ * Extends the leases of running attempts in one statement, to `leaseMs` from now, or with null
+ * by the length each lease was granted with (`lease_ms`). A heartbeat never shortens a lease:
+ * a pull worker's beat without its own length must not cut a 10-minute lease to the default.
+ */
 export async function heartbeatJobs(
   sql: Sql,
   fences: readonly Fence[],
-  leaseMs: number,
+  leaseMs: number | null,
+  scope: FenceScope = {},
 ): Promise<HeartbeatResult> {
   if (fences.length === 0) return { alive: new Set(), cancelRequested: new Set() };
   const rows = await sql<{ id: string; cancel_requested: boolean }[]>`
-    UPDATE sluice.jobs j SET lease_expires_at = now() + ${leaseMs} * interval '1 millisecond'
+    UPDATE sluice.jobs j SET lease_expires_at = greatest(j.lease_expires_at,
+      now() + coalesce(${leaseMs}::int, j.lease_ms) * interval '1 millisecond')
     FROM ${fenceRows(sql, fences)}
-    WHERE ${stillLeased(sql)}
+    WHERE ${stillLeased(sql, scope)}
     RETURNING j.id, j.cancel_requested`;
   return {
     alive: new Set(rows.map((r) => String(r.id))),
@@ -237,14 +295,23 @@ export async function heartbeatJobs(
 
 /**
  * Gives attempts back without counting them (graceful shutdown): the jobs become available
- * again at once and other workers are woken.
+ * again at once and other workers are woken. Each release is kept in `lease_releases` (the
+ * lease it ends, when, by which worker), so the timeline shows the lease that did not count
+ * (issue #21.9); releases are rare, so the row grows only then.
  */
-export async function releaseJobs(sql: Sql, fences: readonly Fence[]): Promise<Set<string>> {
+export async function releaseJobs(
+  sql: Sql,
+  fences: readonly Fence[],
+  reason = "shutdown",
+): Promise<Set<string>> {
   if (fences.length === 0) return new Set();
   const rows = await sql<{ id: string; queue: string }[]>`
     UPDATE sluice.jobs j SET
       state = 'available', attempt = j.attempt - 1, lease_expires_at = NULL, worker_id = NULL,
-      leased_at = NULL, started_at = CASE WHEN j.attempt = 1 THEN NULL ELSE j.started_at END
+      leased_at = NULL, started_at = CASE WHEN j.attempt = 1 THEN NULL ELSE j.started_at END,
+      lease_releases = coalesce(j.lease_releases, '[]'::jsonb) || jsonb_build_array(
+        jsonb_build_object('attempt', j.attempt, 'leasedAt', j.leased_at, 'at', now(),
+          'worker', j.worker_id, 'reason', ${reason}::text))
     FROM ${fenceRows(sql, fences)}
     WHERE ${stillLeased(sql)}
     RETURNING j.id, j.queue`;
@@ -259,8 +326,7 @@ export async function finishCancelled(sql: Sql, fence: Fence, workerId: string):
       errors = errors || jsonb_build_array(jsonb_build_object(
         'attempt', attempt, 'code', 'CANCELLED', 'message', 'cancelled by an operator while running',
         'at', now(), 'startedAt', leased_at, 'worker', ${workerId}::text, 'retryable', false))
-    WHERE id = ${fence.id} AND attempt = ${fence.attempt} AND lease_token = ${fence.leaseToken}
-      AND state = 'running'
+    WHERE ${fencedOn(sql, fence)}
     RETURNING id`;
   if (rows.length === 0) throw staleLease(fence);
 }

@@ -155,7 +155,11 @@ async function send(
   if (signer.enabled) headers.set("webhook-signature", signer.sign(id, ts, body));
   headers.set("sluice-job-id", job.id);
   headers.set("sluice-attempt", String(job.attempt));
+  // The attempt's secret: the callback credential of this push, and only of it (a receiver
+  // answering 202 sends it back as the callback's leaseToken). The fencing number is not secret;
+  // it grows with every lease, for receivers that order attempts.
   headers.set("sluice-lease-token", job.leaseToken);
+  headers.set("sluice-fencing-token", job.fencingToken);
   headers.set("idempotency-key", job.idempotencyKey ?? job.id);
   // One controller and one timer: AbortSignal.any + AbortSignal.timeout cost ~100 µs a push.
   const controller = new AbortController();

@@ -397,7 +397,7 @@ export class Worker {
     const overdue = this.#held.splice(0, n);
     let released: Set<string>;
     try {
-      released = await releaseJobs(this.#o.sql, overdue.map((h) => h.job));
+      released = await releaseJobs(this.#o.sql, overdue.map((h) => h.job), "not_started");
     } catch (e) {
       // Still leased: a later turn starts or releases them (or their short lease runs out).
       this.#held = overdue.concat(this.#held);

@@ -1,6 +1,7 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { Signer } from "../../src/delivery/signature.ts";
 import { alertThresholds, evaluateAlerts } from "../../src/maintenance/alerts.ts";
+import { awaitCallback } from "../../src/queue/callbacks.ts";
 import { createTestApi, type TestApi } from "./_app.ts";
 
 const SECRET = "whsec_" + btoa("integ-callback-secret-0123456789");
@@ -173,6 +174,9 @@ Deno.test("ops views, schedules, circuits and signed callbacks over HTTP", async
           body: { max: 1 },
         });
         const j = l.body.jobs[0];
+        // Callbacks apply only to an attempt waiting for one: what a worker records when its
+        // http receiver answers 202.
+        assert(await awaitCallback(api.db.sql, j, 60_000));
         const body = {
           eventId: "evt-1",
           jobId: j.id,

@@ -4,7 +4,9 @@ import { type ArchiveHeader, readArchive, verifyArchive } from "../../src/backup
 import { restoreDatabase } from "../../src/backup/restore.ts";
 import { MIGRATIONS } from "../../src/db/migrations.ts";
 import { isSluiceError } from "../../src/errors.ts";
-import { enqueueJobs } from "../../src/queue/enqueue.ts";
+import { openDatabase } from "../../src/db/connect.ts";
+import { enqueueJob, enqueueJobs } from "../../src/queue/enqueue.ts";
+import { leaseJobs } from "../../src/queue/lease.ts";
 import { handlerMap, sleep } from "../../src/worker/handlers.ts";
 import { Worker } from "../../src/worker/worker.ts";
 import { createTestDatabase, type Sql } from "../_helpers/db.ts";
@@ -281,5 +283,35 @@ Deno.test("restoreDatabase() applies the migrations newer than an older backup",
   } finally {
     await source.drop();
     await target.drop();
+  }
+});
+
+Deno.test("restoreDatabase() over a newer database never issues again an id or fencing epoch it had handed out", async () => {
+  const db = await createTestDatabase();
+  try {
+    await enqueueJobs(db.sql, [{ kind: "in.backup" }]);
+    const b = await backupTo(db.sql, "older.backup");
+    // After the backup: more jobs (ids up to `lastId`) and leases (epochs up to `lastEpoch`),
+    // which the restore of the older backup deletes.
+    const later = await enqueueJobs(db.sql, Array.from({ length: 12 }, () => ({ kind: "later" })));
+    const lastId = BigInt(later.at(-1)!.job.id);
+    const other = await openDatabase({ databaseUrl: db.url, dataDir: "", max: 1 });
+    try {
+      await leaseJobs(other, { queue: "default", workerId: "w", max: 3, leaseMs: 30_000 });
+    } finally {
+      await other.end();
+    }
+    const [{ epoch }] = await db.sql<[{ epoch: string }]>`
+      SELECT last_value::text AS epoch FROM sluice.lease_epoch_seq`;
+    await restoreFrom(db.sql, b.file, { forceReplace: true });
+    const kinds = await db.sql<{ kind: string }[]>`SELECT kind FROM sluice.jobs`;
+    deepStrictEqual(kinds.map((k) => k.kind), ["in.backup"]);
+    const { job } = await enqueueJob(db.sql, { kind: "after.restore" });
+    assert(BigInt(job.id) > lastId, `job id ${job.id} was handed out before the restore`);
+    const [{ next }] = await db.sql<[{ next: string }]>`
+      SELECT nextval('sluice.lease_epoch_seq')::text AS next`;
+    assert(BigInt(next) > BigInt(epoch), `epoch ${next} was handed out before the restore`);
+  } finally {
+    await db.drop();
   }
 });

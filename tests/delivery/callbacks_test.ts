@@ -1,4 +1,4 @@
-import { equal, ok as assert } from "node:assert/strict";
+import { equal, notEqual, ok as assert } from "node:assert/strict";
 import { handleCallback } from "../../src/delivery/callback_handler.ts";
 import { enqueueJob } from "../../src/queue/enqueue.ts";
 import { explainJob } from "../../src/queue/explain.ts";
@@ -25,6 +25,14 @@ function worker(sql: Sql): Worker {
     shutdownGraceMs: 1_000,
     deliveries: { http: httpDelivery({ signingSecrets: [SECRET], deny: [] }) },
   });
+}
+
+/** An http queue to `url` served by `w`, one job enqueued, and the callback handler's deps. */
+async function startHooks(sql: Sql, w: Worker, url: string) {
+  await createQueue(sql, "hooks", { delivery: { mode: "http", url } });
+  await w.start();
+  const { job } = await enqueueJob(sql, { queue: "hooks", kind: "k", timeoutMs: 60_000 });
+  return { deps: { sql, signingSecrets: [SECRET], toleranceMs: 300_000 }, job };
 }
 
 /** What a receiver sends back: the job named by the push headers, signed with the library. */
@@ -57,11 +65,8 @@ Deno.test("202 then a signed callback completes the job; replays, stale and forg
   const db = await createTestDatabase();
   const r = startReceiver([wh], () => new Response(null, { status: 202 }));
   const w = worker(db.sql);
-  const deps = { sql: db.sql, signingSecrets: [SECRET], toleranceMs: 300_000 };
   try {
-    await createQueue(db.sql, "hooks", { delivery: { mode: "http", url: r.url } });
-    await w.start();
-    const { job } = await enqueueJob(db.sql, { queue: "hooks", kind: "k", timeoutMs: 60_000 });
+    const { deps, job } = await startHooks(db.sql, w, r.url);
     const { job: other } = await enqueueJob(db.sql, { queue: "hooks", kind: "k" });
     await waitFor(
       async () =>
@@ -103,10 +108,29 @@ Deno.test("202 then a signed callback completes the job; replays, stale and forg
       const res = await handleCallback(deps, stale.body, new Headers(stale.headers));
       equal(res.status, 409);
       equal("error" in res.body && res.body.error.code, "STALE_LEASE");
-      const wrongToken = callback(got, { leaseToken: "987654321987" });
+      const wrongToken = callback(got, { leaseToken: "9876543219876543210" });
       equal((await handleCallback(deps, wrongToken.body, wrongToken.headers)).status, 409);
       equal((await getJob(db.sql, job.id)).state, "running");
     });
+
+    await t.step(
+      "the signing secret alone finishes no other job: the token binds the push",
+      async () => {
+        // Receiver of `job` names `other` (also awaiting): its token is not `other`'s.
+        const g = r.received.find((x) => x.headers["sluice-job-id"] === other.id)!;
+        const theft = callback(got, { jobId: other.id, attempt: 1 });
+        const res = await handleCallback(deps, theft.body, theft.headers);
+        equal(res.status, 409);
+        equal("error" in res.body && res.body.error.code, "STALE_LEASE");
+        // Nor does the guessable fencing number, which the push also carries.
+        const byNumber = callback(g, { leaseToken: g.headers["sluice-fencing-token"] });
+        equal((await handleCallback(deps, byNumber.body, byNumber.headers)).status, 400);
+        equal((await getJob(db.sql, other.id)).state, "running");
+        assert(/^[A-Za-z0-9_-]{43}$/.test(got.headers["sluice-lease-token"]!));
+        assert(/^[0-9]+$/.test(got.headers["sluice-fencing-token"]!));
+        notEqual(got.headers["sluice-lease-token"], g.headers["sluice-lease-token"]);
+      },
+    );
 
     await t.step("the signed callback completes the job with its result", async () => {
       const res = await handleCallback(deps, first.body, first.headers);
@@ -179,6 +203,51 @@ Deno.test("a 202 job without a callback fails as CALLBACK_TIMEOUT at its deadlin
     equal(dead.deadReason, "DEAD_TIMEOUT");
     equal(r.received.length, 2);
   } finally {
+    await w.stop();
+    await r.close();
+    await db.drop();
+  }
+});
+
+Deno.test("a callback before the 202, or after the attempt's deadline, changes nothing", async (t) => {
+  const db = await createTestDatabase();
+  const answer = Promise.withResolvers<Response>();
+  const arrived = Promise.withResolvers<Received>();
+  const r = startReceiver([wh], (got) => {
+    arrived.resolve(got);
+    return answer.promise;
+  });
+  const w = worker(db.sql);
+  try {
+    const { deps, job } = await startHooks(db.sql, w, r.url);
+    const got = await arrived.promise;
+
+    await t.step("while the push is unanswered: 409 CALLBACK_NOT_AWAITED", async () => {
+      const early = callback(got);
+      const res = await handleCallback(deps, early.body, early.headers);
+      equal(res.status, 409, JSON.stringify(res.body));
+      equal("error" in res.body && res.body.error.code, "CALLBACK_NOT_AWAITED");
+      equal((await getJob(db.sql, job.id)).state, "running");
+    });
+
+    await t.step("once its deadline passed (reaper not yet run): 409 STALE_LEASE", async () => {
+      answer.resolve(new Response(null, { status: 202 }));
+      await waitFor(async () =>
+        (await explainJob(db.sql, job.id)).explain.code === "AWAITING_CALLBACK"
+      );
+      // As if the attempt's deadline went by: only PostgreSQL's clock decides.
+      await db.sql`
+        UPDATE sluice.jobs SET lease_expires_at = now() - interval '1 second' WHERE id = ${job.id}`;
+      const late = callback(got);
+      const res = await handleCallback(deps, late.body, late.headers);
+      equal(res.status, 409);
+      equal("error" in res.body && res.body.error.code, "STALE_LEASE");
+      const j = await getJob(db.sql, job.id);
+      equal(j.state, "running");
+      equal(j.result, null);
+    });
+  } finally {
+    answer.resolve(new Response(null, { status: 202 }));
     await w.stop();
     await r.close();
     await db.drop();

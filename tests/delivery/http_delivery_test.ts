@@ -27,7 +27,8 @@ function leased(over: Partial<LeasedJob> = {}): LeasedJob {
     attempt: 2,
     maxAttempts: 5,
     timeoutMs: null,
-    leaseToken: "9001",
+    leaseToken: "c2VjcmV0LW9mLWF0dGVtcHQtMg",
+    fencingToken: "9001",
     priority: 0,
     tags: [],
     idempotencyKey: null,
@@ -79,7 +80,8 @@ Deno.test("httpDelivery() signs with every secret and stock standardwebhooks ver
     equal(got.headers["webhook-id"], "job_42");
     equal(got.headers["sluice-job-id"], "42");
     equal(got.headers["sluice-attempt"], "2");
-    equal(got.headers["sluice-lease-token"], "9001");
+    equal(got.headers["sluice-lease-token"], "c2VjcmV0LW9mLWF0dGVtcHQtMg");
+    equal(got.headers["sluice-fencing-token"], "9001");
     equal(got.headers["idempotency-key"], "order-7");
     equal(got.headers["webhook-signature"]!.split(" ").length, 2);
     deepStrictEqual(Object.keys(got.json).sort(), [

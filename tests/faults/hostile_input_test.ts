@@ -7,6 +7,7 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { createToken, revokeToken } from "../../src/auth/tokens.ts";
 import { enqueueJob } from "../../src/queue/enqueue.ts";
+import { awaitCallback } from "../../src/queue/callbacks.ts";
 import { leaseJobs } from "../../src/queue/lease.ts";
 import { failJob } from "../../src/queue/outcome.ts";
 import { createQueue } from "../../src/queue/queues.ts";
@@ -134,8 +135,10 @@ Deno.test("hostile input against a real api: documented codes, nothing changed, 
     headers: { cookie, ...extra },
   });
 
-  // Two jobs leased by a pull worker; the second completed by a callback (its eventId is then
-  // taken), the first stays running for the refused callbacks and completions below.
+  // Two jobs leased by a pull worker and marked as waiting for their callback (what a worker
+  // records when a receiver answers 202; callbacks apply to nothing else); the second completed
+  // by a callback (its eventId is then taken), the first stays running for the refused
+  // callbacks and completions below.
   await createQueue(sql, "pq", { delivery: { mode: "pull" } });
   await enqueueJob(sql, { queue: "pq", kind: "a" });
   await enqueueJob(sql, { queue: "pq", kind: "b" });
@@ -144,6 +147,7 @@ Deno.test("hostile input against a real api: documented codes, nothing changed, 
   ).jobs as { id: string; attempt: number; leaseToken: string }[];
   equal(leased.length, 2);
   const [j1, j2] = leased as [typeof leased[0], typeof leased[0]];
+  for (const j of leased) assert(await awaitCallback(sql, j, 600_000));
   const cb = (j: typeof j1, over: Record<string, unknown> = {}) =>
     JSON.stringify({
       eventId: `ev-${crypto.randomUUID()}`,
@@ -551,9 +555,15 @@ Deno.test("hostile input against a real api: documented codes, nothing changed, 
     },
     {
       name: "callback with another lease token",
-      send: () => callback(cb(j1, { leaseToken: String(Number(j1.leaseToken) + 1000) })),
+      send: () => callback(cb(j1, { leaseToken: "9999999999999999999" })),
       status: 409,
       code: "STALE_LEASE",
+    },
+    {
+      name: "callback with attempt 3000000000",
+      send: () => callback(cb(j1, { attempt: 3_000_000_000 })),
+      status: 400,
+      code: "VALIDATION_FAILED",
     },
     {
       name: "callback for a finished job",
@@ -607,10 +617,44 @@ Deno.test("hostile input against a real api: documented codes, nothing changed, 
       send: () =>
         req("POST", `/v1/jobs/${j1.id}/complete`, {
           token: workerTok,
-          body: { attempt: j1.attempt, leaseToken: "999999" },
+          body: { attempt: j1.attempt, leaseToken: "9999999999999999999" },
         }),
       status: 409,
       code: "STALE_LEASE",
+    },
+    {
+      name: "pull complete with attempt 3000000000",
+      send: () =>
+        req("POST", `/v1/jobs/${j1.id}/complete`, {
+          token: workerTok,
+          body: { attempt: 3_000_000_000, leaseToken: j1.leaseToken },
+        }),
+      status: 400,
+      code: "VALIDATION_FAILED",
+    },
+    {
+      name: "pull fail with lease token 9999999999999999999",
+      send: () =>
+        req("POST", `/v1/jobs/${j1.id}/fail`, {
+          token: workerTok,
+          body: {
+            attempt: j1.attempt,
+            leaseToken: "9999999999999999999",
+            error: { message: "x" },
+          },
+        }),
+      status: 409,
+      code: "STALE_LEASE",
+    },
+    {
+      name: "pull heartbeat with attempt 3000000000",
+      send: () =>
+        req("POST", `/v1/jobs/${j1.id}/heartbeat`, {
+          token: workerTok,
+          body: { attempt: 3_000_000_000, leaseToken: j1.leaseToken },
+        }),
+      status: 400,
+      code: "VALIDATION_FAILED",
     },
     {
       name: "pull heartbeat with lease token 1 OR 1=1",

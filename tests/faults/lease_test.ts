@@ -171,8 +171,11 @@ Deno.test("completion racing the reaper: a succeeded job is never reverted", asy
         leaseMs: 60_000,
       });
       equal(leased.length, round);
-      // Expire every lease now, then fire the completions and a reaper pass at the same time.
-      await db.sql`UPDATE sluice.jobs SET lease_expires_at = now() - interval '1 millisecond'
+      // Let every lease run out within the next 30 ms, then fire the completions and reaper
+      // passes at the same time: a completion wins only before its lease's expiry (an expired
+      // lease is refused even before the reaper ran), the reaper only after it.
+      await db.sql`UPDATE sluice.jobs
+        SET lease_expires_at = now() + random() * interval '30 milliseconds'
         WHERE id = ANY(${ids}::bigint[])`;
       const [completions] = await Promise.all([
         Promise.all(leased.map((j) => completeJobs(db.sql, [j]))),
@@ -180,7 +183,12 @@ Deno.test("completion racing the reaper: a succeeded job is never reverted", asy
         reapExpiredLeases(db.sql),
       ]);
       const won = new Set(completions.flatMap((s) => [...s]));
-      await reapExpiredLeases(db.sql);
+      await waitFor(async () => {
+        await reapExpiredLeases(db.sql);
+        const [r] = await db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM sluice.jobs
+          WHERE id = ANY(${ids}::bigint[]) AND state = 'running'`;
+        return r!.n === 0;
+      }, { what: "the reaper to take every lease no completion won" });
       const rows = await db.sql<{ id: string; state: string; errors: { code: string }[] }[]>`
         SELECT id::text, state, errors FROM sluice.jobs WHERE id = ANY(${ids}::bigint[])`;
       for (const r of rows) {

@@ -175,7 +175,7 @@ Deno.test("leaseJobs() hands out by priority, then run_at, then id, and skips pa
     equal(jobs[0]!.attempt, 1);
     const [last] = await lease(sql);
     equal(last!.id, low!.job.id);
-    assert(BigInt(last!.leaseToken) > BigInt(jobs[1]!.leaseToken), "lease tokens grow");
+    assert(BigInt(last!.fencingToken) > BigInt(jobs[1]!.fencingToken), "fencing numbers grow");
   } finally {
     await db.drop();
   }
@@ -400,7 +400,8 @@ Deno.test("releaseJobs() gives the attempt back without counting it", async () =
     equal((await releaseJobs(sql, [a!])).size, 1);
     const [b] = await lease(sql);
     equal(b!.attempt, 1);
-    assert(BigInt(b!.leaseToken) > BigInt(a!.leaseToken));
+    assert(BigInt(b!.fencingToken) > BigInt(a!.fencingToken));
+    assert(b!.leaseToken !== a!.leaseToken);
   } finally {
     await db.drop();
   }

@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { enqueueJob, enqueueJobs } from "../../src/queue/enqueue.ts";
-import { getJob } from "../../src/queue/inspect.ts";
+import { getJob, jobTimeline } from "../../src/queue/inspect.ts";
 import { cancelJob } from "../../src/queue/cancel.ts";
 import { createQueue } from "../../src/queue/queues.ts";
 import { explainJob } from "../../src/queue/explain.ts";
@@ -157,7 +157,8 @@ Deno.test("Worker aborts a handler whose lease was lost and its late outcome cha
     const { job } = await enqueueJob(db.sql, { kind: "test.slow", maxAttempts: 3 });
     await waitFor(async () => (await getJob(db.sql, job.id)).state === "running");
     // Someone else takes the job over (what the reaper does after an expiry).
-    await db.sql`UPDATE sluice.jobs SET lease_token = lease_token + 1000 WHERE id = ${job.id}`;
+    await db
+      .sql`UPDATE sluice.jobs SET lease_secret = 'leased-again-elsewhere' WHERE id = ${job.id}`;
     await waitFor(() => sawAbort, { what: "abort after lost lease" });
     const j = await getJob(db.sql, job.id);
     equal(j.state, "running", "the lost attempt recorded nothing");
@@ -210,6 +211,14 @@ Deno.test("Worker.stop() lets running jobs finish within the grace and releases 
       const j = await getJob(db.sql, r.job.id);
       equal(j.state, "available");
       equal(j.attempt, 0, "a released attempt is not counted");
+      // The timeline keeps the lease that was given back (issue #21.9).
+      const { timeline } = await jobTimeline(db.sql, r.job.id);
+      deepStrictEqual(timeline.map((e) => [e.event, e.attempt, e.workerId]), [
+        ["enqueued", 0, null],
+        ["leased", 1, w.id],
+        ["lease_released", 1, w.id],
+      ]);
+      deepStrictEqual(timeline[2]!.detail, { reason: "shutdown" });
     }
     const [row] = await db.sql`SELECT stopped_at FROM sluice.workers WHERE id = ${w.id}`;
     assert(row!.stopped_at, "the worker is marked stopped");

@@ -13,7 +13,8 @@ Deno.test("completeJobs({ asyncCommit }) stays fenced and leaves the session set
     equal(jobs.length, 2);
     const [{ before }] = await sql<[{ before: string }]>`
       SELECT current_setting('synchronous_commit') AS before`;
-    const stale = { ...jobs[1]!, leaseToken: "0" };
+    // A well-formed secret that is not this attempt's.
+    const stale = { ...jobs[1]!, leaseToken: "A".repeat(43) };
     const done = await completeJobs(sql, [jobs[0]!, stale], { asyncCommit: true });
     deepStrictEqual([...done], [jobs[0]!.id]);
     // The setting was local to that statement's transaction (one pooled connection: same session).

@@ -21,6 +21,7 @@
 import { z } from "zod";
 import { SluiceError } from "./errors.ts";
 import { isQueueName } from "./queue/names.ts";
+import { backupKeyId } from "./backup/key.ts";
 
 export type ConfigSource = "env" | "file" | "default";
 
@@ -736,6 +737,18 @@ const VARS = {
     parse: sessionSecret,
     description:
       "Key for ops page session cookies, 32+ chars; unset = random per process (sessions end at restart; set it when several api processes share an address)",
+  }),
+  backupKey: v({
+    name: "SLUICE_BACKUP_KEY",
+    default: null,
+    secret: true,
+    // The session secret's rule: 32+ characters.
+    parse: sessionSecret,
+    // The key id is written into every signed archive: showing it tells which key is loaded.
+    redact: (k) => `<redacted, key id ${backupKeyId(k)}>`,
+    nullLabel: "(none: archives unsigned)",
+    description:
+      "Key that signs backups (HMAC-SHA256), 32+ chars; backup verify and restore then refuse unsigned or altered archives; unset = unsigned",
   }),
   apiRequestTimeoutMs: v({
     name: "SLUICE_API_REQUEST_TIMEOUT",

@@ -9,7 +9,8 @@
  *   D  data     a piece of that table's `COPY … TO STDOUT` text (≤ 1 MiB per frame)
  *   E  end      JSON `TableSummary`: rows, bytes and sha-256 of the section's COPY text
  *   Z  trailer  JSON `ArchiveTrailer`: every table's summary again, sequence values, totals,
- *               and the sha-256 of every archive byte before this frame
+ *               the sha-256 of every archive byte before this frame, and with a backup key
+ *               its HMAC (see "Signing" below)
  *
  * Counts and checksums are known only once a table's COPY ended, so they follow the data
  * (E frames) and are repeated in the trailer; nothing is buffered to write them first, which
@@ -19,6 +20,7 @@
  */
 import { createHash, type Hash } from "node:crypto";
 import { SluiceError } from "../errors.ts";
+import { type BackupSigner, macMatches, SIGNATURE_ALG } from "./key.ts";
 
 export const ARCHIVE_FORMAT = "sluice-backup";
 export const ARCHIVE_FORMAT_VERSION = 1;
@@ -46,6 +48,12 @@ export interface ArchiveHeader {
   database: { name: string; serverVersion: string };
   /** In load order: a table comes after the tables its foreign keys point to. */
   tables: ArchiveTable[];
+  /**
+   * The backup key that signs the trailer, or null (unsigned). Declared up front so a reader
+   * holding another key, or expecting a signature, refuses before loading anything. Archives
+   * written before keys existed lack the field: read as null.
+   */
+  signedWith: { alg: typeof SIGNATURE_ALG; keyId: string } | null;
 }
 
 export interface TableSummary {
@@ -65,6 +73,22 @@ export interface ArchiveTrailer {
   /** sha-256 of the uncompressed archive from the magic up to (not including) this frame. */
   archiveSha256: string;
   finishedAt: string;
+  /** Present when the header's `signedWith` is: the HMAC of `signedMessage(the rest)`. */
+  signature?: { alg: typeof SIGNATURE_ALG; keyId: string; mac: string };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Signing
+
+/**
+ * What the backup key signs: the trailer without its signature, whose `archiveSha256` the reader
+ * checks against every byte before the trailer first, so the MAC covers the whole archive
+ * (header, data, table ends, trailer) at the cost of one HMAC over a small JSON text. JSON as
+ * `JSON.stringify` writes it: the reader re-serializes what it parsed, so any change to a value
+ * it trusts changes the message.
+ */
+function signedMessage(unsigned: Omit<ArchiveTrailer, "signature">): Uint8Array {
+  return new TextEncoder().encode(`sluice-backup-signature-v1\n${JSON.stringify(unsigned)}`);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -75,6 +99,7 @@ export interface ArchiveTrailer {
  * sink slows the producer instead of growing a buffer.
  */
 export class ArchiveWriter {
+  readonly #key: BackupSigner | null;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #piped: Promise<void>;
   readonly #archiveHash = createHash("sha256");
@@ -85,7 +110,12 @@ export class ArchiveWriter {
   /** Compressed bytes handed to the sink so far. */
   compressedBytes = 0;
 
-  constructor(sink: WritableStream<Uint8Array>) {
+  /** `key`: sign the archive with it (null: unsigned, checksums only). */
+  constructor(
+    sink: WritableStream<Uint8Array>,
+    { key = null }: { key?: BackupSigner | null } = {},
+  ) {
+    this.#key = key;
     const gzip = new CompressionStream("gzip");
     this.#writer = (gzip.writable as WritableStream<Uint8Array>).getWriter();
     const count = new TransformStream<Uint8Array, Uint8Array>({
@@ -104,9 +134,13 @@ export class ArchiveWriter {
     return this.#table?.rows ?? 0;
   }
 
-  async header(h: ArchiveHeader): Promise<void> {
+  /** Writes the header with `signedWith` set from the writer's key; returns what it wrote. */
+  async header(h: Omit<ArchiveHeader, "signedWith">): Promise<ArchiveHeader> {
+    const key = this.#key;
+    const header = { ...h, signedWith: key ? { alg: SIGNATURE_ALG, keyId: key.keyId } : null };
     await this.#raw(MAGIC);
-    await this.#frame("H", json(h));
+    await this.#frame("H", json(header));
+    return header;
   }
 
   async beginTable(name: string): Promise<void> {
@@ -143,7 +177,7 @@ export class ArchiveWriter {
   async finish(
     t: Omit<ArchiveTrailer, "tables" | "totalRows" | "totalBytes" | "archiveSha256">,
   ): Promise<ArchiveTrailer> {
-    const trailer: ArchiveTrailer = {
+    const unsigned: ArchiveTrailer = {
       tables: this.#summaries,
       sequences: t.sequences,
       totalRows: this.#summaries.reduce((n, s) => n + s.rows, 0),
@@ -151,6 +185,13 @@ export class ArchiveWriter {
       archiveSha256: this.#archiveHash.digest("hex"),
       finishedAt: t.finishedAt,
     };
+    const key = this.#key;
+    const trailer: ArchiveTrailer = key
+      ? {
+        ...unsigned,
+        signature: { alg: SIGNATURE_ALG, keyId: key.keyId, mac: key.mac(signedMessage(unsigned)) },
+      }
+      : unsigned;
     await this.#frame("Z", json(trailer), { hashed: false });
     await this.#writer.close();
     await this.#piped;
@@ -208,6 +249,15 @@ export type ArchiveEvent =
   /** Emitted only after the whole archive verified; nothing may follow it. */
   | { type: "trailer"; trailer: ArchiveTrailer };
 
+export interface ReadOptions {
+  /**
+   * The backup key: the archive must be signed with it (`BACKUP_UNSIGNED`, `BACKUP_KEY_MISMATCH`,
+   * refused at the header; `BACKUP_SIGNATURE_INVALID` at the trailer). Null or absent: the
+   * signature is not checked (checksums catch damage, not tampering; callers say so).
+   */
+  key?: BackupSigner | null;
+}
+
 /**
  * Reads and verifies an archive as a stream of events. Any damage — bad gzip, a truncated
  * stream, a wrong magic, a malformed frame, a count or checksum that does not match — throws
@@ -216,6 +266,7 @@ export type ArchiveEvent =
 export async function* readArchive(
   input: ReadableStream<Uint8Array>,
   source = "archive",
+  { key = null }: ReadOptions = {},
 ): AsyncGenerator<ArchiveEvent> {
   const bytes = new ByteReader(
     input.pipeThrough(
@@ -224,14 +275,18 @@ export async function* readArchive(
     source,
   );
   try {
-    yield* readFrames(bytes, source);
+    yield* readFrames(bytes, source, key);
   } finally {
     // Releases the file when a consumer stops early or the archive is rejected.
     await bytes.close();
   }
 }
 
-async function* readFrames(bytes: ByteReader, source: string): AsyncGenerator<ArchiveEvent> {
+async function* readFrames(
+  bytes: ByteReader,
+  source: string,
+  key: BackupSigner | null,
+): AsyncGenerator<ArchiveEvent> {
   const archiveHash = createHash("sha256");
   const magic = await bytes.read(MAGIC.byteLength);
   if (!magic || !equalBytes(magic, MAGIC)) {
@@ -263,6 +318,7 @@ async function* readFrames(bytes: ByteReader, source: string): AsyncGenerator<Ar
       case "H": {
         if (header) throw invalid(source, "it has a second header");
         header = parseHeader(payload, source);
+        if (key) checkSignedWith(header, key, source);
         yield { type: "header", header };
         break;
       }
@@ -331,6 +387,8 @@ async function* readFrames(bytes: ByteReader, source: string): AsyncGenerator<Ar
           throw invalid(source, "its trailer's table summaries differ from the table sections");
         }
         if (await bytes.read(1)) throw invalid(source, "it has data after its trailer");
+        // Last: by now `archiveSha256` is known to cover every earlier byte.
+        if (key) checkSignature(header!, t, key, source);
         yield { type: "trailer", trailer: t };
         return;
       }
@@ -340,14 +398,14 @@ async function* readFrames(bytes: ByteReader, source: string): AsyncGenerator<Ar
   }
 }
 
-/** Reads a whole archive, verifying it; returns header and trailer. */
+/** Reads a whole archive, verifying it (and its signature, given a key); returns header and trailer. */
 export async function verifyArchive(
   input: ReadableStream<Uint8Array>,
   source = "archive",
-  onProgress?: (e: ArchiveEvent) => void,
+  { onProgress, ...opts }: ReadOptions & { onProgress?: (e: ArchiveEvent) => void } = {},
 ): Promise<{ header: ArchiveHeader; trailer: ArchiveTrailer }> {
   let header: ArchiveHeader | null = null;
-  for await (const e of readArchive(input, source)) {
+  for await (const e of readArchive(input, source, opts)) {
     onProgress?.(e);
     if (e.type === "header") header = e.header;
     if (e.type === "trailer") return { header: header!, trailer: e.trailer };
@@ -369,7 +427,63 @@ function parseHeader(payload: Uint8Array, source: string): ArchiveHeader {
   if (!Array.isArray(h.tables) || !Number.isInteger(h.schemaVersion)) {
     throw invalid(source, "its header is incomplete");
   }
+  h.signedWith ??= null;
+  if (h.signedWith !== null && typeof h.signedWith.keyId !== "string") {
+    throw invalid(source, "its header's signing key is malformed");
+  }
   return h;
+}
+
+/** With a key, an archive must say up front that it is signed with that key. */
+function checkSignedWith(h: ArchiveHeader, key: BackupSigner, source: string): void {
+  const declared = h.signedWith;
+  if (!declared) {
+    throw new SluiceError(
+      "BACKUP_UNSIGNED",
+      `Backup '${source}' is unsigned, and a backup key is configured (SLUICE_BACKUP_KEY): ` +
+        "refusing it. It was written without a key, or its signature was removed; only if " +
+        "you trust where it has been, unset SLUICE_BACKUP_KEY to accept it on its checksums",
+      { source, keyId: key.keyId },
+    );
+  }
+  if (declared.alg !== SIGNATURE_ALG) {
+    throw badSignature(source, `it names an unknown signature algorithm '${declared.alg}'`);
+  }
+  if (declared.keyId !== key.keyId) {
+    throw new SluiceError(
+      "BACKUP_KEY_MISMATCH",
+      `Backup '${source}' was signed with backup key '${declared.keyId}', but the configured ` +
+        `SLUICE_BACKUP_KEY is key '${key.keyId}': use the key it was made with (after a key ` +
+        "rotation, older archives need the old key)",
+      { source, archiveKeyId: declared.keyId, keyId: key.keyId },
+    );
+  }
+}
+
+/** The trailer's HMAC, by the key the header declared (`checkSignedWith` passed). */
+function checkSignature(
+  h: ArchiveHeader,
+  t: ArchiveTrailer,
+  key: BackupSigner,
+  source: string,
+): void {
+  const { signature, ...unsigned } = t;
+  if (!signature || signature.alg !== SIGNATURE_ALG || signature.keyId !== h.signedWith?.keyId) {
+    throw badSignature(source, "its signature is missing or does not match its header");
+  }
+  if (!macMatches(key, signedMessage(unsigned), signature.mac)) {
+    throw badSignature(
+      source,
+      `its signature does not match its contents (key '${key.keyId}'): it was changed after ` +
+        "it was written",
+    );
+  }
+}
+
+function badSignature(source: string, why: string): SluiceError {
+  return new SluiceError("BACKUP_SIGNATURE_INVALID", `Backup '${source}' is refused: ${why}`, {
+    source,
+  });
 }
 
 function parseJson<T>(payload: Uint8Array, source: string, what: string): T {

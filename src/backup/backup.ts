@@ -21,6 +21,7 @@ import {
   schemaExists,
   schemaVersion,
 } from "./_catalog.ts";
+import type { BackupSigner } from "./key.ts";
 
 export interface TransferProgress {
   tablesDone: number;
@@ -40,15 +41,19 @@ export interface BackupResult {
 }
 
 /**
- * Writes the archive of `sql`'s database into `sink` and closes it. On failure the sink is
- * aborted (never left looking complete) and the error is rethrown.
+ * Writes the archive of `sql`'s database into `sink` and closes it, signed with `key` when one
+ * is given. On failure the sink is aborted (never left looking complete) and the error is
+ * rethrown.
  */
 export async function backupDatabase(
   sql: Sql,
   sink: WritableStream<Uint8Array>,
-  { onProgress }: { onProgress?: (p: TransferProgress) => void } = {},
+  { onProgress, key = null }: {
+    onProgress?: (p: TransferProgress) => void;
+    key?: BackupSigner | null;
+  } = {},
 ): Promise<BackupResult> {
-  const out = new ArchiveWriter(sink);
+  const out = new ArchiveWriter(sink, { key });
   try {
     return await sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (t) => {
       const tx = t as unknown as Sql;
@@ -63,7 +68,7 @@ export async function backupDatabase(
         SELECT current_database() AS db, current_setting('server_version') AS server,
           now() AS now`;
       const tables = await listTables(tx);
-      const header: ArchiveHeader = {
+      const header = await out.header({
         format: ARCHIVE_FORMAT,
         formatVersion: ARCHIVE_FORMAT_VERSION,
         sluiceVersion: VERSION,
@@ -72,8 +77,7 @@ export async function backupDatabase(
         createdAt: info!.now.toISOString(),
         database: { name: info!.db, serverVersion: info!.server },
         tables,
-      };
-      await out.header(header);
+      });
       const p: TransferProgress = {
         tablesDone: 0,
         tablesTotal: tables.length,

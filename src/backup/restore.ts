@@ -44,6 +44,7 @@ import {
   sequenceOwners,
   tableRowCount,
 } from "./_catalog.ts";
+import type { BackupSigner } from "./key.ts";
 
 export interface TableCount {
   table: string;
@@ -57,6 +58,11 @@ export interface RestoreOptions {
   migrations?: Migration[];
   /** How messages name the archive (a file name). */
   source?: string;
+  /**
+   * The backup key: an archive not signed with it is refused before COMMIT (an unsigned one or
+   * one made with another key already at its header). Null: checksums only.
+   */
+  key?: BackupSigner | null;
   onProgress?: (p: TransferProgress) => void;
   /** Called with the non-empty tables (and the schema version) before they are deleted. */
   onReplace?: (existing: { schemaVersion: number; tables: TableCount[] }) => void;
@@ -102,7 +108,7 @@ export async function restoreDatabase(
       },
     }),
   );
-  const events = readArchive(counted, source);
+  const events = readArchive(counted, source, { key: opts.key ?? null });
   try {
     return await sql.begin(async (t) => {
       const tx = t as unknown as Sql;

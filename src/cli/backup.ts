@@ -1,5 +1,8 @@
 import { backupDatabase, type BackupResult } from "../backup/backup.ts";
 import { type ArchiveHeader, type ArchiveTrailer, verifyArchive } from "../backup/archive.ts";
+import type { BackupSigner } from "../backup/key.ts";
+import { requireConfig } from "../config.ts";
+import { backupKeyOf, signatureNote } from "./_backup_key.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import { withOperatorDb } from "./_operator.ts";
 import { printJson, renderTable } from "./_output.ts";
@@ -15,11 +18,19 @@ manifest (format version, schema version, Sluice version, time, tables), the dat
 table row counts and SHA-256 checksums (written after each table, when they are known). Memory
 stays flat however large the database is. No pg_dump is needed.
 
+With SLUICE_BACKUP_KEY (or SLUICE_BACKUP_KEY_FILE; 32+ characters) the archive is signed: an
+HMAC-SHA256 covering every byte, with the key's id (first 8 hex digits of its SHA-256). Then
+\`backup verify\` and \`restore\` refuse an unsigned archive (BACKUP_UNSIGNED), one made with
+another key (BACKUP_KEY_MISMATCH) and one changed after it was written
+(BACKUP_SIGNATURE_INVALID). Without a key each prints a warning: checksums catch damage, not a
+deliberate edit with recomputed checksums.
+
   backup --out FILE   write the archive to FILE (written as FILE.partial, renamed when
                       complete, so a failed backup never leaves a plausible file behind)
   backup --out -      write the archive to stdout (e.g. | ssh host 'cat > x')
   backup verify FILE  read FILE without a database and check its framing, every table's
-                      row count and checksum and the archive checksum; prints the manifest
+                      row count and checksum, the archive checksum and (with a key) its
+                      signature; prints the manifest
 
 Options:
   --out FILE|-  where the archive goes
@@ -30,7 +41,8 @@ Options:
 Restore with \`sluice restore --in FILE\`. Database: DATABASE_URL, else the embedded
 PostgreSQL a running \`sluice up\` started in SLUICE_DATA_DIR.
 
-Exit codes: 0 ok, 1 failure (ARCHIVE_INVALID for a damaged archive), 2 usage error.
+Exit codes: 0 ok, 1 failure (ARCHIVE_INVALID for a damaged archive, BACKUP_UNSIGNED,
+BACKUP_KEY_MISMATCH, BACKUP_SIGNATURE_INVALID), 2 usage error.
 `;
 
 export const backupCommand: Command = {
@@ -89,9 +101,10 @@ async function backup(out: string, quiet: boolean, json: boolean): Promise<numbe
   const t0 = performance.now();
   let result: BackupResult;
   try {
-    result = await withOperatorDb(async (sql) => {
+    result = await withOperatorDb(async (sql, { config }) => {
+      const key = backupKeyOf(config, "write");
       const sink = out === "-" ? Deno.stdout.writable : (await openPartial(partial)).writable;
-      return await backupDatabase(sql, sink, { onProgress: (p) => progress.update(p) });
+      return await backupDatabase(sql, sink, { key, onProgress: (p) => progress.update(p) });
     });
   } catch (e) {
     progress.done();
@@ -116,12 +129,14 @@ async function backup(out: string, quiet: boolean, json: boolean): Promise<numbe
 }
 
 async function verify(file: string, json: boolean): Promise<number> {
+  const key = backupKeyOf(requireConfig().config, "read");
   const f = file === "-" ? null : await Deno.open(file, { read: true });
-  const { header, trailer } = await verifyArchive(f?.readable ?? Deno.stdin.readable, file);
+  const input = f?.readable ?? Deno.stdin.readable;
+  const { header, trailer } = await verifyArchive(input, file, { key });
   if (json) {
-    printJson({ ok: true, file, header, trailer });
+    printJson({ ok: true, file, signatureVerified: key !== null, header, trailer });
   } else {
-    console.log(describeArchive(file, header, trailer));
+    console.log(describeArchive(file, header, trailer, key));
   }
   return EXIT_OK;
 }
@@ -131,9 +146,11 @@ export function describeArchive(
   file: string,
   header: ArchiveHeader,
   trailer: ArchiveTrailer,
+  key: BackupSigner | null,
 ): string {
   const lines = [
     `ok: '${file}' is a complete Sluice backup (format ${header.formatVersion}), checksums verified`,
+    `  integrity  ${signatureNote(header, key)}`,
     `  taken      ${header.createdAt} from database '${header.database.name}' ` +
     `(PostgreSQL ${header.database.serverVersion})`,
     `  by         sluice ${header.sluiceVersion} (commit ${header.sluiceCommit})`,

@@ -1,4 +1,6 @@
 import { restoreDatabase } from "../backup/restore.ts";
+import { backupKeyOf, signatureNote } from "./_backup_key.ts";
+import { requireConfig } from "../config.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import { withOperatorDb } from "./_operator.ts";
 import { printJson, renderTable } from "./_output.ts";
@@ -11,6 +13,12 @@ the schema is created at the archive's schema version, every table is loaded wit
 table's row count and SHA-256 checksum and the archive checksum are verified, and only then
 are newer migrations applied and the transaction committed. A damaged or truncated archive,
 or any other failure, leaves the database exactly as it was.
+
+With SLUICE_BACKUP_KEY (or SLUICE_BACKUP_KEY_FILE) the archive must be signed with that key:
+an unsigned archive (BACKUP_UNSIGNED) or one made with another key (BACKUP_KEY_MISMATCH) is
+refused before anything is loaded, one changed after it was written (BACKUP_SIGNATURE_INVALID)
+before COMMIT. Without a key, a warning says the archive's integrity is unkeyed (checksums catch
+damage, not tampering), and the restore goes on.
 
 After a restore:
   - jobs that were running at backup time are available again, with their attempt given back
@@ -33,8 +41,8 @@ locks, and they would see the schema replaced under them.
 Database: DATABASE_URL, else the embedded PostgreSQL a running \`sluice up\` started in
 SLUICE_DATA_DIR.
 
-Exit codes: 0 ok, 1 failure (RESTORE_TARGET_NOT_EMPTY, ARCHIVE_INVALID, ARCHIVE_TOO_NEW),
-2 usage error.
+Exit codes: 0 ok, 1 failure (RESTORE_TARGET_NOT_EMPTY, ARCHIVE_INVALID, ARCHIVE_TOO_NEW,
+BACKUP_UNSIGNED, BACKUP_KEY_MISMATCH, BACKUP_SIGNATURE_INVALID), 2 usage error.
 `;
 
 export const restoreCommand: Command = {
@@ -54,12 +62,15 @@ export const restoreCommand: Command = {
       if (file === undefined) throw new UsageError("missing --in FILE (or --in - for stdin)");
       const quiet = parsed.values.quiet === true;
       const json = parsed.values.json === true;
+      // Before the progress line, so the warning is not drawn over.
+      const key = backupKeyOf(requireConfig().config, "read");
       const f = file === "-" ? null : await Deno.open(file, { read: true });
       const size = f ? (await f.stat()).size : undefined;
       const progress = progressLine("restore", { quiet, totalArchiveBytes: size });
       const t0 = performance.now();
       const result = await withOperatorDb((sql) =>
         restoreDatabase(sql, f?.readable ?? Deno.stdin.readable, {
+          key,
           forceReplace: parsed.values["force-replace"] === true,
           source: file,
           onProgress: (p) => progress.update(p),
@@ -81,6 +92,7 @@ export const restoreCommand: Command = {
           ok: true,
           file,
           schemaVersion: header.schemaVersion,
+          signatureVerified: key !== null,
           migrated: result.migrated,
           releasedJobs: result.releasedJobs,
           replaced: result.replaced,
@@ -91,7 +103,8 @@ export const restoreCommand: Command = {
           `restored '${file}' (taken ${header.createdAt}, schema version ` +
             `${header.schemaVersion}): ${trailer.tables.length} tables, ` +
             `${trailer.totalRows.toLocaleString("en-US")} rows, ` +
-            `${formatBytes(trailer.totalBytes)} in ${secs.toFixed(1)} s; checksums verified` +
+            `${formatBytes(trailer.totalBytes)} in ${secs.toFixed(1)} s; checksums verified, ` +
+            signatureNote(header, key) +
             (result.migrated.length > 0
               ? `; applied ${result.migrated.length} newer migration(s)`
               : "") +

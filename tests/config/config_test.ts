@@ -53,6 +53,7 @@ const configShape: Equals<Config, {
   signatureToleranceMs: number;
   bootstrapToken: string | null;
   sessionSecret: string | null;
+  backupKey: string | null;
   apiRequestTimeoutMs: number;
   metricsPublic: boolean;
   minFreeDiskBytes: number;

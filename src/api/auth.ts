@@ -122,14 +122,22 @@ export function requireScope(...scopes: Scope[]): MiddlewareHandler<Env> {
     const token = c.get("token");
     if (!token) throw new SluiceError("UNAUTHENTICATED", "this route needs a bearer token");
     if (token.scope !== "admin" && !scopes.includes(token.scope)) {
+      const required = scopeList(scopes);
       throw new SluiceError(
         "FORBIDDEN",
-        `a '${token.scope}' token cannot do this; it needs one of: admin, ${scopes.join(", ")}`,
-        { scope: token.scope, required: ["admin", ...scopes] },
+        `a '${token.scope}' token cannot do this; it needs ${
+          required.length === 1 ? "an 'admin' token" : `one of: ${required.join(", ")}`
+        }`,
+        { scope: token.scope, required },
       );
     }
     await next();
   };
+}
+
+/** `admin` first, then the other scopes a route accepts, each once (admin-only routes pass none). */
+export function scopeList(scopes: readonly Scope[]): Scope[] {
+  return ["admin", ...new Set(scopes.filter((s) => s !== "admin"))];
 }
 
 /** Producers see only the jobs they created: the name to filter on, or null for everyone else. */

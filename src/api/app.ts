@@ -90,7 +90,9 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>({ defaultHook: validationHook });
 
   app.use("*", requestId());
-  app.use("*", secureHeaders());
+  // Hono's default is SAMEORIGIN, and it overwrites what a handler set: DENY here is what every
+  // response carries (the ops page's CSP says `frame-ancestors 'none'` too; nothing is framed).
+  app.use("*", secureHeaders({ xFrameOptions: "DENY" }));
   app.use("*", observeRequests(ctx));
   app.use(
     "*",

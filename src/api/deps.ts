@@ -15,6 +15,7 @@ import type { Admission } from "../queue/admission.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 import type { Scope } from "../auth/tokens.ts";
 import type { TokenAuthenticator } from "./auth.ts";
+import type { AuthFailureLimiter } from "./auth_failures.ts";
 import { validationHook } from "./errors.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 import type { SessionManager } from "./session.ts";
@@ -31,8 +32,9 @@ export interface ApiDeps {
   /** How long database gauges (`/metrics`, `/metrics/prom`) are reused; 5 s, 0 in tests. */
   gaugesCacheMs?: number;
   /**
-   * The caller's address. Default: the socket's remote address from `Deno.serve`. Behind a
-   * trusted proxy, pass a function reading its header; tests pass a fixed value.
+   * The peer's address. Default: the socket's remote address from `Deno.serve`; tests pass a
+   * fixed value. `X-Forwarded-For` from a peer in SLUICE_TRUSTED_PROXIES applies on top
+   * (src/api/client_ip.ts).
    */
   clientIp?: (c: Context) => string | null;
   /**
@@ -46,6 +48,8 @@ export interface ApiDeps {
 export interface ApiContext extends ApiDeps {
   auth: TokenAuthenticator;
   limiter: RateLimiter;
+  /** Failed authentication per client address, with lockouts (src/api/auth_failures.ts). */
+  authFailures: AuthFailureLimiter;
   admission: Admission;
   /** Ops page sign-in: signed session cookies (src/api/session.ts). */
   sessions: SessionManager;

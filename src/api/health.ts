@@ -16,7 +16,8 @@ import { listQueues } from "../queue/queues.ts";
 import { versionInfo } from "../version.ts";
 import { ipInCidrs } from "./_cidr.ts";
 import { freeDiskBytes } from "./_disk.ts";
-import { bearerOf, clientIp } from "./auth.ts";
+import { bearerOf, verifyPresented } from "./auth.ts";
+import { clientIp } from "./client_ip.ts";
 import type { ApiContext, Env } from "./deps.ts";
 import { errorResponse } from "./errors.ts";
 import { ErrorSchema } from "./schemas.ts";
@@ -163,7 +164,8 @@ export function healthRouter(ctx: ApiContext) {
     const code = s.ready ? 200 : 503;
     const secret = bearerOf(c);
     const trusted = ipInCidrs(clientIp(c, ctx), ctx.config.healthAllowlist) ||
-      (secret !== null && (await ctx.auth.verify(secret)) !== null);
+      // Through the failed-auth limiter: /health would otherwise be a token-guessing oracle.
+      (secret !== null && (await verifyPresented(ctx, c, secret, "invalid_token")) !== null);
     if (!trusted) return c.json({ status }, code);
     // Tables of pending migrations may not exist yet; a failing detail never fails the probe.
     const d = s.databaseLatencyMs === null || s.pendingMigrations.length > 0

@@ -42,8 +42,11 @@ export interface SessionToken {
 }
 
 export interface SessionOptions {
-  /** The live token for a presented secret (hash lookup, revocation respected), or null. */
-  verifySecret(secret: string): Promise<SessionToken | null>;
+  /**
+   * The live token for a presented secret (hash lookup, revocation respected), or null; may
+   * throw (a locked-out address).
+   */
+  verifySecret(secret: string, c: Context): Promise<SessionToken | null>;
   /** The live token whose stored SHA-256 hex digest is `hash`, or null. */
   findByHash(hash: string): Promise<SessionToken | null>;
   /** HMAC key material (`SLUICE_SESSION_SECRET`); null draws a per-process random key. */
@@ -200,7 +203,7 @@ export class SessionManager {
   }
 
   async signIn(c: Context, secret: string): Promise<Session> {
-    const token = await this.#opts.verifySecret(secret);
+    const token = await this.#opts.verifySecret(secret, c);
     if (!token) {
       this.#opts.onFailedSignIn?.(c);
       throw new SluiceError("UNAUTHENTICATED", "the token is invalid or revoked");

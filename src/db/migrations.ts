@@ -9,6 +9,8 @@ import m0003 from "../../migrations/0003_create_delivery.sql" with { type: "text
 import m0004 from "../../migrations/0004_create_maintenance.sql" with { type: "text" };
 import m0005 from "../../migrations/0005_create_lease_epochs.sql" with { type: "text" };
 import m0006 from "../../migrations/0006_guard_job_notify.sql" with { type: "text" };
+import m0007 from "../../migrations/0007_reserve_version.sql" with { type: "text" };
+import m0008 from "../../migrations/0008_reserve_version.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -23,6 +25,8 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0004_create_maintenance.sql", m0004),
   migration("0005_create_lease_epochs.sql", m0005),
   migration("0006_guard_job_notify.sql", m0006),
+  migration("0007_reserve_version.sql", m0007),
+  migration("0008_reserve_version.sql", m0008),
 ]);
 
 function migration(file: string, sql: string): Migration {

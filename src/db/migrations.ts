@@ -11,6 +11,7 @@ import m0005 from "../../migrations/0005_create_lease_epochs.sql" with { type: "
 import m0006 from "../../migrations/0006_guard_job_notify.sql" with { type: "text" };
 import m0007 from "../../migrations/0007_reserve_version.sql" with { type: "text" };
 import m0008 from "../../migrations/0008_reserve_version.sql" with { type: "text" };
+import m0009 from "../../migrations/0009_create_sessions.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -27,6 +28,7 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0006_guard_job_notify.sql", m0006),
   migration("0007_reserve_version.sql", m0007),
   migration("0008_reserve_version.sql", m0008),
+  migration("0009_create_sessions.sql", m0009),
 ]);
 
 function migration(file: string, sql: string): Migration {

@@ -38,6 +38,7 @@ import { metricsRouter } from "./metrics.ts";
 import { apiMetrics, observeRequests, routeLabel } from "./observe.ts";
 import { createSessionManager, documentSessionRoutes, sessionRouter } from "./session.ts";
 import { opsPageRouter } from "./static.ts";
+import { statusService } from "./status.ts";
 import { statsRouter } from "./stats.ts";
 import { workersRouter } from "./workers.ts";
 
@@ -80,6 +81,7 @@ export function createApiContext(deps: ApiDeps): ApiContext {
     registry,
     ...apiMetrics({ sql: deps.sql, registry, limiter, authFailures, cacheMs: deps.gaugesCacheMs }),
     admission: new Admission(deps.sql),
+    status: statusService(deps),
     sessions: createSessionManager({
       sql: deps.sql,
       secret: deps.config.sessionSecret,

@@ -19,6 +19,7 @@ import type { AuthFailureLimiter } from "./auth_failures.ts";
 import { validationHook } from "./errors.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 import type { SessionManager } from "./session.ts";
+import type { StatusService } from "./status.ts";
 
 export interface ApiDeps {
   sql: Sql;
@@ -31,6 +32,8 @@ export interface ApiDeps {
   tokenCacheMs?: number;
   /** How long database gauges (`/metrics`, `/metrics/prom`) are reused; 5 s, 0 in tests. */
   gaugesCacheMs?: number;
+  /** How long the system status (/health, /v1/ops/queues) is reused; 2 s, 0 in tests. */
+  statusCacheMs?: number;
   /**
    * The peer's address. Default: the socket's remote address from `Deno.serve`; tests pass a
    * fixed value. `X-Forwarded-For` from a peer in SLUICE_TRUSTED_PROXIES applies on top
@@ -53,6 +56,8 @@ export interface ApiContext extends ApiDeps {
   admission: Admission;
   /** Ops page sign-in: signed session cookies (src/api/session.ts). */
   sessions: SessionManager;
+  /** The system status behind /health and /v1/ops/queues, shared a few seconds (status.ts). */
+  status: StatusService;
   registry: Registry;
   /** The shared series (src/obs/series.ts) the api writes: requests, rate limits, db timings. */
   series: SluiceSeries;

@@ -633,6 +633,13 @@ const VARS = {
     parse: cidrList,
     description: "CIDRs (CSV or JSON array) that see /health details without a token; default none",
   }),
+  trustedProxies: v({
+    name: "SLUICE_TRUSTED_PROXIES",
+    default: "",
+    parse: cidrList,
+    description:
+      "CIDRs (CSV or JSON array) of reverse proxies whose X-Forwarded-For names the client; default none (the socket's address)",
+  }),
   logLevel: v({
     name: "SLUICE_LOG_LEVEL",
     default: "info",

@@ -10,6 +10,10 @@ export const ERROR_CODES = {
   MALFORMED_JSON: 400,
   UNSUPPORTED_MEDIA_TYPE: 415,
   UNAUTHENTICATED: 401,
+  /** An ops page session signed out (in another tab, or a copied cookie). */
+  SESSION_REVOKED: 401,
+  /** An ops page session whose token was revoked (or replaced) since sign-in. */
+  TOKEN_REVOKED: 401,
   SIGNATURE_INVALID: 401,
   TIMESTAMP_OUT_OF_TOLERANCE: 401,
   FORBIDDEN: 403,

@@ -49,7 +49,7 @@ async function api(method, path, body) {
   }
   if (!res.ok) {
     const err = data?.error;
-    if (res.status === 401 && !path.startsWith("/v1/session")) onSignedOut();
+    if (res.status === 401 && !path.startsWith("/v1/session")) onSignedOut(endedSession(err));
     throw new ApiError(
       res.status,
       err?.code ?? `HTTP_${res.status}`,
@@ -1778,8 +1778,19 @@ function onSignedIn(s) {
   route();
 }
 
-function onSignedOut() {
+/** The server's reason when a session was ended (signed out elsewhere, token revoked), or null. */
+function endedSession(err) {
+  return err?.code === "SESSION_REVOKED" || err?.code === "TOKEN_REVOKED"
+    ? `${err.code}: ${err.message}`
+    : null;
+}
+
+function onSignedOut(reason = null) {
   Object.assign(session, { name: null, scope: null, csrfToken: null });
+  // Say why instead of silently showing the sign-in form (e.g. `sluice token revoke`).
+  const err = $("#signin-error");
+  err.textContent = reason ?? "";
+  err.hidden = !reason;
   clearTimeout(timer);
   current = null;
   $("#top").hidden = true;
@@ -1864,7 +1875,7 @@ function boot() {
       t.textContent = relative(t.getAttribute("datetime"));
     }
   }, 15_000);
-  api("GET", "/v1/session").then(onSignedIn, () => onSignedOut());
+  api("GET", "/v1/session").then(onSignedIn, (e) => onSignedOut(endedSession(e)));
 }
 
 boot();

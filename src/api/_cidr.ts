@@ -11,6 +11,11 @@ export function ipInCidrs(ip: string, cidrs: readonly string[]): boolean {
   });
 }
 
+/** Whether the text is an IPv4 or IPv6 address (brackets allowed, no port). */
+export function isIpAddress(text: string): boolean {
+  return toBits(text) !== null;
+}
+
 function toBits(ip: string): { value: bigint; width: 32 | 128 } | null {
   const text = ip.trim().toLowerCase().replace(/^\[|\]$/g, "");
   const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(text);

@@ -18,7 +18,9 @@ import { recordDecision } from "../queue/decisions.ts";
 import { Registry } from "../obs/metrics.ts";
 import { VERSION } from "../version.ts";
 import { jsonBody, limitBody } from "./_body.ts";
-import { authenticate, clientIp, TokenAuthenticator } from "./auth.ts";
+import { authenticate, TokenAuthenticator, verifyPresented } from "./auth.ts";
+import { AuthFailureLimiter } from "./auth_failures.ts";
+import { clientIp } from "./client_ip.ts";
 import { decisionsRouter } from "./decisions.ts";
 import type { ApiContext, ApiDeps, Env } from "./deps.ts";
 import { dlqRouter } from "./dlq.ts";
@@ -33,9 +35,10 @@ import { opsRouter } from "./ops.ts";
 import { circuitsRouter } from "./circuits.ts";
 import { callbacksRouter } from "./callbacks.ts";
 import { metricsRouter } from "./metrics.ts";
-import { apiMetrics, observeRequests } from "./observe.ts";
+import { apiMetrics, observeRequests, routeLabel } from "./observe.ts";
 import { createSessionManager, documentSessionRoutes, sessionRouter } from "./session.ts";
 import { opsPageRouter } from "./static.ts";
+import { statusService } from "./status.ts";
 import { statsRouter } from "./stats.ts";
 import { workersRouter } from "./workers.ts";
 
@@ -68,21 +71,26 @@ const SIGNED_V1 = new Set(["/v1/callbacks"]);
 export function createApiContext(deps: ApiDeps): ApiContext {
   const auth = new TokenAuthenticator(deps.sql, deps.log, { cacheMs: deps.tokenCacheMs });
   const limiter = new RateLimiter(deps.config.apiRateLimitPerMinute, deps.log);
+  const authFailures = new AuthFailureLimiter(deps.log);
   const registry = deps.registry ?? new Registry();
-  return {
+  const ctx: ApiContext = {
     ...deps,
     auth,
     limiter,
+    authFailures,
     registry,
-    ...apiMetrics({ sql: deps.sql, registry, limiter, cacheMs: deps.gaugesCacheMs }),
+    ...apiMetrics({ sql: deps.sql, registry, limiter, authFailures, cacheMs: deps.gaugesCacheMs }),
     admission: new Admission(deps.sql),
+    status: statusService(deps),
     sessions: createSessionManager({
       sql: deps.sql,
       secret: deps.config.sessionSecret,
-      verifySecret: (secret) => auth.verify(secret),
-      onFailedSignIn: (c) => limiter.hit("ip", clientIp(c, deps)),
+      // The sign-in form is a credential like a bearer token: same failed-auth limiter.
+      verifySecret: (secret, c) => verifyPresented(ctx, c, secret, "invalid_sign_in"),
+      onFailedSignIn: (c) => limiter.hit("ip", clientIp(c, deps), routeLabel(c)),
     }),
   };
+  return ctx;
 }
 
 export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
@@ -90,7 +98,9 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
   const app = new OpenAPIHono<Env>({ defaultHook: validationHook });
 
   app.use("*", requestId());
-  app.use("*", secureHeaders());
+  // Hono's default is SAMEORIGIN, and it overwrites what a handler set: DENY here is what every
+  // response carries (the ops page's CSP says `frame-ancestors 'none'` too; nothing is framed).
+  app.use("*", secureHeaders({ xFrameOptions: "DENY" }));
   app.use("*", observeRequests(ctx));
   app.use(
     "*",
@@ -150,7 +160,9 @@ function recordDenials(ctx: ApiContext): MiddlewareHandler<Env> {
     if (status < 400 || status >= 500 || e.code === "FORBIDDEN" || e.code === "RATE_LIMITED") {
       return;
     }
-    if (e.code === "ENQUEUE_RATE_EXCEEDED" || e.code === "QUEUE_FULL") ctx.limiter.events.queue++;
+    if (e.code === "ENQUEUE_RATE_EXCEEDED" || e.code === "QUEUE_FULL") {
+      ctx.limiter.count("queue", routeLabel(c));
+    }
     // A body that was refused unread (too large, not JSON) is not read now either.
     const unread = ["UNSUPPORTED_MEDIA_TYPE", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE"];
     const queue = typeof e.details.queue === "string"

@@ -7,12 +7,14 @@
  * written in one batched UPDATE every `flushMs`, never once per request.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { getConnInfo } from "hono/deno";
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import { findTokenByHash, hashToken, type Scope, touchTokens } from "../auth/tokens.ts";
+import type { AuthFailureReason } from "./auth_failures.ts";
+import { clientIp } from "./client_ip.ts";
 import type { ApiContext, ApiToken, Env } from "./deps.ts";
+import { routeLabel } from "./observe.ts";
 
 const MAX_CACHED = 10_000;
 
@@ -74,20 +76,28 @@ export class TokenAuthenticator {
   }
 }
 
-/** The caller's address, or "unknown" when the transport does not say (tests, some proxies). */
-export function clientIp(c: Context, deps: Pick<ApiContext, "clientIp">): string {
-  if (deps.clientIp) return deps.clientIp(c) ?? "unknown";
-  try {
-    return getConnInfo(c).remote.address ?? "unknown";
-  } catch {
-    return "unknown";
-  }
-}
-
 /** The bearer secret of a request, or null when there is no well-formed Authorization header. */
 export function bearerOf(c: Context): string | null {
   const m = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(c.req.header("authorization") ?? "");
   return m ? m[1]! : null;
+}
+
+/**
+ * The live token for a credential the caller presented (a bearer token, or the token typed into
+ * the ops page's sign-in form), or null. Goes through the failed-auth limiter: a locked-out
+ * address is refused (429) before its credential is even looked at, and a wrong one counts.
+ */
+export async function verifyPresented(
+  ctx: ApiContext,
+  c: Context,
+  secret: string,
+  reason: Exclude<AuthFailureReason, "locked_out">,
+): Promise<ApiToken | null> {
+  const ip = clientIp(c, ctx);
+  ctx.authFailures.assertNotLocked(ip);
+  const token = await ctx.auth.verify(secret);
+  if (!token) ctx.authFailures.fail(ip, reason);
+  return token;
 }
 
 /**
@@ -99,10 +109,10 @@ export function authenticate(ctx: ApiContext): MiddlewareHandler<Env> {
     const secret = bearerOf(c);
     // No bearer: the ops page's session cookie (CSRF-checked for state-changing methods).
     const token = secret
-      ? await ctx.auth.verify(secret)
+      ? await verifyPresented(ctx, c, secret, "invalid_token")
       : (await ctx.sessions.authenticate(c))?.token ?? null;
     if (!token) {
-      ctx.limiter.hit("ip", clientIp(c, ctx));
+      ctx.limiter.hit("ip", clientIp(c, ctx), routeLabel(c));
       throw new SluiceError(
         "UNAUTHENTICATED",
         secret
@@ -110,7 +120,7 @@ export function authenticate(ctx: ApiContext): MiddlewareHandler<Env> {
           : "send 'Authorization: Bearer <token>' (create one with `sluice token create`)",
       );
     }
-    ctx.limiter.hit("token", token.name);
+    ctx.limiter.hit("token", token.name, routeLabel(c));
     c.set("token", token);
     await next();
   };
@@ -122,14 +132,22 @@ export function requireScope(...scopes: Scope[]): MiddlewareHandler<Env> {
     const token = c.get("token");
     if (!token) throw new SluiceError("UNAUTHENTICATED", "this route needs a bearer token");
     if (token.scope !== "admin" && !scopes.includes(token.scope)) {
+      const required = scopeList(scopes);
       throw new SluiceError(
         "FORBIDDEN",
-        `a '${token.scope}' token cannot do this; it needs one of: admin, ${scopes.join(", ")}`,
-        { scope: token.scope, required: ["admin", ...scopes] },
+        `a '${token.scope}' token cannot do this; it needs ${
+          required.length === 1 ? "an 'admin' token" : `one of: ${required.join(", ")}`
+        }`,
+        { scope: token.scope, required },
       );
     }
     await next();
   };
+}
+
+/** `admin` first, then the other scopes a route accepts, each once (admin-only routes pass none). */
+export function scopeList(scopes: readonly Scope[]): Scope[] {
+  return ["admin", ...new Set(scopes.filter((s) => s !== "admin"))];
 }
 
 /** Producers see only the jobs they created: the name to filter on, or null for everyone else. */

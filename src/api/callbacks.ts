@@ -7,8 +7,9 @@
  */
 import { createRoute, z } from "@hono/zod-openapi";
 import { CallbackBody, handleCallback } from "../delivery/callback_handler.ts";
-import { clientIp } from "./auth.ts";
+import { clientIp } from "./client_ip.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
+import { routeLabel } from "./observe.ts";
 import { errorResponses, jsonBodyOf, jsonContent } from "./schemas.ts";
 
 const SignatureHeaders = z.object({
@@ -52,7 +53,7 @@ export function callbacksRouter(ctx: ApiContext) {
   }));
   r.post("/callbacks", async (c) => {
     const res = await handleCallback(deps, await c.req.text(), c.req.raw.headers);
-    if (res.status === 401) ctx.limiter.hit("ip", clientIp(c, ctx));
+    if (res.status === 401) ctx.limiter.hit("ip", clientIp(c, ctx), routeLabel(c));
     return c.json(res.body, res.status as 200);
   });
   return r;

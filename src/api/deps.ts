@@ -15,9 +15,11 @@ import type { Admission } from "../queue/admission.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 import type { Scope } from "../auth/tokens.ts";
 import type { TokenAuthenticator } from "./auth.ts";
+import type { AuthFailureLimiter } from "./auth_failures.ts";
 import { validationHook } from "./errors.ts";
 import type { RateLimiter } from "./rate_limit.ts";
 import type { SessionManager } from "./session.ts";
+import type { StatusService } from "./status.ts";
 
 export interface ApiDeps {
   sql: Sql;
@@ -30,9 +32,12 @@ export interface ApiDeps {
   tokenCacheMs?: number;
   /** How long database gauges (`/metrics`, `/metrics/prom`) are reused; 5 s, 0 in tests. */
   gaugesCacheMs?: number;
+  /** How long the system status (/health, /v1/ops/queues) is reused; 2 s, 0 in tests. */
+  statusCacheMs?: number;
   /**
-   * The caller's address. Default: the socket's remote address from `Deno.serve`. Behind a
-   * trusted proxy, pass a function reading its header; tests pass a fixed value.
+   * The peer's address. Default: the socket's remote address from `Deno.serve`; tests pass a
+   * fixed value. `X-Forwarded-For` from a peer in SLUICE_TRUSTED_PROXIES applies on top
+   * (src/api/client_ip.ts).
    */
   clientIp?: (c: Context) => string | null;
   /**
@@ -46,9 +51,13 @@ export interface ApiDeps {
 export interface ApiContext extends ApiDeps {
   auth: TokenAuthenticator;
   limiter: RateLimiter;
+  /** Failed authentication per client address, with lockouts (src/api/auth_failures.ts). */
+  authFailures: AuthFailureLimiter;
   admission: Admission;
   /** Ops page sign-in: signed session cookies (src/api/session.ts). */
   sessions: SessionManager;
+  /** The system status behind /health and /v1/ops/queues, shared a few seconds (status.ts). */
+  status: StatusService;
   registry: Registry;
   /** The shared series (src/obs/series.ts) the api writes: requests, rate limits, db timings. */
   series: SluiceSeries;

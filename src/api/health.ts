@@ -1,28 +1,31 @@
 /**
  * Unauthenticated probes, matched by exact path: `/healthz` (the process answers), `/readyz`
  * (503 with the reason while the database is unreachable, migrations are pending, or the
- * embedded database's disk is nearly full) and `/health` (`{"status":"ok"}`; details only for
- * an authenticated caller or an address in SLUICE_HEALTH_ALLOWLIST).
+ * embedded database's disk is nearly full) and `/health` (`{"status"}`: online, degraded or
+ * offline from src/api/status.ts, the same status `/v1/ops/queues` answers; the reasons and
+ * details only for a `read` or `admin` token or an address in SLUICE_HEALTH_ALLOWLIST).
  */
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { Hono } from "hono";
+import type { Context } from "hono";
 import { showSize } from "../config.ts";
 import { migrationStatus } from "../db/migrate.ts";
 import { type ErrorCode, SluiceError } from "../errors.ts";
-import { listCircuits, originOf } from "../delivery/circuit.ts";
-import { opsAlerts } from "../maintenance/alerts.ts";
-import { checkTableHealth } from "../maintenance/table_health.ts";
-import { listQueues } from "../queue/queues.ts";
+import type { Scope } from "../auth/tokens.ts";
 import { versionInfo } from "../version.ts";
 import { ipInCidrs } from "./_cidr.ts";
 import { freeDiskBytes } from "./_disk.ts";
-import { bearerOf, clientIp } from "./auth.ts";
+import { bearerOf, verifyPresented } from "./auth.ts";
+import { clientIp } from "./client_ip.ts";
 import type { ApiContext, Env } from "./deps.ts";
 import { errorResponse } from "./errors.ts";
 import { ErrorSchema } from "./schemas.ts";
+import { notReady } from "./status.ts";
 
 const DB_TIMEOUT_MS = 2_000;
 const DISK_CACHE_MS = 5_000;
+/** Token scopes that see /health's details: the ones `/v1/ops/queues` accepts. */
+const DETAIL_SCOPES: readonly Scope[] = ["admin", "read"];
 
 export interface Readiness {
   ready: boolean;
@@ -90,59 +93,6 @@ export function healthRouter(ctx: ApiContext) {
     return out;
   }
 
-  /**
-   * What an operator checks first (DESIGN.md "HTTP API"): queues that will not make progress
-   * (paused, or http delivery behind an open circuit), open circuits, firing alerts, and the
-   * jobs table's vacuum health. Small tables and catalog views: cheap enough per request.
-   */
-  async function details() {
-    const [queues, circuits, alerts, tableHealth] = await Promise.all([
-      listQueues(ctx.sql, ctx.defaults),
-      listCircuits(ctx.sql),
-      opsAlerts(ctx.sql, { limit: 0 }),
-      checkTableHealth(ctx.sql, {
-        xminHorizonMs: ctx.config.xminHorizonWarnMs,
-        deadTupleRatio: ctx.config.deadTupleRatioWarn,
-      }),
-    ]);
-    const open = circuits.filter((x) => x.state !== "closed");
-    const openByOrigin = new Map(open.map((x) => [x.origin, x]));
-    const degradedQueues: { name: string; reason: string }[] = [];
-    for (const q of queues) {
-      if (q.paused) degradedQueues.push({ name: q.name, reason: "paused" });
-      const d = q.effective.delivery;
-      const circuit = d.mode === "http" ? openByOrigin.get(safeOrigin(d.url)) : undefined;
-      if (circuit) {
-        degradedQueues.push({
-          name: q.name,
-          reason: `circuit ${circuit.state} for '${circuit.origin}' until ${circuit.openUntil}`,
-        });
-      }
-    }
-    const http = queues.filter((q) => q.effective.delivery.mode === "http").length;
-    return {
-      signingWarning: http > 0 && ctx.config.signingSecrets.length === 0
-        ? `${http} queue(s) deliver over http but SLUICE_SIGNING_SECRETS is empty: requests go unsigned`
-        : null,
-      degradedQueues,
-      openCircuits: open.map((x) => ({
-        origin: x.origin,
-        state: x.state,
-        openedAt: x.openedAt,
-        openUntil: x.openUntil,
-        lastFailure: x.lastFailure,
-      })),
-      firingAlerts: alerts.firing.map((a) => ({
-        name: a.name,
-        subject: a.subject,
-        value: a.value,
-        threshold: a.threshold,
-        firedAt: a.firedAt,
-      })),
-      tableHealth,
-    };
-  }
-
   // The version lets `sluice verify` check that every role of a deployment runs the same build.
   r.get("/healthz", (c) => {
     const { version, commit } = versionInfo();
@@ -159,22 +109,22 @@ export function healthRouter(ctx: ApiContext) {
 
   r.get("/health", async (c) => {
     const s = await readiness();
-    const status = s.ready ? "ok" : "unavailable";
     const code = s.ready ? 200 : 503;
-    const secret = bearerOf(c);
-    const trusted = ipInCidrs(clientIp(c, ctx), ctx.config.healthAllowlist) ||
-      (secret !== null && (await ctx.auth.verify(secret)) !== null);
-    if (!trusted) return c.json({ status }, code);
-    // Tables of pending migrations may not exist yet; a failing detail never fails the probe.
-    const d = s.databaseLatencyMs === null || s.pendingMigrations.length > 0
-      ? null
-      : await details().catch((e) => {
+    // A status that cannot be worked out is not "online"; it never fails the probe either.
+    const report = s.ready
+      ? await ctx.status.report().catch((e) => {
         ctx.log.warn("health_details_failed", { error: e });
         return null;
-      });
+      })
+      : null;
+    const { status, reasons } = report ??
+      (s.ready ? { status: "degraded", reasons: ["the status could not be read"] } : notReady(
+        s.reason!,
+      ));
+    if (!(await seesDetails(c))) return c.json({ status }, code);
     return c.json({
       status,
-      reason: s.reason,
+      reasons,
       database: { reachable: s.databaseLatencyMs !== null, latencyMs: s.databaseLatencyMs },
       migrations: { pending: s.pendingMigrations },
       disk: embedded
@@ -183,24 +133,30 @@ export function healthRouter(ctx: ApiContext) {
       signing: {
         configured: ctx.config.signingSecrets.length > 0,
         count: ctx.config.signingSecrets.length,
-        warning: d?.signingWarning ?? null,
+        warning: report?.signingWarning ?? null,
       },
-      degradedQueues: d?.degradedQueues ?? [],
-      openCircuits: d?.openCircuits ?? [],
-      firingAlerts: d?.firingAlerts ?? [],
-      tableHealth: d?.tableHealth ?? null,
+      degradedQueues: report?.degradedQueues ?? [],
+      openCircuits: report?.openCircuits ?? [],
+      firingAlerts: report?.firingAlerts ?? [],
+      tableHealth: report?.tableHealth ?? null,
     }, code);
   });
 
-  return r;
-}
-
-function safeOrigin(url: string): string {
-  try {
-    return originOf(url);
-  } catch {
-    return "";
+  /**
+   * Details go to callers who may read the ops views: an allowlisted address, or a token whose
+   * scope is `read` or `admin` (the scopes `/v1/ops/queues` accepts). Producer and worker tokens
+   * get the bare status like anyone: they see their own jobs, not the deployment's insides.
+   */
+  async function seesDetails(c: Context): Promise<boolean> {
+    if (ipInCidrs(clientIp(c, ctx), ctx.config.healthAllowlist)) return true;
+    const secret = bearerOf(c);
+    if (secret === null) return false;
+    // Through the failed-auth limiter: /health would otherwise be a token-guessing oracle.
+    const token = await verifyPresented(ctx, c, secret, "invalid_token");
+    return token !== null && DETAIL_SCOPES.includes(token.scope);
   }
+
+  return r;
 }
 
 /** The probes in the OpenAPI document (served by the plain router above, without a token). */
@@ -230,7 +186,7 @@ export function documentHealthRoutes(doc: OpenAPIHono["openAPIRegistry"]): void 
   );
   probe(
     "/health",
-    '{"status":"ok"}; details for a token or an address in SLUICE_HEALTH_ALLOWLIST',
-    "Details: database latency, migrations, disk, signing secrets, degraded queues, open circuits, firing alerts, table health.",
+    '{"status":"online|degraded|offline"} (the /v1/ops/queues status); reasons and details for a read or admin token or an address in SLUICE_HEALTH_ALLOWLIST',
+    "Details: reasons, database latency, migrations, disk, signing secrets, degraded queues, open circuits, firing alerts, table health. 503 (offline) while this api is not ready.",
   );
 }

@@ -1,12 +1,14 @@
 /**
  * Triage views (src/obs/triage.ts): `GET /v1/ops/queues` (online|degraded|offline with reasons,
- * per-queue counts, oldest waiting age, throughput, workers, scheduler, maintenance, signing) and
+ * the status /health answers too: src/api/status.ts; per-queue counts, oldest waiting age,
+ * throughput, workers, scheduler, maintenance, signing) and
  * `GET /v1/ops/alerts` (firing, pending and recent alerts). Every open ops page polls them, so
  * each answer is shared for a couple of seconds per process (one query set in flight at a time).
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { opsAlerts, opsQueuesSnapshot } from "../obs/triage.ts";
+import { opsAlerts } from "../obs/triage.ts";
 import { revealsSecrets } from "./_reveal.ts";
+import { shared } from "./_shared.ts";
 import { requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import {
@@ -99,29 +101,11 @@ const OpsAlerts = z.object({
   })),
 }).openapi("OpsAlerts");
 
-/** `fn`'s result shared for `ttlMs`; a failure is not kept. */
-function shared<T>(ttlMs: number, fn: () => Promise<T>): () => Promise<T> {
-  let hit: { at: number; value: Promise<T> } | null = null;
-  return () => {
-    const now = performance.now();
-    if (!hit || now - hit.at > ttlMs) {
-      const value = fn();
-      hit = { at: now, value };
-      value.catch(() => (hit = null));
-    }
-    return hit.value;
-  };
-}
-
 export function opsRouter(ctx: ApiContext) {
   const r = newRouter();
-  const queues = shared(CACHE_MS, async () => {
-    const snap = await opsQueuesSnapshot(ctx.sql, {
-      defaults: ctx.defaults,
-      signingSecrets: ctx.config.signingSecrets.length,
-    });
-    return snap;
-  });
+  // Status and reasons from the one status function /health answers with (src/api/status.ts),
+  // which also shares the snapshot for a couple of seconds.
+  const queues = async () => (await ctx.status.report()).snapshot;
   const alerts = shared(CACHE_MS, () => opsAlerts(ctx.sql));
 
   r.openapi(

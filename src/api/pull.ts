@@ -21,7 +21,8 @@ import {
 import { getQueue } from "../queue/queues.ts";
 import { pullWorkerSightings } from "../queue/workers.ts";
 import { showDuration } from "../config.ts";
-import { clientIp, requireScope } from "./auth.ts";
+import { requireScope } from "./auth.ts";
+import { clientIp } from "./client_ip.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import { jobIdOf } from "./jobs.ts";
 import {

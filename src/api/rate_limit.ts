@@ -14,8 +14,13 @@ export interface RateLimitEvents {
   queue: number;
 }
 
+export type RateLimitScope = keyof RateLimitEvents;
+
 export class RateLimiter {
+  /** Denials per scope since start (all routes). */
   readonly events: RateLimitEvents = { token: 0, ip: 0, queue: 0 };
+  /** Denials per scope and route pattern, for `sluice_rate_limit_events_total{scope,route}`. */
+  readonly byRoute = new Map<string, { scope: RateLimitScope; route: string; count: number }>();
   readonly #perMinute: number | null;
   readonly #log: Logger;
   readonly #now: () => number;
@@ -32,8 +37,21 @@ export class RateLimiter {
     this.#now = now;
   }
 
-  /** Counts one request for `key`; throws RATE_LIMITED (with Retry-After) past the limit. */
-  hit(scope: "token" | "ip", key: string): void {
+  /** Counts one denial on `route` (a route pattern, never a raw path: see routeLabel()). */
+  count(scope: RateLimitScope, route: string): void {
+    this.events[scope]++;
+    const id = `${scope} ${route}`;
+    const seen = this.byRoute.get(id);
+    if (seen) seen.count++;
+    // Route patterns are a fixed set (plus `unmatched`), so this map stays small.
+    else this.byRoute.set(id, { scope, route, count: 1 });
+  }
+
+  /**
+   * Counts one request for `key` on `route`; throws RATE_LIMITED (with Retry-After) past the
+   * limit.
+   */
+  hit(scope: "token" | "ip", key: string, route: string): void {
     if (this.#perMinute === null) return;
     const now = this.#now();
     const window = Math.floor(now / 60_000);
@@ -46,13 +64,14 @@ export class RateLimiter {
     const n = (this.#counts.get(id) ?? 0) + 1;
     this.#counts.set(id, n);
     if (n <= this.#perMinute) return;
-    this.events[scope]++;
+    this.count(scope, route);
     const retryAfterSeconds = Math.max(1, Math.ceil(((window + 1) * 60_000 - now) / 1000));
     // One log line per key per minute, not one per refused request.
     if (n === this.#perMinute + 1) {
       this.#log.warn("rate_limited", {
         scope,
         key,
+        route,
         limit: this.#perMinute,
         retry_after_s: retryAfterSeconds,
       });

@@ -1,11 +1,13 @@
 /**
  * Browser sessions for the ops page: a token is exchanged once for a signed cookie.
  *
- * Decision: stateless signed cookies, no sessions table. The cookie carries
- * `{h: SHA-256 of the token, e: expiry, n: nonce}` and an HMAC-SHA256 over it. Each request
- * re-checks that a live token still has that hash, so revoking (or rotating) the token ends
- * its sessions within the token cache delay, and no secret is ever stored in the browser
- * (HttpOnly: page scripts cannot read it either).
+ * The cookie carries `{h: SHA-256 of the token, e: expiry, n: nonce}` and an HMAC-SHA256 over
+ * it; the nonce keys a row in `sluice.sessions` (src/auth/sessions.ts). Each request looks the
+ * row up joined to its token, so signing out, revoking the token or replacing its value ends
+ * the session for good, in every api process and across restarts (a stateless cookie with a
+ * per-process sign-out list came back to life after a restart). No secret is ever stored in the
+ * browser (HttpOnly: page scripts cannot read it either). A session that ended answers 401
+ * SESSION_REVOKED (signed out) or TOKEN_REVOKED, so the page can tell the operator why.
  *
  * The HMAC key is `SLUICE_SESSION_SECRET` when set (needed when several api processes sit
  * behind one address), otherwise 32 random bytes drawn at start-up: sessions then end when the
@@ -19,16 +21,13 @@
  * refused before anything else. Sign-in itself (`POST /v1/session`) needs a JSON body and a
  * same-origin `Origin` when the browser sends one, so a third-party page cannot log a victim
  * into the attacker's account.
- *
- * Sign-out clears the cookie and remembers its nonce in this process until it expires, so a
- * copy of the cookie stops working here at once (other processes: at expiry, or revoke the
- * token).
  */
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import type { Context, MiddlewareHandler } from "hono";
 import { Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
-import { findTokenByHash, hashToken } from "../auth/tokens.ts";
+import { createSession, endSession, lookupSession, type SessionLookup } from "../auth/sessions.ts";
+import { hashToken } from "../auth/tokens.ts";
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 
@@ -42,10 +41,13 @@ export interface SessionToken {
 }
 
 export interface SessionOptions {
-  /** The live token for a presented secret (hash lookup, revocation respected), or null. */
-  verifySecret(secret: string): Promise<SessionToken | null>;
-  /** The live token whose stored SHA-256 hex digest is `hash`, or null. */
-  findByHash(hash: string): Promise<SessionToken | null>;
+  /**
+   * The live token for a presented secret (hash lookup, revocation respected), or null; may
+   * throw (a locked-out address).
+   */
+  verifySecret(secret: string, c: Context): Promise<SessionToken | null>;
+  /** Server-side session state (`sluice.sessions`). */
+  store: SessionStore;
   /** HMAC key material (`SLUICE_SESSION_SECRET`); null draws a per-process random key. */
   secret?: string | null;
   /** Session lifetime; default 12 hours (one on-call shift). */
@@ -54,6 +56,13 @@ export interface SessionOptions {
   onFailedSignIn?(c: Context): void;
   /** Clock for tests. */
   now?: () => number;
+}
+
+/** Where sessions live: the database in the api (src/auth/sessions.ts). */
+export interface SessionStore {
+  create(s: { id: string; tokenHash: string; expiresAt: Date }): Promise<boolean>;
+  lookup(s: { id: string; tokenHash: string }): Promise<SessionLookup>;
+  end(id: string): Promise<void>;
 }
 
 const COOKIE = "sluice_session";
@@ -95,8 +104,6 @@ export class SessionManager {
   readonly #opts: SessionOptions;
   readonly #ttlMs: number;
   readonly #now: () => number;
-  /** Nonces signed out in this process, with their expiry (bounded by the TTL). */
-  readonly #ended = new Map<string, number>();
 
   constructor(opts: SessionOptions) {
     this.#opts = opts;
@@ -117,21 +124,30 @@ export class SessionManager {
     );
   }
 
-  /** A signed cookie value for the token whose hash is `tokenHash`. */
+  /**
+   * A signed cookie value for the token whose hash is `tokenHash`, its session recorded; null
+   * when that token is no longer live.
+   */
   async issue(
     tokenHash: string,
-  ): Promise<{ cookie: string; csrfToken: string; expiresAt: number }> {
+  ): Promise<{ cookie: string; csrfToken: string; expiresAt: number } | null> {
     const claims: Claims = {
       h: tokenHash,
       e: this.#now() + this.#ttlMs,
-      n: b64url(crypto.getRandomValues(new Uint8Array(12))),
+      n: b64url(crypto.getRandomValues(new Uint8Array(16))),
     };
+    const stored = await this.#opts.store.create({
+      id: claims.n,
+      tokenHash,
+      expiresAt: new Date(claims.e),
+    });
+    if (!stored) return null;
     const payload = b64url(enc.encode(JSON.stringify(claims)));
     const cookie = `${payload}.${b64url(await this.#mac("session", payload))}`;
     return { cookie, csrfToken: b64url(await this.#mac("csrf", payload)), expiresAt: claims.e };
   }
 
-  /** The claims of a well-signed, unexpired, not signed-out cookie value, or null. */
+  /** The claims of a well-signed, unexpired cookie value, or null. */
   async #open(value: string): Promise<{ claims: Claims; payload: string } | null> {
     const [payload, sig, extra] = value.split(".");
     if (!payload || !sig || extra !== undefined || value.length > 1024) return null;
@@ -151,8 +167,10 @@ export class SessionManager {
     } catch {
       return null;
     }
-    if (typeof claims.h !== "string" || typeof claims.e !== "number") return null;
-    if (claims.e <= this.#now() || this.#ended.has(claims.n)) return null;
+    if (
+      typeof claims.h !== "string" || typeof claims.e !== "number" || typeof claims.n !== "string"
+    ) return null;
+    if (claims.e <= this.#now()) return null;
     return { claims, payload };
   }
 
@@ -163,9 +181,9 @@ export class SessionManager {
   }
 
   /**
-   * The session of this request, or null when it has no valid cookie. Throws CSRF_REJECTED for
-   * a state-changing request that carries the cookie without proof that this origin's page
-   * sent it.
+   * The session of this request, or null when it has no valid cookie. Throws SESSION_REVOKED or
+   * TOKEN_REVOKED for a session that was ended, and CSRF_REJECTED for a state-changing request
+   * that carries the cookie without proof that this origin's page sent it.
    */
   async authenticate(c: Context): Promise<Session | null> {
     const value = getCookie(c, SECURE_COOKIE) ?? getCookie(c, COOKIE);
@@ -181,31 +199,41 @@ export class SessionManager {
         );
       }
     }
-    const token = await this.#opts.findByHash(opened.claims.h);
-    if (!token) return null;
+    const found = await this.#opts.store.lookup({
+      id: opened.claims.n,
+      tokenHash: opened.claims.h,
+    });
+    if (found.state === "unknown") return null;
+    if (found.state === "signed_out") {
+      throw new SluiceError("SESSION_REVOKED", "this session was signed out: sign in again");
+    }
+    if (found.state === "token_revoked") {
+      throw new SluiceError(
+        "TOKEN_REVOKED",
+        "the token this session was signed in with has been revoked: sign in with a current token",
+      );
+    }
     return {
-      token,
+      token: found.token,
       csrfToken: b64url(await this.#mac("csrf", opened.payload)),
       expiresAt: new Date(opened.claims.e).toISOString(),
     };
   }
 
-  /** Forgets a cookie value in this process (sign-out). */
+  /** Ends the session of a cookie value for good (sign-out). */
   async end(value: string): Promise<void> {
     const opened = await this.#open(value);
-    if (!opened) return;
-    const now = this.#now();
-    for (const [n, e] of this.#ended) if (e <= now) this.#ended.delete(n);
-    if (this.#ended.size < 100_000) this.#ended.set(opened.claims.n, opened.claims.e);
+    if (opened) await this.#opts.store.end(opened.claims.n);
   }
 
   async signIn(c: Context, secret: string): Promise<Session> {
-    const token = await this.#opts.verifySecret(secret);
+    const token = await this.#opts.verifySecret(secret, c);
     if (!token) {
       this.#opts.onFailedSignIn?.(c);
       throw new SluiceError("UNAUTHENTICATED", "the token is invalid or revoked");
     }
     const issued = await this.issue(await hashToken(secret));
+    if (!issued) throw new SluiceError("UNAUTHENTICATED", "the token is invalid or revoked");
     const secure = isHttps(c);
     setCookie(c, secure ? SECURE_COOKIE : COOKIE, issued.cookie, {
       httpOnly: true,
@@ -330,7 +358,7 @@ export function sessionAuth(
 
 /**
  * The API's session manager: sign-in verifies through the API's token authenticator (same
- * cache, same `last_used_at` batching), cookies are checked against live token hashes.
+ * cache, same `last_used_at` batching, same failed-auth limiter), sessions live in the database.
  */
 export function createSessionManager(deps: {
   sql: Sql;
@@ -340,7 +368,11 @@ export function createSessionManager(deps: {
 }): SessionManager {
   return new SessionManager({
     verifySecret: deps.verifySecret,
-    findByHash: (hash) => findTokenByHash(deps.sql, hash),
+    store: {
+      create: (x) => createSession(deps.sql, x),
+      lookup: (x) => lookupSession(deps.sql, x),
+      end: (id) => endSession(deps.sql, id),
+    },
     secret: deps.secret,
     onFailedSignIn: deps.onFailedSignIn,
   });

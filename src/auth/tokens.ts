@@ -5,6 +5,7 @@
  */
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
+import { endTokenSessions } from "./sessions.ts";
 
 export const SCOPES = ["admin", "producer", "worker", "read"] as const;
 export type Scope = typeof SCOPES[number];
@@ -112,13 +113,17 @@ export async function createToken(
  * restarts until the environment changes.
  */
 export async function upsertBootstrapToken(sql: Sql, token: string): Promise<void> {
-  await sql`
+  const [row] = await sql<{ id: string; replaced: boolean }[]>`
+    WITH old AS (SELECT hash FROM sluice.tokens WHERE name = ${BOOTSTRAP_TOKEN_NAME})
     INSERT INTO sluice.tokens (name, scope, hash)
     VALUES (${BOOTSTRAP_TOKEN_NAME}, 'admin', ${await hashToken(token)})
     ON CONFLICT (name) DO UPDATE SET
       scope = 'admin',
       revoked_at = CASE WHEN sluice.tokens.hash = excluded.hash THEN sluice.tokens.revoked_at END,
-      hash = excluded.hash`;
+      hash = excluded.hash
+    RETURNING id, coalesce((SELECT hash FROM old) <> hash, false) AS replaced`;
+  // The old value's ops page sessions end with it, and stay ended should it ever come back.
+  if (row?.replaced) await endTokenSessions(sql, String(row.id));
 }
 
 export async function listTokens(sql: Sql): Promise<TokenRecord[]> {
@@ -127,6 +132,10 @@ export async function listTokens(sql: Sql): Promise<TokenRecord[]> {
   return rows.map(toRecord);
 }
 
+/**
+ * Revokes a token and ends the ops page sessions signed in with it (which the api then answers
+ * with 401 TOKEN_REVOKED, so the page can say why it signed out).
+ */
 export async function revokeToken(sql: Sql, name: string): Promise<TokenRecord> {
   const rows = await sql<TokenRow[]>`
     UPDATE sluice.tokens SET revoked_at = coalesce(revoked_at, now()) WHERE name = ${name}
@@ -134,6 +143,9 @@ export async function revokeToken(sql: Sql, name: string): Promise<TokenRecord> 
   if (!rows[0]) {
     throw new SluiceError("TOKEN_NOT_FOUND", `no token is named '${name}'`, { name });
   }
+  // A second statement is enough: a session whose token is revoked is refused by its join to
+  // the token anyway; marking the sessions makes the end stick (see upsertBootstrapToken).
+  await endTokenSessions(sql, String(rows[0].id));
   return toRecord(rows[0]);
 }
 

@@ -75,8 +75,8 @@ export function sluiceSeries(r: Registry): SluiceSeries {
     dlqDepth: r.gauge("sluice_dlq_depth", "Dead jobs per queue (the dead-letter queue)", ["queue"]),
     rateLimitEvents: r.counter(
       "sluice_rate_limit_events_total",
-      "Requests or leases refused or deferred by a rate limit, by scope (token, queue)",
-      ["scope"],
+      "Requests refused by a rate limit, by scope (token, ip, queue) and route pattern",
+      ["scope", "route"],
     ),
     workers: r.gauge("sluice_workers", "Workers seen within the last minute and not stopped"),
     alertFiring: r.gauge("sluice_alert_firing", "1 while an alert fires, else 0", ["alert"]),

@@ -38,6 +38,7 @@ export async function createTestApi(
     defaults: engineDefaults(config),
     tokenCacheMs: 0,
     gaugesCacheMs: 0,
+    statusCacheMs: 0,
     maxBodyBytes: opts.maxBodyBytes,
     clientIp: () => opts.clientIp ?? "192.0.2.1",
   });

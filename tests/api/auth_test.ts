@@ -67,6 +67,20 @@ Deno.test("API authentication and scopes", async (t) => {
       }
     });
 
+    await t.step("a 403 names the scopes that would do, without a dangling comma", async () => {
+      const adminOnly = await api.call("POST", "/v1/queues", { as: "read", body: { name: "x" } });
+      equal(
+        adminOnly.body.error.message,
+        "a 'read' token cannot do this; it needs an 'admin' token",
+      );
+      deepStrictEqual(adminOnly.body.error.details.required, ["admin"]);
+      const two = await api.call("POST", "/v1/jobs", { as: "worker", body: { kind: "k" } });
+      equal(
+        two.body.error.message,
+        "a 'worker' token cannot do this; it needs one of: admin, producer",
+      );
+    });
+
     await t.step("a producer sees, retries and cancels only its own jobs", async () => {
       const mine = await api.call("POST", "/v1/jobs", { as: "producer", body: { kind: "k" } });
       const theirs = await api.call("POST", "/v1/jobs", { as: "producer2", body: { kind: "k" } });

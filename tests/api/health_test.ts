@@ -18,14 +18,28 @@ Deno.test("health probes", async (t) => {
       const r = await api.call("GET", "/readyz", { as: null });
       equal(r.status, 200);
     });
-    await t.step("/health shows details only to a token or an allowlisted address", async () => {
-      deepStrictEqual((await api.call("GET", "/health", { as: null })).body, { status: "ok" });
-      const withToken = await api.call("GET", "/health", { as: "read" });
-      assert(withToken.body.database.latencyMs >= 0);
-      deepStrictEqual(withToken.body.migrations.pending, []);
-      const allowlisted = await near.call("GET", "/health", { as: null });
-      equal(allowlisted.body.database.reachable, true);
-    });
+    await t.step(
+      "/health shows details only to read/admin tokens or an allowlisted address",
+      async () => {
+        // No worker in these tests: offline, like /v1/ops/queues says.
+        deepStrictEqual((await api.call("GET", "/health", { as: null })).body, {
+          status: "offline",
+        });
+        for (const as of ["read", "admin"] as const) {
+          const withToken = await api.call("GET", "/health", { as });
+          assert(withToken.body.database.latencyMs >= 0, as);
+          deepStrictEqual(withToken.body.migrations.pending, []);
+          assert(withToken.body.reasons.includes("no worker is online"), as);
+        }
+        for (const as of ["producer", "worker"] as const) {
+          const r = await api.call("GET", "/health", { as });
+          equal(r.status, 200);
+          deepStrictEqual(r.body, { status: "offline" }, `${as}: the status only`);
+        }
+        const allowlisted = await near.call("GET", "/health", { as: null });
+        equal(allowlisted.body.database.reachable, true);
+      },
+    );
     await t.step("paths match exactly and never open anything else", async () => {
       equal((await api.call("GET", "/healthz/", { as: null })).status, 404);
       equal((await api.call("GET", "/health/../v1/jobs", { as: null })).status, 401);
@@ -39,7 +53,9 @@ Deno.test("health probes", async (t) => {
       const r = { status: res.status, body: await res.json() };
       equal(r.status, 503);
       equal(r.body.error.code, "MIGRATIONS_PENDING");
-      equal((await app.request("/health")).status, 503);
+      const health = await app.request("/health");
+      equal(health.status, 503);
+      deepStrictEqual(await health.json(), { status: "offline" });
     });
     await t.step("/readyz answers 503 when the database is unreachable", async () => {
       await near.db.drop();

@@ -64,10 +64,17 @@ Deno.test("GET /metrics and /metrics/prom: read scope, route patterns, rate limi
       const one = { queue: "tight", kind: "a" };
       equal((await api.call("POST", "/v1/jobs", { body: one })).status, 201);
       equal((await api.call("POST", "/v1/jobs", { body: one })).body.error.code, "QUEUE_FULL");
-      api.ctx.limiter.events.token += 2; // as if two requests had been over the per-token limit
+      // As if two requests had been over the per-token limit.
+      for (let i = 0; i < 2; i++) api.ctx.limiter.count("token", "/v1/queues");
       const fam = parsePrometheus((await api.call("GET", "/metrics/prom", { as: "read" })).body);
-      equal(valueOf(fam, "sluice_rate_limit_events_total", { scope: "queue" }), 1);
-      equal(valueOf(fam, "sluice_rate_limit_events_total", { scope: "token" }), 2);
+      equal(
+        valueOf(fam, "sluice_rate_limit_events_total", { scope: "queue", route: "/v1/jobs" }),
+        1,
+      );
+      equal(
+        valueOf(fam, "sluice_rate_limit_events_total", { scope: "token", route: "/v1/queues" }),
+        2,
+      );
     });
 
     await t.step("GET /metrics is a JSON snapshot of the same facts", async () => {

@@ -1,6 +1,7 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
-import { revokeToken } from "../../src/auth/tokens.ts";
-import { createTestApi } from "./_app.ts";
+import { createApiContext, createApp } from "../../src/api/app.ts";
+import { generateToken, revokeToken, upsertBootstrapToken } from "../../src/auth/tokens.ts";
+import { createTestApi, type TestApi } from "./_app.ts";
 
 /** The cookie pair (`name=value`) a Set-Cookie header sets. */
 function cookieOf(headers: Headers): string {
@@ -125,6 +126,81 @@ Deno.test("session routes: sign in with a token, use the cookie, CSRF, sign out"
       equal(
         (await api.call("GET", "/v1/session", { as: null, headers: { cookie: c3 } })).status,
         401,
+      );
+    });
+  } finally {
+    await api.close();
+  }
+});
+
+/** Another api process on the same database and config (or this one after a restart). */
+function anotherApi(api: TestApi) {
+  const { sql, config, log, defaults } = api.ctx;
+  const app = createApp(
+    createApiContext({ sql, config, log, defaults, tokenCacheMs: 0, clientIp: () => "192.0.2.1" }),
+  );
+  return async (path: string, cookie: string) => {
+    const res = await app.request(path, { headers: { cookie } });
+    return { status: res.status, body: await res.json() };
+  };
+}
+
+Deno.test("sessions end for good: sign-out and revocation hold across restarts and processes", async (t) => {
+  const api = await createTestApi({ SLUICE_SESSION_SECRET: "a-shared-session-secret-0123456789" });
+  try {
+    const signIn = async (token: string) => {
+      const r = await api.call("POST", "/v1/session", { as: null, body: { token } });
+      equal(r.status, 200, JSON.stringify(r.body));
+      return cookieOf(r.headers);
+    };
+    const same = { origin: "http://localhost", host: "localhost" };
+
+    await t.step("a signed-out cookie stays refused by a restarted api", async () => {
+      const cookie = await signIn(api.tokens.admin);
+      const other = anotherApi(api);
+      equal((await other("/v1/session", cookie)).status, 200, "the secret is shared");
+      equal(
+        (await api.call("DELETE", "/v1/session", { as: null, headers: { cookie, ...same } }))
+          .status,
+        204,
+      );
+      const restarted = anotherApi(api);
+      const r = await restarted("/v1/queues", cookie);
+      equal(r.status, 401);
+      equal(r.body.error.code, "SESSION_REVOKED");
+      equal((await other("/v1/session", cookie)).body.error.code, "SESSION_REVOKED");
+    });
+
+    await t.step("revoking the token ends its sessions with TOKEN_REVOKED", async () => {
+      const cookie = await signIn(api.tokens.read);
+      await revokeToken(api.db.sql, "t-read");
+      for (const path of ["/v1/session", "/v1/queues"]) {
+        const r = await api.call("GET", path, { as: null, headers: { cookie } });
+        equal(r.status, 401, path);
+        equal(r.body.error.code, "TOKEN_REVOKED", path);
+      }
+      const [row] = await api.db.sql`
+        SELECT revoked_reason FROM sluice.sessions s JOIN sluice.tokens t ON t.id = s.token_id
+        WHERE t.name = 't-read'`;
+      equal(row!.revoked_reason, "token_revoked");
+    });
+
+    await t.step("a replaced bootstrap value's sessions stay ended if it comes back", async () => {
+      const first = generateToken(), second = generateToken();
+      await upsertBootstrapToken(api.db.sql, first);
+      const cookie = await signIn(first);
+      await upsertBootstrapToken(api.db.sql, second);
+      const gone = await api.call("GET", "/v1/session", { as: null, headers: { cookie } });
+      equal(gone.body.error.code, "TOKEN_REVOKED");
+      await upsertBootstrapToken(api.db.sql, first);
+      const still = await api.call("GET", "/v1/session", { as: null, headers: { cookie } });
+      equal(still.body.error.code, "TOKEN_REVOKED");
+      equal(
+        (await api.call("GET", "/v1/session", {
+          as: null,
+          headers: { cookie: await signIn(first) },
+        })).status,
+        200,
       );
     });
   } finally {

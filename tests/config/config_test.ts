@@ -39,6 +39,7 @@ const configShape: Equals<Config, {
   migrateOnStartup: boolean | null;
   workerMetricsAddr: ListenAddr | null;
   healthAllowlist: string[];
+  trustedProxies: string[];
   logLevel: "debug" | "info" | "warn" | "error";
   logFormat: "json" | "pretty";
   maxPayloadBytes: number | null;
@@ -110,6 +111,7 @@ Deno.test("loadConfig() gives working defaults when the environment is empty", (
   strictEqual(c.migrateOnStartup, null);
   deepStrictEqual(c.workerMetricsAddr, { hostname: "127.0.0.1", port: 9464 });
   deepStrictEqual(c.healthAllowlist, []);
+  deepStrictEqual(c.trustedProxies, []);
   strictEqual(c.logLevel, "info");
   strictEqual(c.logFormat, "json");
   strictEqual(c.maxPayloadBytes, 1_000_000);

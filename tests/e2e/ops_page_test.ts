@@ -4,13 +4,13 @@
  * `sluice up` process on a test database: one browser, one context per signed-in user.
  * Screenshots of each main view land in test-output/screenshots/ (gitignored).
  */
-import { equal, ok as assert } from "node:assert/strict";
+import { equal, match, ok as assert } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
 import { createTestDatabase } from "../_helpers/db.ts";
 import { launchBrowser, startSluice } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
-import { hashToken } from "../../src/auth/tokens.ts";
+import { hashToken, revokeToken } from "../../src/auth/tokens.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 const SHOTS = `${ROOT}test-output/screenshots`;
@@ -288,6 +288,15 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       });
       equal(refused.status, 403);
       equal(refused.body.error.code, "FORBIDDEN");
+    });
+
+    await t.step("a revoked token's session shows why it ended", async () => {
+      await revokeToken(db.sql, "viewer");
+      await page.goto(`${sluice.base}/#/overview`);
+      await page.reload();
+      await page.waitForSelector("#signin:not([hidden])");
+      await page.waitForSelector("#signin-error:not([hidden])");
+      match(await page.locator("#signin-error").innerText(), /^TOKEN_REVOKED: /);
     });
 
     equal(

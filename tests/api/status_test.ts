@@ -1,0 +1,83 @@
+import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
+import { createTestApi } from "./_app.ts";
+
+Deno.test("/health and /v1/ops/queues answer the same status, with the same reasons", async (t) => {
+  const api = await createTestApi();
+  try {
+    const both = async () => {
+      const health = await api.call("GET", "/health", { as: "read" });
+      const ops = await api.call("GET", "/v1/ops/queues", { as: "read" });
+      equal(health.status, 200);
+      equal(ops.status, 200);
+      deepStrictEqual([health.body.status, health.body.reasons], [
+        ops.body.status,
+        ops.body.reasons,
+      ]);
+      const anonymous = await api.call("GET", "/health", { as: null });
+      deepStrictEqual(anonymous.body, { status: ops.body.status });
+      return { status: ops.body.status as string, reasons: ops.body.reasons as string[] };
+    };
+
+    await t.step("a live worker and a live maintenance leader: online", async () => {
+      await api.db.sql`
+        INSERT INTO sluice.workers (id, host, pid, queues, concurrency, version)
+        VALUES ('w1', 'h', 1, '{*}', 1, 'test')`;
+      await api.db.sql`
+        INSERT INTO sluice.maintenance_leader (id, holder, term, acquired_at, expires_at)
+        VALUES (1, 'm1', 1, now(), now() + interval '1 hour')`;
+      deepStrictEqual(await both(), { status: "online", reasons: [] });
+    });
+
+    await t.step("a paused queue with jobs waiting: degraded", async () => {
+      equal((await api.call("POST", "/v1/queues", { body: { name: "held" } })).status, 201);
+      equal((await api.call("POST", "/v1/queues/held/pause")).status, 200);
+      equal(
+        (await api.call("POST", "/v1/jobs", { body: { queue: "held", kind: "k" } })).status,
+        201,
+      );
+      deepStrictEqual(await both(), {
+        status: "degraded",
+        reasons: ["queue 'held' paused with 1 waiting"],
+      });
+      const h = await api.call("GET", "/health", { as: "admin" });
+      deepStrictEqual(h.body.degradedQueues, [{ name: "held", reason: "paused with 1 waiting" }]);
+    });
+
+    await t.step("an open circuit, a firing alert, no live leader: degraded for each", async () => {
+      await api.db.sql`DELETE FROM sluice.jobs WHERE queue = 'held'`;
+      equal(
+        (await api.call("POST", "/v1/queues", {
+          body: { name: "hooks", delivery: { mode: "http", url: "http://127.0.0.1:9/" } },
+        })).status,
+        201,
+      );
+      await api.db.sql`
+        INSERT INTO sluice.circuits (origin, state, consecutive_failures, opened_at, open_until)
+        VALUES ('http://127.0.0.1:9', 'open', 5, now(), now() + interval '30 seconds')`;
+      await api.db.sql`
+        INSERT INTO sluice.alerts (name, subject, state, value, threshold, fired_at, evaluated_at)
+        VALUES ('dlq_growth', 'default', 'firing', 3, 1, now(), now())`;
+      await api.db.sql`UPDATE sluice.maintenance_leader SET expires_at = now() - interval '1 s'`;
+      const { status, reasons } = await both();
+      equal(status, "degraded");
+      for (
+        const expected of [
+          /^no live maintenance leader/,
+          /^alert 'dlq_growth' is firing$/,
+          /^queue 'hooks' circuit open for 'http:\/\/127\.0\.0\.1:9' until /,
+        ]
+      ) {
+        assert(reasons.some((r) => expected.test(r)), `${expected} in ${reasons.join("; ")}`);
+      }
+    });
+
+    await t.step("no worker online: offline", async () => {
+      await api.db.sql`UPDATE sluice.workers SET stopped_at = now()`;
+      const { status, reasons } = await both();
+      equal(status, "offline");
+      equal(reasons[0], "no worker is online");
+    });
+  } finally {
+    await api.close();
+  }
+});

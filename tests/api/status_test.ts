@@ -47,13 +47,13 @@ Deno.test("/health and /v1/ops/queues answer the same status, with the same reas
       await api.db.sql`DELETE FROM sluice.jobs WHERE queue = 'held'`;
       equal(
         (await api.call("POST", "/v1/queues", {
-          body: { name: "hooks", delivery: { mode: "http", url: "http://127.0.0.1:9/" } },
+          body: { name: "hooks", delivery: { mode: "http", url: "http://203.0.113.9:9/" } },
         })).status,
         201,
       );
       await api.db.sql`
         INSERT INTO sluice.circuits (origin, state, consecutive_failures, opened_at, open_until)
-        VALUES ('http://127.0.0.1:9', 'open', 5, now(), now() + interval '30 seconds')`;
+        VALUES ('http://203.0.113.9:9', 'open', 5, now(), now() + interval '30 seconds')`;
       await api.db.sql`
         INSERT INTO sluice.alerts (name, subject, state, value, threshold, fired_at, evaluated_at)
         VALUES ('dlq_growth', 'default', 'firing', 3, 1, now(), now())`;
@@ -64,7 +64,7 @@ Deno.test("/health and /v1/ops/queues answer the same status, with the same reas
         const expected of [
           /^no live maintenance leader/,
           /^alert 'dlq_growth' is firing$/,
-          /^queue 'hooks' circuit open for 'http:\/\/127\.0\.0\.1:9' until /,
+          /^queue 'hooks' circuit open for 'http:\/\/203\.0\.113\.9:9' until /,
         ]
       ) {
         assert(reasons.some((r) => expected.test(r)), `${expected} in ${reasons.join("; ")}`);

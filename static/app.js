@@ -1615,7 +1615,23 @@ async function viewSchedules(c) {
               h("td", { class: "mono" }, s.cron, s.timezone ? ` (${s.timezone})` : ""),
               h("td", {}, s.queue),
               h("td", { class: "mono" }, s.kind),
-              h("td", {}, s.paused ? chip("paused") : chip("ok", "active")),
+              h(
+                "td",
+                {},
+                s.paused
+                  ? chip("paused")
+                  : s.failingSince
+                  ? chip("firing", "failing")
+                  : chip("ok", "active"),
+                // Why its last slot could not fire (a deleted queue, a refused payload).
+                s.failingSince
+                  ? h(
+                    "div",
+                    { class: "muted", title: s.lastError },
+                    String(s.lastError).slice(0, 120),
+                  )
+                  : null,
+              ),
               h("td", {}, s.paused ? h("span", { class: "muted" }, "paused") : time(s.nextSlot)),
               h(
                 "td",

@@ -1,7 +1,16 @@
 import type { MiddlewareHandler } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { SluiceError } from "../errors.ts";
+import { jsonDepth, MAX_JSON_DEPTH } from "../queue/json_value.ts";
 import type { Env } from "./deps.ts";
+
+/**
+ * Deepest request body accepted: a payload's own limit (MAX_JSON_DEPTH) plus room for the
+ * envelope around it (`{"jobs":[{"payload":…}]}`), so payloads get their precise message and
+ * absurd nesting anywhere else is a 400 here, never a stack overflow further in (PostgreSQL's
+ * jsonb input answered a 200,000-deep schedule payload with "stack depth limit exceeded", a 500).
+ */
+export const MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8;
 
 const JSON_TYPE = /^application\/(?:[a-z0-9.+-]+\+)?json\s*(?:;|$)/i;
 
@@ -41,12 +50,21 @@ export function jsonBody(): MiddlewareHandler<Env> {
             { contentType: type.slice(0, 100) },
           );
         }
+        let parsed: unknown;
         try {
-          JSON.parse(text);
+          parsed = JSON.parse(text);
         } catch (e) {
           throw new SluiceError("MALFORMED_JSON", "the request body is not valid JSON", {
             reason: (e as Error).message.slice(0, 200),
           });
+        }
+        const depth = jsonDepth(parsed);
+        if (depth > MAX_BODY_DEPTH) {
+          throw new SluiceError(
+            "VALIDATION_FAILED",
+            `the request body is nested ${depth} levels deep; at most ${MAX_BODY_DEPTH} are accepted`,
+            { depth, max: MAX_BODY_DEPTH },
+          );
         }
       }
     }

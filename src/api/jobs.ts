@@ -4,6 +4,7 @@ import type { Context } from "hono";
 import { SluiceError } from "../errors.ts";
 import { cancelJob } from "../queue/cancel.ts";
 import { timed } from "../obs/series.ts";
+import type { Reservation } from "../queue/admission.ts";
 import { enqueueJobs, type EnqueueResult } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
@@ -53,7 +54,7 @@ export function jobsRouter(ctx: ApiContext) {
     return out;
   }
 
-  /** Admission control, then one insert for the whole request (all or nothing). */
+  /** Validation, admission control, then one insert for the whole request (all or nothing). */
   async function enqueue(c: Context<Env>, bodies: z.infer<typeof EnqueueBody>[]) {
     const token = c.get("token");
     const max = ctx.config.maxBatchSize;
@@ -65,7 +66,14 @@ export function jobsRouter(ctx: ApiContext) {
       );
     }
     const batch = bodies.length > 1 || c.req.path.endsWith("/batch");
-    const inputs = bodies.map((b, i) => toEnqueueInput(b, token.name, batch ? i : undefined));
+    // Idempotency keys live in the owner's scope: a producer token's own, or the shared one of
+    // admin tokens (ownerOf is null for them) and library calls.
+    const owner = ownerOf(c);
+    const inputs = bodies.map((b, i) => {
+      const input = toEnqueueInput(b, token.name, batch ? i : undefined);
+      input.owner = owner;
+      return input;
+    });
     const wanted = new Map<string, number>();
     for (const i of inputs) {
       const name = assertQueueName(i.queue ?? "default");
@@ -73,19 +81,24 @@ export function jobsRouter(ctx: ApiContext) {
     }
     const queues = await cachedQueues([...wanted.keys()]);
     for (const name of wanted.keys()) if (!queues.has(name)) throw queueNotFound(name);
-    const reservation = await ctx.admission.admit(queues, wanted);
+    // Admission runs inside enqueueJobs, after validation: an oversized or invalid payload to a
+    // full queue answers 413/400, not 429 (the cheap checks come before the queue-state ones).
+    const held: { reservation?: Reservation } = {};
+    const admit = async () => {
+      held.reservation = await ctx.admission.admit(queues, wanted);
+    };
     let results: EnqueueResult[];
     try {
       results = await timed(
         ctx.series,
         "enqueue",
-        () => enqueueJobs(sql, inputs, { defaults, maxBatch: max, queues }),
+        () => enqueueJobs(sql, inputs, { defaults, maxBatch: max, queues, beforeInsert: admit }),
       );
     } catch (e) {
-      await reservation.release();
+      await held.reservation?.release();
       throw e;
     }
-    reservation.commit();
+    held.reservation?.commit();
     return results;
   }
 

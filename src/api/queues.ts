@@ -178,7 +178,7 @@ export function queuesRouter(ctx: ApiContext) {
         tags,
         summary: action === "pause"
           ? "Pause a queue: nothing new starts, enqueues are still accepted"
-          : "Resume a paused queue",
+          : "Resume a paused queue; a draining one accepts enqueues again",
         middleware: [requireScope()] as const,
         request: { params: NameParam },
         responses: { 200: jsonContent(QueueEnvelope, "the queue"), ...errorResponses(404) },
@@ -202,19 +202,29 @@ export function queuesRouter(ctx: ApiContext) {
       path: "/queues/{name}/drain",
       tags,
       summary:
-        "Pause a queue and report whether its running jobs have finished (call again to poll)",
+        "Pause a queue and report whether its running jobs have finished (call again to poll); with ?refuseNew=true refuse enqueues instead and keep processing to zero",
       middleware: [requireScope()] as const,
-      request: { params: NameParam },
+      request: {
+        params: NameParam,
+        query: z.strictObject({
+          refuseNew: z.enum(["true", "false"]).optional().openapi({
+            description:
+              "refuse new enqueues (409 QUEUE_DRAINING) and keep processing; resume undoes it",
+          }),
+        }),
+      },
       responses: {
         200: jsonContent(
           z.object({ queue: QueueSchema, counts: CountsSchema, drained: z.boolean() }),
-          "drained is true once nothing runs",
+          "drained is true once nothing runs (with refuseNew: once nothing is unfinished)",
         ),
         ...errorResponses(404),
       },
     }),
     async (c) => {
-      const s = await drainQueue(sql, c.req.valid("param").name, defaults);
+      const s = await drainQueue(sql, c.req.valid("param").name, defaults, {
+        refuseNew: c.req.valid("query").refuseNew === "true",
+      });
       return c.json({
         queue: queueResource(s.queue, revealsSecrets(c)),
         counts: s.counts,

@@ -31,6 +31,12 @@ const ScheduleSchema = z.object({
   lastSlot: z.string().nullable(),
   lastJobId: z.string().nullable(),
   lastFiredAt: z.string().nullable(),
+  lastError: z.string().nullable().openapi({
+    description: "why the last slot could not fire (e.g. QUEUE_NOT_FOUND: …); null while it fires",
+  }),
+  failingSince: z.string().nullable().openapi({
+    description: "first failed slot since the last one that fired; null while it fires",
+  }),
   createdAt: z.string(),
   updatedAt: z.string(),
 }).openapi("Schedule");
@@ -86,7 +92,7 @@ export function schedulesRouter(ctx: ApiContext) {
       request: jsonBodyOf(ScheduleCreateBody),
       responses: {
         201: jsonContent(Envelope, "the new schedule"),
-        ...errorResponses(404, 409, 415),
+        ...errorResponses(404, 409, 413, 415),
       },
     }),
     async (c) => {

@@ -267,6 +267,9 @@ export const PolicySchema = z.object({
 export const QueueSchema = z.object({
   name: z.string(),
   paused: z.boolean(),
+  refusingNew: z.boolean().openapi({
+    description: "drain --refuse-new: enqueues answer 409 QUEUE_DRAINING until resumed",
+  }),
   ...PolicySchema.shape,
   createdAt: z.string(),
   updatedAt: z.string(),
@@ -308,6 +311,7 @@ export function queueResource(q: Queue, revealSecrets = false): z.infer<typeof Q
   return {
     name: q.name,
     paused: q.paused,
+    refusingNew: q.effective.refuseNew,
     ...policyResource(q.effective, revealSecrets),
     createdAt: q.createdAt,
     updatedAt: q.updatedAt,
@@ -324,7 +328,8 @@ export function errorResponses(...statuses: number[]) {
     401: "missing, invalid or revoked token",
     403: "the token's scope does not allow this",
     404: "not found (or not visible to this token)",
-    409: "conflict (STALE_LEASE, NOT_RETRYABLE, NOT_CANCELLABLE, QUEUE_EXISTS)",
+    409:
+      "conflict (STALE_LEASE, NOT_RETRYABLE, NOT_CANCELLABLE, QUEUE_EXISTS, QUEUE_PAUSED, QUEUE_DRAINING)",
     413: "PAYLOAD_TOO_LARGE or BATCH_TOO_LARGE",
     415: "the body is not application/json",
     429: "RATE_LIMITED, ENQUEUE_RATE_EXCEEDED or QUEUE_FULL, with Retry-After",

@@ -8,8 +8,10 @@ import {
   listQueues,
   type QueuePolicy,
   setQueuePaused,
+  setQueueRefusingNew,
   updateQueuePolicy,
 } from "../queue/queues.ts";
+import { drainQueue } from "../queue/drain.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import { durationFlag, intFlag, onePositional, withOperatorDb } from "./_operator.ts";
 import { printJson, printTable } from "./_output.ts";
@@ -22,7 +24,11 @@ Subcommands:
   create NAME [policy]   create a queue
   set NAME [policy]      change a queue's policy (only the options given)
   pause NAME             stop leasing from the queue (enqueues are still accepted)
-  resume NAME            lease again
+  resume NAME            lease again (and accept enqueues again after drain --refuse-new)
+  drain NAME             pause and report whether running jobs finished (run again to poll)
+  drain NAME --refuse-new  refuse new enqueues (QUEUE_DRAINING) and keep processing until the
+                         queue is empty; "drained" once nothing is unfinished
+  drain NAME --accept    accept enqueues again (leasing unchanged)
 
 Policy options ("none" removes a limit; omitted options take the SLUICE_* defaults):
   --concurrency N            jobs of this queue running at once, across all workers
@@ -65,6 +71,8 @@ const FLAGS = {
   "http-timeout": { type: "string" },
   header: { type: "string", multiple: true },
   "when-paused": { type: "string" },
+  "refuse-new": { type: "boolean" },
+  accept: { type: "boolean" },
 } as const;
 
 type Values =
@@ -77,7 +85,7 @@ type Values =
 
 export const queueCommand: Command = {
   name: "queue",
-  summary: "list, create, configure, pause and resume queues",
+  summary: "list, create, configure, pause, resume and drain queues",
   help: HELP,
   async run(args) {
     try {
@@ -86,7 +94,12 @@ export const queueCommand: Command = {
       const [sub, ...rest] = parsed.positionals;
       const v = parsed.values as Values;
       const json = v.json === true;
-      if (!sub) throw new UsageError("missing subcommand (list, get, create, set, pause, resume)");
+      if (!sub) {
+        throw new UsageError("missing subcommand (list, get, create, set, pause, resume, drain)");
+      }
+      if ((v["refuse-new"] || v.accept) && sub !== "drain") {
+        throw new UsageError(`--refuse-new and --accept apply to 'queue drain' only`);
+      }
       const policy = policyFromFlags(v);
       if (Object.keys(policy).length > 0 && sub !== "create" && sub !== "set") {
         throw new UsageError(`policy options do not apply to 'queue ${sub}'`);
@@ -149,6 +162,30 @@ export const queueCommand: Command = {
             );
             if (json) printJson({ queue: q });
             else console.log(`queue ${q.name} is ${q.paused ? "paused" : "running"}`);
+            return EXIT_OK;
+          }
+          case "drain": {
+            const name = onePositional(rest, "queue name");
+            if (v["refuse-new"] && v.accept) {
+              throw new UsageError("give either --refuse-new or --accept, not both");
+            }
+            if (v.accept) {
+              const q = await setQueueRefusingNew(sql, name, false, defaults);
+              if (json) printJson({ queue: q });
+              else console.log(`queue ${q.name} accepts new jobs again`);
+              return EXIT_OK;
+            }
+            const s = await drainQueue(sql, name, defaults, { refuseNew: v["refuse-new"] });
+            if (json) printJson(s);
+            else {
+              const left = Object.entries(s.counts).filter(([, n]) => n > 0)
+                .map(([state, n]) => `${n} ${state}`).join(", ") || "nothing unfinished";
+              console.log(
+                `queue ${name} ${
+                  v["refuse-new"] ? "refuses new jobs and keeps processing" : "is paused"
+                }: ${left}${s.drained ? " (drained)" : ""}`,
+              );
+            }
             return EXIT_OK;
           }
         }

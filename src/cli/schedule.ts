@@ -16,7 +16,7 @@ maintenance process), computed in the schedule's IANA time zone (DST-aware).
 
 Subcommands:
   create NAME --cron EXPR --kind KIND [--queue Q] [--tz ZONE] [--payload JSON] [--missed skip|once]
-  list                   schedules with their next and last slot
+  list                   schedules with their next and last slot, and why one is failing
   pause NAME             stop firing (the row stays)
   resume NAME            fire again from the next slot after now (missed slots are not replayed)
   delete NAME
@@ -100,6 +100,8 @@ export const scheduleCommand: Command = {
                 missed: s.missed,
                 next: s.nextSlot,
                 last: s.lastSlot,
+                // Why the last slot could not fire, and since when it fails.
+                failing: s.failingSince ? `since ${s.failingSince}: ${s.lastError}` : "-",
               })));
             }
             return EXIT_OK;

@@ -2,18 +2,46 @@
  * The migration runner: forward-only, embedded SQL, one transaction, serialized by an advisory
  * lock so any number of processes may run it at start-up. Applied migrations are recorded
  * with the sha-256 of their text; a changed file is refused rather than silently skipped.
+ *
+ * A migration whose first line is `-- sluice:no-transaction` runs outside any transaction, one
+ * statement at a time, so it can build an index on a big live table with CREATE INDEX
+ * CONCURRENTLY (which PostgreSQL refuses inside a transaction block, and a multi-statement
+ * query is one). Such a file:
+ * - ends every statement with `;` at the end of a line and holds no function bodies (the runner
+ *   splits it there);
+ * - makes every statement safe to run twice (IF NOT EXISTS, DROP … IF EXISTS first): a crash
+ *   part-way leaves it half applied and unrecorded, and the next run starts it again. A failed
+ *   CONCURRENTLY build leaves an invalid index behind, so drop the index before building it.
+ * `migrate()` holds the session-level form of the lock for its whole run and applies such a
+ * migration between transactional batches. Inside a caller's transaction (`applyMigrations`, which restore uses on a schema it
+ * has just created and nobody else sees) it runs in that transaction with CONCURRENTLY
+ * removed: an online build protects concurrent writers, and there are none.
  */
 import { createHash } from "node:crypto";
 import { SluiceError } from "../errors.ts";
 import type { Sql } from "./connect.ts";
 import { type Migration, MIGRATIONS } from "./migrations.ts";
 
-// Fixed advisory lock key ("slui" in ASCII), per database. Transaction-scoped, so a runner
-// that dies mid-way releases it with its connection.
+// Fixed advisory lock key ("slui" in ASCII), per database. Held by a session (migrate()) or a
+// transaction (restore); either way a runner that dies mid-way releases it with its connection.
 export const MIGRATION_LOCK_KEY = 0x736c7569;
 const LOCK_KEY = MIGRATION_LOCK_KEY;
 
 export type MigrationState = "applied" | "pending" | "checksum_mismatch";
+
+/** The marker line that makes a migration run outside a transaction (see the module comment). */
+export const NO_TRANSACTION_MARKER = "-- sluice:no-transaction";
+
+export function isNonTransactional(m: Migration): boolean {
+  return m.sql.trimStart().startsWith(NO_TRANSACTION_MARKER);
+}
+
+/** A non-transactional migration's statements, split at `;` ending a line. */
+export function statementsOf(m: Migration): string[] {
+  return m.sql.split(/;[ \t]*$/m).map((s) => s.trim()).filter((s) =>
+    s.split("\n").some((line) => line.trim() !== "" && !line.trim().startsWith("--"))
+  );
+}
 
 export interface MigrationStatus {
   version: number;
@@ -40,27 +68,92 @@ export function migrationLabel(m: { version: number; name: string }): string {
 }
 
 /**
- * Applies every pending migration in one transaction. A second runner blocks on the lock,
- * then finds nothing to do. Throws `MIGRATION_CHECKSUM_MISMATCH` (applying nothing) when a
- * recorded migration's text changed.
+ * Applies every pending migration: consecutive transactional ones in one transaction, a
+ * non-transactional one statement by statement, all on one reserved connection that holds the
+ * session-level migration lock throughout. A second runner waits for the lock, then finds
+ * nothing to do. Throws `MIGRATION_CHECKSUM_MISMATCH` (applying nothing) when a recorded
+ * migration's text changed.
  */
 export async function migrate(
   sql: Sql,
   migrations: Migration[] = MIGRATIONS,
   log: (line: string) => void = () => {},
 ): Promise<{ applied: { version: number; name: string }[] }> {
-  return await sql.begin((tx) => applyMigrations(tx as unknown as Sql, migrations, log));
+  const conn = await sql.reserve();
+  try {
+    await waitForMigrationLock(conn);
+    try {
+      const applied: { version: number; name: string }[] = [];
+      for (;;) {
+        const batch = await inTransaction(
+          conn,
+          () => applyMigrations(conn, migrations, log, { stopAtNonTransactional: true }),
+        );
+        applied.push(...batch.applied);
+        const m = batch.stoppedAt;
+        if (!m) return { applied };
+        const t0 = performance.now();
+        for (const statement of statementsOf(m)) await conn.unsafe(statement);
+        await conn`
+          INSERT INTO sluice.schema_migrations (version, name, checksum)
+          VALUES (${m.version}, ${m.name}, ${checksumOf(m.sql)})`;
+        applied.push({ version: m.version, name: m.name });
+        log(`applied ${migrationLabel(m)} (${Math.round(performance.now() - t0)} ms)`);
+      }
+    } finally {
+      // On a broken connection the server has released the lock already: keep the real error.
+      await conn`SELECT pg_advisory_unlock(${LOCK_KEY})`.catch(() => {});
+    }
+  } finally {
+    conn.release();
+  }
+}
+
+/** BEGIN … COMMIT on a reserved connection (postgres.js offers `begin` on pools only). */
+async function inTransaction<T>(conn: Sql, fn: () => Promise<T>): Promise<T> {
+  await conn.unsafe("BEGIN");
+  try {
+    const result = await fn();
+    await conn.unsafe("COMMIT");
+    return result;
+  } catch (e) {
+    await conn.unsafe("ROLLBACK").catch(() => {});
+    throw e;
+  }
+}
+
+/** How long a runner waits between two tries of a held migration lock. */
+const LOCK_POLL_MS = 100;
+
+/**
+ * Takes the session-level migration lock by trying outside any transaction, not by a blocking
+ * pg_advisory_lock: a statement waiting for a lock (and a transaction that ran a SELECT, whose
+ * finished portal keeps its snapshot until the next one) holds a snapshot, and CREATE INDEX
+ * CONCURRENTLY, run by the runner holding the lock, waits for every older snapshot in the
+ * database, so the waiter and the index build would wait for each other forever. Between tries
+ * this session holds no snapshot. (Flyway polls its PostgreSQL advisory lock for the same reason.)
+ */
+async function waitForMigrationLock(conn: Sql): Promise<void> {
+  for (;;) {
+    const [row] = await conn<{ ok: boolean }[]>`SELECT pg_try_advisory_lock(${LOCK_KEY}) AS ok`;
+    if (row?.ok) return;
+    await new Promise((resolve) => setTimeout(resolve, LOCK_POLL_MS));
+  }
 }
 
 /**
  * `migrate()`'s body for a caller that already holds a transaction (restore migrates, loads and
  * migrates again in one). Takes the same advisory lock; it is re-entrant within a session.
+ * A non-transactional migration runs inside that transaction without CONCURRENTLY, unless
+ * `stopAtNonTransactional` (migrate()'s own batches), which returns it as `stoppedAt` unapplied.
  */
 export async function applyMigrations(
   tx: Sql,
   migrations: Migration[] = MIGRATIONS,
   log: (line: string) => void = () => {},
-): Promise<{ applied: { version: number; name: string }[] }> {
+  { stopAtNonTransactional = false }: { stopAtNonTransactional?: boolean } = {},
+): Promise<{ applied: { version: number; name: string }[]; stoppedAt?: Migration }> {
+  // Re-entrant: migrate() holds the session-level form of this lock already.
   await tx`SELECT pg_advisory_xact_lock(${LOCK_KEY})`;
   // After the lock, so concurrent first runs do not race on CREATE … IF NOT EXISTS.
   await tx.unsafe(`
@@ -83,8 +176,14 @@ export async function applyMigrations(
   const applied: { version: number; name: string }[] = [];
   for (const m of migrations) {
     if (done.has(m.version)) continue;
+    const outside = isNonTransactional(m);
+    if (outside && stopAtNonTransactional) return { applied, stoppedAt: m };
     const t0 = performance.now();
-    await tx.unsafe(m.sql);
+    if (outside) {
+      for (const s of statementsOf(m)) await tx.unsafe(s.replace(/\bCONCURRENTLY\b/gi, ""));
+    } else {
+      await tx.unsafe(m.sql);
+    }
     await tx`
       INSERT INTO sluice.schema_migrations (version, name, checksum)
       VALUES (${m.version}, ${m.name}, ${checksumOf(m.sql)})

@@ -10,6 +10,7 @@ import m0004 from "../../migrations/0004_create_maintenance.sql" with { type: "t
 import m0005 from "../../migrations/0005_create_lease_epochs.sql" with { type: "text" };
 import m0006 from "../../migrations/0006_guard_job_notify.sql" with { type: "text" };
 import m0007 from "../../migrations/0007_add_lease_secrets.sql" with { type: "text" };
+import m0008 from "../../migrations/0008_scope_idempotency_keys.sql" with { type: "text" };
 import m0009 from "../../migrations/0009_create_sessions.sql" with { type: "text" };
 import m0010 from "../../migrations/0010_record_pull_workers.sql" with { type: "text" };
 
@@ -27,6 +28,7 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0005_create_lease_epochs.sql", m0005),
   migration("0006_guard_job_notify.sql", m0006),
   migration("0007_add_lease_secrets.sql", m0007),
+  migration("0008_scope_idempotency_keys.sql", m0008),
   migration("0009_create_sessions.sql", m0009),
   migration("0010_record_pull_workers.sql", m0010),
 ]);

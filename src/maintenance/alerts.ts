@@ -23,6 +23,8 @@
  *   dlq_growth              per queue: at least SLUICE_ALERT_DLQ_GROWTH jobs died in 10 min
  *   table_health            checkTableHealth() reports a warning: a pinned xmin horizon at
  *                           once, a dead-tuple ratio once it has held for 5 minutes
+ *   schedule_failing        at least one cron schedule's last slot could not fire (its
+ *                           queue is gone, its job was refused); fires at once
  */
 import type { Config } from "../config.ts";
 import type { Sql } from "../db/connect.ts";
@@ -31,6 +33,7 @@ import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
 import { countCallbackRefusals } from "../delivery/callback_refusals.ts";
 import { sampleDepth } from "./_depth_samples.ts";
+import { failingSchedules } from "../queue/schedules.ts";
 import { checkTableHealth } from "./table_health.ts";
 
 export interface AlertThresholds {
@@ -212,6 +215,17 @@ export async function evaluateAlerts(
     // churn of 1,000,000 jobs fired it), which is not something to wake anyone for.
     forMs: health.xminPinned ? 0 : DEAD_TUPLES_FOR_MS,
     details: { warnings: health.warnings, oldestXminSeconds: health.oldestXminSeconds },
+  });
+
+  const failing = await failingSchedules(sql);
+  obs.push({
+    name: "schedule_failing",
+    subject: "",
+    holds: failing.length > 0,
+    value: failing.length,
+    threshold: 0,
+    forMs: 0,
+    details: { schedules: failing.slice(0, 20) },
   });
 
   const pass: AlertPass = { evaluated: obs.length, firing: 0, fired: 0, resolved: 0 };

@@ -30,6 +30,7 @@ export const ALERT_NAMES = [
   "queue_depth_growing",
   "dlq_growth",
   "table_health",
+  "schedule_failing",
 ] as const;
 export type AlertName = typeof ALERT_NAMES[number];
 

@@ -22,6 +22,12 @@ export interface EnqueueInput {
   maxAttempts?: number;
   timeoutMs?: number;
   idempotencyKey?: string;
+  /**
+   * Whose scope `idempotencyKey` lives in: the API passes the producer token's name, so one
+   * producer's keys never meet another's. Absent, null or '' (admin tokens, library calls that
+   * name no owner) is one shared scope. Not part of the Job.
+   */
+  owner?: string | null;
   tags?: string[];
   createdBy?: string | null;
   retryOf?: string | null;
@@ -29,7 +35,7 @@ export interface EnqueueInput {
 
 export interface EnqueueResult {
   job: Job;
-  /** True when an unfinished job with the same idempotency key already existed. */
+  /** True when an unfinished job with the same idempotency key and owner already existed. */
   duplicate: boolean;
 }
 
@@ -39,6 +45,12 @@ export interface EnqueueOptions {
   maxBatch?: number;
   /** Queues already looked up by the caller (admission control), to save a round trip. */
   queues?: Map<string, Queue>;
+  /**
+   * Runs once, after every input passed validation and before the INSERT: admission control
+   * (queue size, enqueue rate) goes here, so cheap, local refusals (payload size, bad input)
+   * answer first and a refused request never reads queue state or spends rate budget.
+   */
+  beforeInsert?: () => Promise<void>;
 }
 
 const MAX_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
@@ -59,6 +71,8 @@ interface InsertRow {
   max_attempts: number;
   timeout_ms: number | null;
   idempotency_key: string | null;
+  /** '' for the shared scope (see EnqueueInput.owner). */
+  key_owner: string;
   tags: string[];
   created_by: string | null;
   retry_of: string | null;
@@ -119,12 +133,22 @@ export async function enqueueJobs(
   // A refusal must not rest on a cached paused flag (the queue may have been resumed since):
   // read a queue that would refuse again before refusing. Rare, so it costs nothing in the
   // common path.
-  if ([...queues.values()].some((q) => q.paused && q.effective.rejectWhenPaused)) {
+  if (
+    [...queues.values()].some((q) =>
+      (q.paused && q.effective.rejectWhenPaused) || q.effective.refuseNew
+    )
+  ) {
     queues = await getQueues(sql, names, defaults);
     remember(sql, defaults, queues);
     guarded = false;
   }
   const rows = inputs.map((input, ord) => toInsertRow(input, ord, queues, defaults));
+  if (opts.beforeInsert) {
+    await opts.beforeInsert();
+    // Once per call: the retries below (a changed queue, a finished key holder) must not admit
+    // the same request twice.
+    opts = { ...opts, beforeInsert: undefined };
+  }
   const anyKey = rows.some((r) => r.idempotency_key !== null);
   const seen = guarded ? policiesOf(names, queues) : null;
 
@@ -146,12 +170,12 @@ export async function enqueueJobs(
   const inserted = await sql<SlimRow[]>`
     INSERT INTO sluice.jobs (
       queue, kind, payload, state, priority, run_at, max_attempts, timeout_ms,
-      idempotency_key, tags, created_by, retry_of
+      idempotency_key, key_owner, tags, created_by, retry_of
     )
     SELECT x.queue, x.kind, x.payload::jsonb,
       CASE WHEN x.at > now() THEN 'scheduled' ELSE 'available' END,
-      x.priority, x.at, x.max_attempts, x.timeout_ms, x.idempotency_key, x.tags::text[],
-      x.created_by, x.retry_of
+      x.priority, x.at, x.max_attempts, x.timeout_ms, x.idempotency_key, x.key_owner,
+      x.tags::text[], x.created_by, x.retry_of
     FROM (
       SELECT r.*, coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond') AS at
       FROM ${sourceOf(sql, rows)}
@@ -165,13 +189,13 @@ export async function enqueueJobs(
     ORDER BY x.ord
     ${
     anyKey
-      ? sql`ON CONFLICT (queue, idempotency_key)
+      ? sql`ON CONFLICT (queue, key_owner, idempotency_key)
       WHERE idempotency_key IS NOT NULL
         AND state IN ('scheduled', 'available', 'running', 'retrying')
       DO NOTHING`
       : sql``
   }
-    RETURNING id, state, run_at, created_at, queue, idempotency_key`;
+    RETURNING id, state, run_at, created_at, queue, idempotency_key, key_owner`;
 
   if (inserted.length === 0 && guarded) {
     // Either every row was a duplicate, or a queue changed since it was cached: look again.
@@ -211,6 +235,7 @@ interface SlimRow {
   created_at: Date;
   queue: string;
   idempotency_key: string | null;
+  key_owner: string;
 }
 
 /** Each queue's policy as JSON text, in the order of `names` (null for a queue not found). */
@@ -236,18 +261,19 @@ function sourceOf(sql: Sql, rows: InsertRow[]) {
       ${r.payloadText}::text AS payload, ${r.priority}::smallint AS priority,
       ${r.run_at}::timestamptz AS run_at, ${r.delay_ms}::bigint AS delay_ms,
       ${r.max_attempts}::int AS max_attempts, ${r.timeout_ms}::int AS timeout_ms,
-      ${r.idempotency_key}::text AS idempotency_key, ${arrayLiteral(r.tags)}::text AS tags,
+      ${r.idempotency_key}::text AS idempotency_key, ${r.key_owner}::text AS key_owner,
+      ${arrayLiteral(r.tags)}::text AS tags,
       ${r.created_by}::text AS created_by, ${r.retry_of}::bigint AS retry_of, 1 AS ord) r`;
   }
   const c = columnsOf(rows);
   return sql`unnest(
         ${c.queue}::text[], ${c.kind}::text[], ${c.payload}::text[], ${c.priority}::smallint[],
         ${c.runAt}::timestamptz[], ${c.delayMs}::bigint[], ${c.maxAttempts}::int[],
-        ${c.timeoutMs}::int[], ${c.key}::text[], ${c.tags}::text[], ${c.createdBy}::text[],
-        ${c.retryOf}::bigint[]
+        ${c.timeoutMs}::int[], ${c.key}::text[], ${c.keyOwner}::text[], ${c.tags}::text[],
+        ${c.createdBy}::text[], ${c.retryOf}::bigint[]
       ) WITH ORDINALITY AS r(
         queue, kind, payload, priority, run_at, delay_ms, max_attempts, timeout_ms,
-        idempotency_key, tags, created_by, retry_of, ord
+        idempotency_key, key_owner, tags, created_by, retry_of, ord
       )`;
 }
 
@@ -264,6 +290,7 @@ function columnsOf(rows: InsertRow[]) {
     maxAttempts: new Array<number>(n),
     timeoutMs: new Array<number | null>(n),
     key: new Array<string | null>(n),
+    keyOwner: new Array<string>(n),
     tags: new Array<string>(n),
     createdBy: new Array<string | null>(n),
     retryOf: new Array<string | null>(n),
@@ -279,6 +306,7 @@ function columnsOf(rows: InsertRow[]) {
     c.maxAttempts[i] = r.max_attempts;
     c.timeoutMs[i] = r.timeout_ms;
     c.key[i] = r.idempotency_key;
+    c.keyOwner[i] = r.key_owner;
     c.tags[i] = arrayLiteral(r.tags);
     c.createdBy[i] = r.created_by;
     c.retryOf[i] = r.retry_of === null ? null : String(r.retry_of);
@@ -335,40 +363,41 @@ async function mapWithDuplicates(
   inserted: SlimRow[],
   opts: EnqueueOptions,
 ): Promise<EnqueueResult[]> {
-  const keyOf = (queue: string, key: string | null) => `${queue}\u0000${key}`;
+  // A key is one owner's: the holder must match queue, owner and key, so a duplicate answer
+  // can only ever be the asking owner's own job.
+  const keyOf = (r: { queue: string; key_owner: string; idempotency_key: string | null }) =>
+    `${r.queue}\u0000${r.key_owner}\u0000${r.idempotency_key}`;
   const results: (EnqueueResult | null)[] = [];
   const holders = new Map<string, Job>();
   let next = 0;
   for (const row of rows) {
     const candidate = inserted[next];
-    if (
-      candidate && candidate.queue === row.queue &&
-      candidate.idempotency_key === row.idempotency_key
-    ) {
+    if (candidate && keyOf(candidate) === keyOf(row)) {
       const job = newJob(row, candidate);
       results.push({ job, duplicate: false });
-      if (row.idempotency_key !== null) holders.set(keyOf(row.queue, row.idempotency_key), job);
+      if (row.idempotency_key !== null) holders.set(keyOf(row), job);
       next++;
     } else {
       results.push(null);
     }
   }
-  const wanted = rows.filter((r, i) =>
-    results[i] === null && !holders.has(keyOf(r.queue, r.idempotency_key))
-  );
+  const wanted = rows.filter((r, i) => results[i] === null && !holders.has(keyOf(r)));
   if (wanted.length > 0) {
-    const existing = await sql<JobRow[]>`
+    const existing = await sql<(JobRow & { key_owner: string })[]>`
       SELECT j.* FROM sluice.jobs j
       JOIN jsonb_to_recordset(${
-      JSON.stringify(wanted.map((m) => ({ queue: m.queue, key: m.idempotency_key })))
-    }::text::jsonb) AS k(queue text, key text) ON j.queue = k.queue AND j.idempotency_key = k.key
+      JSON.stringify(
+        wanted.map((m) => ({ queue: m.queue, owner: m.key_owner, key: m.idempotency_key })),
+      )
+    }::text::jsonb) AS k(queue text, owner text, key text)
+        ON j.queue = k.queue AND j.key_owner = k.owner AND j.idempotency_key = k.key
       WHERE j.state IN ('scheduled', 'available', 'running', 'retrying')`;
-    for (const r of existing) holders.set(keyOf(r.queue, r.idempotency_key), toJob(r));
+    for (const r of existing) holders.set(keyOf(r), toJob(r));
   }
   const retry: number[] = [];
   rows.forEach((row, i) => {
     if (results[i]) return;
-    const holder = holders.get(keyOf(row.queue, row.idempotency_key));
+    const holder = holders.get(keyOf(row));
     if (holder) results[i] = { job: holder, duplicate: true };
     else retry.push(i);
   });
@@ -408,32 +437,19 @@ function toInsertRow(
       { index: ord, queue: queueName },
     );
   }
+  if (queue.effective.refuseNew) {
+    throw new SluiceError(
+      "QUEUE_DRAINING",
+      `queue '${queueName}' is draining and refuses new jobs until it is resumed`,
+      { index: ord, queue: queueName },
+    );
+  }
   const fail = (message: string, details: Record<string, unknown> = {}) =>
     new SluiceError("VALIDATION_FAILED", message, { index: ord, ...details });
 
   assertKind(input.kind);
   const payload = input.payload === undefined ? {} : input.payload;
-  if (payload === null || typeof payload !== "object") {
-    throw fail("payload must be a JSON object or array");
-  }
-  // What jsonb cannot store (U+0000, unpaired surrogates, extreme depth) is refused up front
-  // instead of failing inside PostgreSQL. (Searching the JSON text for `\\u0000` also refused
-  // an escaped backslash followed by "u0000", which is legitimate text.)
-  const problem = jsonValueProblem(payload);
-  if (problem) throw fail(`payload ${problem}`);
-  const payloadText = JSON.stringify(payload);
-  const limit = queue.effective.maxPayloadBytes;
-  // A UTF-16 code unit is at most 3 bytes of UTF-8: skip the encoding when that cannot exceed.
-  const bytes = limit === null || payloadText.length * 3 <= limit
-    ? payloadText.length
-    : utf8.encode(payloadText).length;
-  if (limit !== null && bytes > limit) {
-    throw new SluiceError(
-      "PAYLOAD_TOO_LARGE",
-      `payload of ${bytes} bytes is larger than queue '${queueName}' accepts (${limit} bytes)`,
-      { index: ord, bytes, limit, queue: queueName },
-    );
-  }
+  const payloadText = checkedPayloadText(payload, queue, { index: ord });
   const priority = input.priority ?? 0;
   if (!Number.isInteger(priority) || priority < -32768 || priority > 32767) {
     throw fail("priority must be an integer from -32768 to 32767");
@@ -468,6 +484,10 @@ function toInsertRow(
   ) {
     throw fail("idempotencyKey must be 1 to 255 characters");
   }
+  const owner = input.owner ?? "";
+  if (typeof owner !== "string" || owner.length > 255 || !isStorableText(owner)) {
+    throw fail("owner must be a string of at most 255 characters");
+  }
   const tags = input.tags ?? [];
   if (
     !Array.isArray(tags) || tags.length > MAX_TAGS ||
@@ -489,10 +509,46 @@ function toInsertRow(
     max_attempts: maxAttempts,
     timeout_ms: timeoutMs,
     idempotency_key: key,
+    key_owner: owner,
     tags,
     created_by: input.createdBy ?? null,
     retry_of: input.retryOf ?? null,
   };
+}
+
+/**
+ * A job payload's JSON text, or the refusal: VALIDATION_FAILED for what is not a JSON object or
+ * array or cannot be stored (U+0000, unpaired surrogates, nesting deeper than MAX_JSON_DEPTH),
+ * PAYLOAD_TOO_LARGE over the queue's maxPayloadBytes. Schedules validate their payload with it
+ * too, so a schedule can never hold a payload its jobs would be refused for.
+ */
+export function checkedPayloadText(
+  payload: unknown,
+  queue: Queue,
+  details: Record<string, unknown> = {},
+): string {
+  if (payload === null || typeof payload !== "object") {
+    throw new SluiceError("VALIDATION_FAILED", "payload must be a JSON object or array", details);
+  }
+  // What jsonb cannot store (U+0000, unpaired surrogates, extreme depth) is refused up front
+  // instead of failing inside PostgreSQL. (Searching the JSON text for `\\u0000` also refused
+  // an escaped backslash followed by "u0000", which is legitimate text.)
+  const problem = jsonValueProblem(payload);
+  if (problem) throw new SluiceError("VALIDATION_FAILED", `payload ${problem}`, details);
+  const payloadText = JSON.stringify(payload);
+  const limit = queue.effective.maxPayloadBytes;
+  // A UTF-16 code unit is at most 3 bytes of UTF-8: skip the encoding when that cannot exceed.
+  const bytes = limit === null || payloadText.length * 3 <= limit
+    ? payloadText.length
+    : utf8.encode(payloadText).length;
+  if (limit !== null && bytes > limit) {
+    throw new SluiceError(
+      "PAYLOAD_TOO_LARGE",
+      `payload of ${bytes} bytes is larger than queue '${queue.name}' accepts (${limit} bytes)`,
+      { ...details, bytes, limit, queue: queue.name },
+    );
+  }
+  return payloadText;
 }
 
 function fromInsertRow(r: InsertRow): EnqueueInput {
@@ -506,6 +562,7 @@ function fromInsertRow(r: InsertRow): EnqueueInput {
     maxAttempts: r.max_attempts,
     timeoutMs: r.timeout_ms ?? undefined,
     idempotencyKey: r.idempotency_key ?? undefined,
+    owner: r.key_owner,
     tags: r.tags,
     createdBy: r.created_by,
     retryOf: r.retry_of,

@@ -38,6 +38,21 @@ export function jsonValueProblem(value: unknown, maxDepth = MAX_JSON_DEPTH): str
   return null;
 }
 
+/** The deepest nesting of arrays and objects in `value` (0 for a scalar), counted without recursion. */
+export function jsonDepth(value: unknown): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 0]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop()!;
+    if (v === null || typeof v !== "object") continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    for (const x of Array.isArray(v) ? v : Object.values(v)) {
+      if (x !== null && typeof x === "object") stack.push([x, depth + 1]);
+    }
+  }
+  return deepest;
+}
+
 /**
  * `s` made storable: U+0000 and unpaired surrogates become U+FFFD. For text Sluice records
  * rather than accepts (a handler's error message, a response excerpt): an exec handler that

@@ -26,6 +26,12 @@ export interface QueuePolicy {
   retentionMs?: number | null;
   /** Refuse enqueues (QUEUE_PAUSED) while paused, instead of accepting them to run later. */
   rejectWhenPaused?: boolean;
+  /**
+   * Set by `drain --refuse-new`, cleared by resume or `drain --accept`: enqueues are refused
+   * (QUEUE_DRAINING) while the queue keeps processing to empty. Kept in the policy so the
+   * enqueue path's cached-policy guard (enqueue.ts) notices the change like any other.
+   */
+  refuseNew?: boolean;
   delivery?: Delivery;
 }
 
@@ -75,6 +81,7 @@ export interface EffectivePolicy {
   timeoutMs: number;
   retentionMs: number | null;
   rejectWhenPaused: boolean;
+  refuseNew: boolean;
   delivery: Delivery;
 }
 
@@ -108,6 +115,7 @@ export function effectivePolicy(policy: QueuePolicy, d: EngineDefaults): Effecti
     timeoutMs: pick(policy.timeoutMs, d.taskTimeoutMs) ?? d.taskTimeoutMs,
     retentionMs: pick(policy.retentionMs, null),
     rejectWhenPaused: pick(policy.rejectWhenPaused, false),
+    refuseNew: pick(policy.refuseNew, false),
     delivery: pick(policy.delivery, { mode: "inline" }),
   };
 }
@@ -171,6 +179,9 @@ export async function createQueue(
   if (!row) {
     throw new SluiceError("QUEUE_EXISTS", `queue '${name}' already exists`, { queue: name });
   }
+  // Running workers learn of the queue now rather than at their next queue-list refresh (5 s):
+  // a notification naming a queue they do not know makes them reload the list (worker.ts).
+  await sql`SELECT pg_notify('sluice_jobs', ${name})`;
   return toQueue(row, d);
 }
 
@@ -198,12 +209,32 @@ export async function setQueuePaused(
   paused: boolean,
   d: EngineDefaults = BUILTIN_DEFAULTS,
 ): Promise<Queue> {
+  // Resuming also accepts enqueues again after a `drain --refuse-new`.
   const rows = await sql<QueueRow[]>`
-    UPDATE sluice.queues SET paused = ${paused}, updated_at = now() WHERE name = ${name}
+    UPDATE sluice.queues SET paused = ${paused}, updated_at = now(),
+      policy = CASE WHEN ${paused} THEN policy ELSE policy - 'refuseNew' END
+    WHERE name = ${name}
     RETURNING name, paused, policy, created_at, updated_at`;
   const row = rows[0];
   if (!row) throw queueNotFound(name);
   if (!paused) await sql`SELECT pg_notify('sluice_jobs', ${name})`;
+  return toQueue(row, d);
+}
+
+/** Refuses new enqueues (QUEUE_DRAINING) or accepts them again; leasing is not affected. */
+export async function setQueueRefusingNew(
+  sql: Sql,
+  name: string,
+  refusing: boolean,
+  d: EngineDefaults = BUILTIN_DEFAULTS,
+): Promise<Queue> {
+  const rows = await sql<QueueRow[]>`
+    UPDATE sluice.queues SET updated_at = now(),
+      policy = CASE WHEN ${refusing} THEN policy || '{"refuseNew": true}' ELSE policy - 'refuseNew' END
+    WHERE name = ${name}
+    RETURNING name, paused, policy, created_at, updated_at`;
+  const row = rows[0];
+  if (!row) throw queueNotFound(name);
   return toQueue(row, d);
 }
 

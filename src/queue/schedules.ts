@@ -7,6 +7,11 @@
  * process either skips the locked row or, after commit, sees `next_slot` in the future. The job
  * also carries the idempotency key `schedule:<name>:<slot ISO>` and the tag `schedule:<name>`.
  *
+ * One schedule cannot stop the others: each fires under its own savepoint. A schedule whose job
+ * is refused (its queue was deleted, its payload broke a limit lowered since) keeps its slot
+ * skipped and is marked failing (`lastError`, `failingSince`, the `schedule_failing` alert)
+ * until a slot fires again; the rest of the pass goes on.
+ *
  * No catch-up storm: one pass fires at most one job per schedule. Slots missed while nothing
  * ran (maintenance down) are handled by the schedule's `missed` setting:
  *   skip  fire the latest due slot only if it is recent (within `graceMs`), drop older ones;
@@ -17,8 +22,9 @@
 import { Cron } from "croner";
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
-import { enqueueJob } from "./enqueue.ts";
+import { checkedPayloadText, enqueueJob } from "./enqueue.ts";
 import { assertKind, assertQueueName } from "./names.ts";
+import { storableText } from "./json_value.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
 
 export type MissedPolicy = "skip" | "once";
@@ -47,6 +53,10 @@ export interface Schedule {
   lastSlot: string | null;
   lastJobId: string | null;
   lastFiredAt: string | null;
+  /** Why the last slot could not fire; null while the schedule fires. */
+  lastError: string | null;
+  /** The first failed slot since the last one that fired; null while the schedule fires. */
+  failingSince: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -64,6 +74,8 @@ interface ScheduleRow {
   last_slot: Date | null;
   last_job_id: string | null;
   last_fired_at: Date | null;
+  last_error: string | null;
+  failing_since: Date | null;
   created_at: Date;
   updated_at: Date;
 }
@@ -85,6 +97,8 @@ function toSchedule(r: ScheduleRow): Schedule {
     lastSlot: iso(r.last_slot),
     lastJobId: r.last_job_id === null ? null : String(r.last_job_id),
     lastFiredAt: iso(r.last_fired_at),
+    lastError: r.last_error,
+    failingSince: iso(r.failing_since),
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
   };
@@ -149,20 +163,23 @@ export async function createSchedule(
   const queue = assertQueueName(input.queue ?? "default");
   assertKind(input.kind);
   const payload = input.payload ?? {};
-  if (payload === null || typeof payload !== "object" || Array.isArray(payload)) {
+  if (Array.isArray(payload)) {
     throw new SluiceError("VALIDATION_FAILED", "payload must be a JSON object", {});
   }
   const missed = input.missed ?? missedDefault;
   if (missed !== "skip" && missed !== "once") {
     throw new SluiceError("VALIDATION_FAILED", `missed '${missed}' is not one of skip, once`, {});
   }
-  await getQueue(sql, queue, defaults); // QUEUE_NOT_FOUND early, not at the first firing
+  // QUEUE_NOT_FOUND early, not at the first firing; then the payload exactly as its jobs will be
+  // validated (depth, storable text, the queue's size limit): a payload stored here that every
+  // firing refuses would fail forever.
+  const payloadText = checkedPayloadText(payload, await getQueue(sql, queue, defaults));
   const next = nextSlot(input.cron, timezone, await dbNow(sql, now));
   const rows = await sql<ScheduleRow[]>`
     INSERT INTO sluice.schedules (name, cron, timezone, queue, kind, payload, missed, paused,
       next_slot)
     VALUES (${input.name}, ${input.cron}, ${timezone}, ${queue}, ${input.kind},
-      ${JSON.stringify(payload)}::text::jsonb, ${missed}, ${input.paused ?? false}, ${next})
+      ${payloadText}::text::jsonb, ${missed}, ${input.paused ?? false}, ${next})
     ON CONFLICT (name) DO NOTHING
     RETURNING *`;
   if (rows.length === 0) {
@@ -211,6 +228,65 @@ export interface FireResult {
   fired: number;
   /** Schedules whose due slots were all dropped (missed = skip, too late). */
   skipped: number;
+  /** Schedules whose slot could not fire (marked failing; the others went on). */
+  failed: number;
+}
+
+/** Fires (or skips) one due schedule's latest slot and moves it to its next slot. */
+async function fireOne(
+  t: Sql,
+  s: ScheduleRow,
+  at: Date,
+  graceMs: number,
+  defaults: EngineDefaults,
+): Promise<{ fired: boolean }> {
+  const cron = cronOf(s.cron, s.timezone);
+  // The latest slot at or before `at` (a slot exactly at `at` counts).
+  const latest = cron.previousRuns(1, new Date(at.getTime() + 1))[0] ?? s.next_slot!;
+  const slot = latest < s.next_slot! ? s.next_slot! : latest;
+  const fire = s.missed === "once" || at.getTime() - slot.getTime() <= graceMs;
+  let jobId: string | null = null;
+  if (fire) {
+    const { job } = await enqueueJob(t, {
+      queue: s.queue,
+      kind: s.kind,
+      payload: s.payload,
+      idempotencyKey: `schedule:${s.name}:${slot.toISOString()}`,
+      tags: [`schedule:${s.name}`],
+      createdBy: `schedule:${s.name}`,
+    }, { defaults });
+    jobId = job.id;
+  }
+  // A skipped slot leaves a failing mark alone: only a job that was created clears it.
+  await t`
+    UPDATE sluice.schedules SET last_slot = ${slot}, next_slot = ${cron.nextRun(at)},
+      last_job_id = coalesce(${jobId}::bigint, last_job_id),
+      last_fired_at = CASE WHEN ${jobId}::bigint IS NULL THEN last_fired_at ELSE ${at} END,
+      last_error = CASE WHEN ${jobId}::bigint IS NULL THEN last_error END,
+      failing_since = CASE WHEN ${jobId}::bigint IS NULL THEN failing_since END
+    WHERE name = ${s.name}`;
+  return { fired: jobId !== null };
+}
+
+/**
+ * Records why a schedule's slot could not fire and moves it past that slot, so it is tried
+ * again at its next slot instead of blocking every pass (a stuck `next_slot` would be due, and
+ * fail, forever). A schedule whose cron cannot be computed any more gets no next slot.
+ */
+async function markFailing(t: Sql, s: ScheduleRow, at: Date, error: unknown): Promise<void> {
+  const reason = error instanceof SluiceError
+    ? `${error.code}: ${error.message}`
+    : `INTERNAL: ${error instanceof Error ? error.message : String(error)}`;
+  let next: Date | null = null;
+  try {
+    next = cronOf(s.cron, s.timezone).nextRun(at);
+  } catch { /* stays null: never due again until it is recreated */ }
+  await t`
+    UPDATE sluice.schedules SET next_slot = ${next}, last_error = ${
+    storableText(reason).slice(0, 2000)
+  },
+      failing_since = coalesce(failing_since, ${at})
+    WHERE name = ${s.name}`;
 }
 
 /**
@@ -226,7 +302,7 @@ export async function fireDueSchedules(
     batchSize?: number;
   } = {},
 ): Promise<FireResult> {
-  let fired = 0, skipped = 0;
+  let fired = 0, skipped = 0, failed = 0;
   for (;;) {
     const n = await sql.begin(async (tx) => {
       const t = tx as unknown as Sql;
@@ -237,34 +313,34 @@ export async function fireDueSchedules(
         ORDER BY next_slot LIMIT ${batchSize}
         FOR UPDATE SKIP LOCKED`;
       for (const s of due) {
-        const cron = cronOf(s.cron, s.timezone);
-        // The latest slot at or before `at` (a slot exactly at `at` counts).
-        const latest = cron.previousRuns(1, new Date(at.getTime() + 1))[0] ?? s.next_slot!;
-        const slot = latest < s.next_slot! ? s.next_slot! : latest;
-        const fire = s.missed === "once" || at.getTime() - slot.getTime() <= graceMs;
-        let jobId: string | null = null;
-        if (fire) {
-          const { job } = await enqueueJob(t, {
-            queue: s.queue,
-            kind: s.kind,
-            payload: s.payload,
-            idempotencyKey: `schedule:${s.name}:${slot.toISOString()}`,
-            tags: [`schedule:${s.name}`],
-            createdBy: `schedule:${s.name}`,
-          }, { defaults });
-          jobId = job.id;
-          fired++;
-        } else skipped++;
-        await t`
-          UPDATE sluice.schedules SET last_slot = ${slot}, next_slot = ${cron.nextRun(at)},
-            last_job_id = coalesce(${jobId}::bigint, last_job_id),
-            last_fired_at = CASE WHEN ${jobId}::bigint IS NULL THEN last_fired_at ELSE ${at} END
-          WHERE name = ${s.name}`;
+        // A savepoint per schedule: a failure rolls back this schedule's firing only.
+        const outcome = await tx.savepoint((sp) =>
+          fireOne(sp as unknown as Sql, s, at, graceMs, defaults)
+        ).catch((e: unknown) => ({ error: e }));
+        if ("error" in outcome) {
+          await markFailing(t, s, at, outcome.error);
+          failed++;
+        } else if (outcome.fired) fired++;
+        else skipped++;
       }
       return due.length;
     });
-    if (n < batchSize) return { fired, skipped };
+    if (n < batchSize) return { fired, skipped, failed };
   }
+}
+
+/** Schedules whose last slot could not fire, oldest failure first (the schedule_failing alert). */
+export async function failingSchedules(
+  sql: Sql,
+): Promise<{ name: string; lastError: string | null; failingSince: string | null }[]> {
+  const rows = await sql<Pick<ScheduleRow, "name" | "last_error" | "failing_since">[]>`
+    SELECT name, last_error, failing_since FROM sluice.schedules
+    WHERE failing_since IS NOT NULL ORDER BY failing_since, name`;
+  return rows.map((r) => ({
+    name: r.name,
+    lastError: r.last_error,
+    failingSince: iso(r.failing_since),
+  }));
 }
 
 /** For the ops view: how many schedules, paused, and the next firing. */

@@ -254,8 +254,12 @@ export class Worker {
    * enqueues notifies (migration 0006), so a payload may omit queues that also got jobs. A
    * second look ~25 ms later catches rows whose transaction skipped its notification and
    * committed just after the one that sent it.
+   * A notification naming a queue this worker would serve but does not know yet (created since
+   * the last queue list, whose refresh runs every QUEUE_REFRESH_MS) reloads the list before the
+   * next lease: the first job of a new queue waited up to 5 s for that refresh (issue #21.10).
    */
-  #onNotify(_payload: string): void {
+  #onNotify(payload: string): void {
+    if (this.#queuesLoadedAt > 0 && this.#namesUnknownQueue(payload)) this.#queuesLoadedAt = 0;
     this.#wakeup.wake();
     if (this.#recheck === undefined) {
       this.#recheck = setTimeout(() => {
@@ -447,6 +451,14 @@ export class Worker {
     for (const f of this.#inflight.values()) of(f.job.queue).inFlight++;
     for (const h of this.#held) of(h.job.queue).held++;
     return stats;
+  }
+
+  /** True when `payload` (queue names, comma-separated) names a queue to serve not loaded yet. */
+  #namesUnknownQueue(payload: string): boolean {
+    const wanted = this.#o.queues;
+    return payload.split(",").some((name) =>
+      name !== "" && !this.#queues.has(name) && (wanted === null || wanted.includes(name))
+    );
   }
 
   async #refreshQueues(): Promise<void> {

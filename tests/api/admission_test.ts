@@ -151,3 +151,53 @@ Deno.test("admission control per queue", async (t) => {
     await api.close();
   }
 });
+
+Deno.test("admission checks input before queue state (issue #21.10)", async (t) => {
+  const api = await createTestApi();
+  try {
+    equal(
+      (await api.call("POST", "/v1/queues", {
+        body: { name: "fulltiny", maxQueueSize: 1, maxPayloadBytes: 20, maxEnqueuePerMinute: 5 },
+      })).status,
+      201,
+    );
+    equal(
+      (await api.call("POST", "/v1/jobs", { body: { queue: "fulltiny", kind: "k" } })).status,
+      201,
+    );
+    const budget = async () =>
+      (await api.db.sql<{ count: string }[]>`
+        SELECT count FROM sluice.enqueue_windows WHERE queue = 'fulltiny'`).map((r) =>
+        Number(r.count)
+      ).reduce((a, b) => a + b, 0);
+    const spent = await budget();
+
+    await t.step("an oversized payload to a full queue: 413, not 429", async () => {
+      const r = await api.call("POST", "/v1/jobs", {
+        body: { queue: "fulltiny", kind: "k", payload: { text: "x".repeat(50) } },
+      });
+      equal(r.status, 413, JSON.stringify(r.body));
+      equal(r.body.error.code, "PAYLOAD_TOO_LARGE");
+    });
+
+    await t.step("invalid input to a full queue: 400, not 429", async () => {
+      const r = await api.call("POST", "/v1/jobs/batch", {
+        body: { jobs: [{ queue: "fulltiny", kind: "k", priority: 99_999 }] },
+      });
+      equal(r.status, 400, JSON.stringify(r.body));
+      equal(r.body.error.code, "VALIDATION_FAILED");
+    });
+
+    await t.step("a valid job to the full queue is still 429 QUEUE_FULL", async () => {
+      const r = await api.call("POST", "/v1/jobs", { body: { queue: "fulltiny", kind: "k" } });
+      equal(r.status, 429);
+      equal(r.body.error.code, "QUEUE_FULL");
+    });
+
+    await t.step("refused input spent no rate budget", async () => {
+      equal(await budget(), spent);
+    });
+  } finally {
+    await api.close();
+  }
+});

@@ -1,13 +1,15 @@
 import { deepStrictEqual, ok as assert, rejects, strictEqual } from "node:assert/strict";
 import { isSluiceError } from "../../src/errors.ts";
 import {
+  applyMigrations,
   assertNoPendingMigrations,
   checksumOf,
   migrate,
   migrationStatus,
+  statementsOf,
 } from "../../src/db/migrate.ts";
 import { type Migration, MIGRATIONS } from "../../src/db/migrations.ts";
-import { openDatabase } from "../../src/db/connect.ts";
+import { openDatabase, type Sql } from "../../src/db/connect.ts";
 import { testDatabaseEnv, withTestDatabase } from "../_helpers/db.ts";
 
 const REPO = new URL("../../", import.meta.url).pathname;
@@ -153,4 +155,72 @@ Deno.test("sluice migrate up and status work from a child process", async () => 
     strictEqual(bad.code, 2);
     assert(bad.stderr.includes("unknown subcommand 'sideways'"), bad.stderr);
   }, { empty: true });
+});
+
+// A migration that only works outside a transaction block.
+const ONLINE: Migration = {
+  version: MIGRATIONS.length + 1,
+  name: "online_index",
+  sql: `-- sluice:no-transaction
+-- A comment; the statement below ends the line with ';'.
+CREATE TABLE IF NOT EXISTS sluice.online_marker (x int);
+DROP INDEX CONCURRENTLY IF EXISTS sluice.online_marker_idx;
+CREATE INDEX CONCURRENTLY online_marker_idx ON sluice.online_marker (x);
+`,
+};
+
+const indexValid = async (sql: Sql, name: string) =>
+  (await sql<{ valid: boolean }[]>`
+    SELECT i.indisvalid AS valid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+    WHERE c.relname = ${name}`)[0]?.valid ?? null;
+
+Deno.test("migrate() runs a '-- sluice:no-transaction' migration outside a transaction", async (t) => {
+  await t.step("without the marker CREATE INDEX CONCURRENTLY is refused", async () => {
+    await withTestDatabase(async (db) => {
+      const marked = { ...ONLINE, sql: ONLINE.sql.replace("-- sluice:no-transaction\n", "") };
+      await rejects(
+        migrate(db.sql, [...MIGRATIONS, marked]),
+        (e) => String(e).includes("cannot run inside a transaction block"),
+      );
+    });
+  });
+
+  await t.step("with it, concurrent runners apply it once and the index is valid", async () => {
+    await withTestDatabase(async (db) => {
+      const a = await openDatabase({ databaseUrl: db.url, dataDir: "", max: 2 });
+      const b = await openDatabase({ databaseUrl: db.url, dataDir: "", max: 2 });
+      try {
+        const list = [...MIGRATIONS, ONLINE, { ...WITH_SLOW.at(-1)!, version: ONLINE.version + 1 }];
+        const [ra, rb] = await Promise.all([migrate(a, list), migrate(b, list)]);
+        deepStrictEqual([ra.applied.length, rb.applied.length].sort(), [0, 2]);
+        strictEqual(await indexValid(db.sql, "online_marker_idx"), true);
+        const rows = await db.sql`
+          SELECT version FROM sluice.schema_migrations WHERE version > ${MIGRATIONS.length}
+          ORDER BY 1`;
+        deepStrictEqual(rows.map((r) => r.version), [ONLINE.version, ONLINE.version + 1]);
+        strictEqual((await migrate(a, list)).applied.length, 0);
+      } finally {
+        await a.end();
+        await b.end();
+      }
+    });
+  });
+
+  await t.step("inside a caller's transaction (restore) it runs without CONCURRENTLY", async () => {
+    await withTestDatabase(async (db) => {
+      const { applied } = await db.sql.begin((tx) =>
+        applyMigrations(tx as unknown as Sql, [...MIGRATIONS, ONLINE])
+      );
+      deepStrictEqual(applied.map((m) => m.name), ["online_index"]);
+      strictEqual(await indexValid(db.sql, "online_marker_idx"), true);
+    });
+  });
+
+  await t.step("0008 left one valid owner-scoped idempotency index", async () => {
+    await withTestDatabase(async (db) => {
+      strictEqual(await indexValid(db.sql, "jobs_idempotency_owner_idx"), true);
+      strictEqual(await indexValid(db.sql, "jobs_idempotency_idx"), null);
+      assert(statementsOf(MIGRATIONS[7]!).length >= 4);
+    });
+  });
 });

@@ -7,7 +7,20 @@ import {
   listSchedules,
   setSchedulePaused,
 } from "../../src/queue/schedules.ts";
+import { type AlertThresholds, evaluateAlerts, opsAlerts } from "../../src/maintenance/alerts.ts";
+import { createQueue } from "../../src/queue/queues.ts";
 import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+
+const THRESHOLDS: AlertThresholds = {
+  staleHeartbeatRatio: 0.5,
+  callbackFailureRatio: 0.5,
+  retrySuccessRate: 0,
+  successRate: 0,
+  depthGrowthMs: 3_600_000,
+  dlqGrowth: 1_000,
+  xminHorizonMs: 3_600_000,
+  deadTupleRatio: 0.99,
+};
 
 async function firedSlots(sql: Sql): Promise<string[]> {
   const rows = await sql<{ k: string }[]>`
@@ -93,12 +106,14 @@ Deno.test("fireDueSchedules() never storms after downtime: skip drops, once runs
     deepStrictEqual(await fireDueSchedules(sql, { now: back, graceMs: 60_000 }), {
       fired: 2,
       skipped: 0,
+      failed: 0,
     });
     // Down again, back 5 minutes late relative to the grace: skip drops, once still runs one.
     const late = new Date("2030-01-01T03:00:59Z");
     deepStrictEqual(await fireDueSchedules(sql, { now: late, graceMs: 10_000 }), {
       fired: 1,
       skipped: 1,
+      failed: 0,
     });
     equal((await firedSlots(sql)).length, 3);
     const all = await listSchedules(sql);
@@ -144,6 +159,92 @@ Deno.test("createSchedule() validates; pause, resume and delete work", async () 
     assert(new Date(resumed.nextSlot!).getTime() > Date.now() - 1_000);
     await deleteSchedule(sql, "x");
     await rejects(deleteSchedule(sql, "x"), code("SCHEDULE_NOT_FOUND"));
+  } finally {
+    await db.drop();
+  }
+});
+
+const nested = (depth: number): Record<string, unknown> => {
+  let v: Record<string, unknown> = {};
+  for (let i = 1; i < depth; i++) v = { v };
+  return v;
+};
+
+Deno.test("fireDueSchedules() isolates a schedule that cannot fire; the others keep firing", async () => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  try {
+    const t0 = new Date("2026-03-01T00:00:00Z");
+    await createQueue(sql, "gone");
+    for (const [name, queue] of [["a-ok", "default"], ["b-gone", "gone"], ["c-deep", "default"]]) {
+      await createSchedule(sql, { name: name!, cron: "* * * * *", queue, kind: "tick" }, {
+        now: t0,
+      });
+    }
+    // What validation now refuses but an older build stored: a payload 150 levels deep.
+    await sql`UPDATE sluice.schedules SET payload = ${
+      JSON.stringify(nested(150))
+    }::text::jsonb WHERE name = 'c-deep'`;
+    await sql`DELETE FROM sluice.queues WHERE name = 'gone'`;
+
+    const first = await fireDueSchedules(sql, { now: new Date(t0.getTime() + 61_000) });
+    deepStrictEqual(first, { fired: 1, skipped: 0, failed: 2 });
+    const by = new Map((await listSchedules(sql)).map((s) => [s.name, s]));
+    equal(by.get("a-ok")!.lastError, null);
+    assert(
+      by.get("b-gone")!.lastError!.startsWith("QUEUE_NOT_FOUND: "),
+      by.get("b-gone")!.lastError!,
+    );
+    assert(
+      by.get("c-deep")!.lastError!.includes("nested deeper than 100"),
+      by.get("c-deep")!.lastError!,
+    );
+    equal(by.get("c-deep")!.failingSince, "2026-03-01T00:01:01.000Z");
+    // Moved past the failed slot, so the next pass is not stuck on it.
+    equal(by.get("b-gone")!.nextSlot, "2026-03-01T00:02:00.000Z");
+
+    const alerts = await evaluateAlerts(sql, THRESHOLDS, { now: new Date(t0.getTime() + 62_000) });
+    assert(alerts.fired >= 1);
+    const firing = (await opsAlerts(sql)).firing.find((a) => a.name === "schedule_failing");
+    equal(firing?.value, 2);
+    deepStrictEqual(
+      (firing!.details.schedules as { name: string }[]).map((s) => s.name),
+      ["b-gone", "c-deep"],
+    );
+
+    // Still failing a slot later keeps failingSince; a schedule that fires again is cleared.
+    await createQueue(sql, "gone");
+    const second = await fireDueSchedules(sql, { now: new Date(t0.getTime() + 121_000) });
+    deepStrictEqual(second, { fired: 2, skipped: 0, failed: 1 });
+    const after = new Map((await listSchedules(sql)).map((s) => [s.name, s]));
+    equal(after.get("b-gone")!.lastError, null);
+    equal(after.get("b-gone")!.failingSince, null);
+    equal(after.get("c-deep")!.failingSince, "2026-03-01T00:01:01.000Z");
+    const jobs = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM sluice.jobs`;
+    equal(jobs[0]!.n, 3);
+  } finally {
+    await db.drop();
+  }
+});
+
+Deno.test("createSchedule() validates the payload like a job's", async () => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  try {
+    const make = (name: string, payload: unknown, queue = "default") =>
+      createSchedule(sql, { name, cron: "* * * * *", kind: "tick", queue, payload });
+    await rejects(make("deep", nested(150)), (e) => {
+      assert(isSluiceError(e, "VALIDATION_FAILED"), String(e));
+      assert(e.message.includes("nested deeper than 100"), e.message);
+      return true;
+    });
+    await rejects(make("nul", { s: "a\u0000b" }), (e) => isSluiceError(e, "VALIDATION_FAILED"));
+    await createQueue(sql, "tiny", { maxPayloadBytes: 20 });
+    await rejects(
+      make("big", { text: "x".repeat(50) }, "tiny"),
+      (e) => isSluiceError(e, "PAYLOAD_TOO_LARGE"),
+    );
+    equal((await make("fine", nested(100))).name, "fine");
   } finally {
     await db.drop();
   }

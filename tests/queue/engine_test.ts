@@ -514,3 +514,30 @@ Deno.test("leaseJobs() enforces a queue's start rate across workers", async () =
     await db.drop();
   }
 });
+
+Deno.test("enqueueJobs() keeps idempotency keys in their owner's scope", async () => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  try {
+    const shared = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42" });
+    const a = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42", owner: "shopA" });
+    const b = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42", owner: "shopB" });
+    deepStrictEqual([shared.duplicate, a.duplicate, b.duplicate], [false, false, false]);
+    equal(new Set([shared.job.id, a.job.id, b.job.id]).size, 3);
+    // No owner and '' are the same shared scope.
+    const again = await enqueueJobs(sql, [
+      { kind: "k", idempotencyKey: "order-42", owner: "" },
+      { kind: "k", idempotencyKey: "order-42", owner: "shopB" },
+      { kind: "k", idempotencyKey: "order-42", owner: "shopC" },
+      { kind: "k", idempotencyKey: "order-42", owner: "shopC" },
+    ]);
+    deepStrictEqual(again.map((r) => r.duplicate), [true, true, false, true]);
+    deepStrictEqual(
+      again.map((r) => r.job.id),
+      [shared.job.id, b.job.id, again[2]!.job.id, again[2]!.job.id],
+    );
+    await expectCode(enqueueJob(sql, { kind: "k", owner: "x".repeat(256) }), "VALIDATION_FAILED");
+  } finally {
+    await db.drop();
+  }
+});

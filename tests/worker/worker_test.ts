@@ -268,3 +268,35 @@ Deno.test("Worker delivers exec queues: exit 0 ok, 75 retry, other failure, kill
     await db.drop();
   }
 });
+
+Deno.test("Worker starts the first job of a queue created while it runs within 2 s (issue #21.10)", async (t) => {
+  const db = await createTestDatabase();
+  // A long poll: only a notification can make it look again in time.
+  const w = worker(db.sql, { pollMs: 60_000 });
+  const startDelay = async (queue: string) => {
+    const t0 = Date.now();
+    const { job } = await enqueueJob(db.sql, { queue, kind: "sluice.noop" });
+    await waitFor(async () => (await getJob(db.sql, job.id)).startedAt !== null, {
+      timeoutMs: 10_000,
+      intervalMs: 20,
+      what: `job ${job.id} on '${queue}' started`,
+    });
+    return Date.now() - t0;
+  };
+  try {
+    await w.start();
+    await t.step("a queue created through createQueue()", async () => {
+      await createQueue(db.sql, "fresh-a");
+      const ms = await startDelay("fresh-a");
+      assert(ms < 2_000, `enqueue → start took ${ms} ms (the queue-list refresh is 5 s)`);
+    });
+    await t.step("a queue whose creation was not announced (an older build, SQL)", async () => {
+      await db.sql`INSERT INTO sluice.queues (name) VALUES ('fresh-b')`;
+      const ms = await startDelay("fresh-b");
+      assert(ms < 2_000, `enqueue → start took ${ms} ms (the queue-list refresh is 5 s)`);
+    });
+  } finally {
+    await w.stop();
+    await db.drop();
+  }
+});

@@ -39,15 +39,15 @@ function migration(file: string, sql: string): Migration {
   return { version: Number(m[1]), name: m[2]!, sql };
 }
 
-// A duplicate or a step back is a programming error: fail at load, not halfway through a deploy.
-// Gaps are tolerated while parallel branches hold reserved numbers (0007–0009 land separately);
-// once they have, this can demand version i + 1 again.
+// A gap, a duplicate or a step back is a programming error: fail at load, not halfway through a
+// deploy. Parallel branches that both took the next number are renumbered when they merge.
 function checked(list: Migration[]): Migration[] {
   list.forEach((m, i) => {
-    const prev = i === 0 ? 0 : list[i - 1]!.version;
-    if (m.version <= prev) {
+    if (m.version !== i + 1) {
       throw new Error(
-        `migration '${m.version}_${m.name}' is out of order: expected a version above ${prev}`,
+        `migration '${
+          String(m.version).padStart(4, "0")
+        }_${m.name}' is out of order: expected version ${i + 1}`,
       );
     }
   });

@@ -224,3 +224,24 @@ Deno.test("migrate() runs a '-- sluice:no-transaction' migration outside a trans
     });
   });
 });
+
+Deno.test("MIGRATIONS embeds every file of migrations/, numbered 1..n without a gap", async () => {
+  const files: string[] = [];
+  for await (const e of Deno.readDir(`${REPO}migrations`)) {
+    if (e.name.endsWith(".sql")) files.push(e.name);
+  }
+  files.sort();
+  deepStrictEqual(
+    MIGRATIONS.map((m) => `${String(m.version).padStart(4, "0")}_${m.name}.sql`),
+    files,
+  );
+  deepStrictEqual(MIGRATIONS.map((m) => m.version), files.map((_, i) => i + 1));
+  for (const m of MIGRATIONS) {
+    strictEqual(
+      m.sql,
+      await Deno.readTextFile(
+        `${REPO}migrations/${String(m.version).padStart(4, "0")}_${m.name}.sql`,
+      ),
+    );
+  }
+});

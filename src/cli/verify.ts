@@ -19,7 +19,7 @@ import { durationFlag } from "./_operator.ts";
 import { printJson, printTable } from "./_output.ts";
 
 const HELP = `Usage: sluice verify --api URL [--worker URL]... [--token T | --token-file F]
-                     [--timeout 5s] [--json]
+                     [--timeout 5s] [--watch DURATION [--every 5s]] [--json]
 
 Deployment verification: checks every role of a running deployment over HTTP and that they
 all run the same build. Run it after every deploy, before sending traffic.
@@ -31,6 +31,7 @@ Checks:
                           token, the details (database latency, pending migrations,
                           degraded queues)
           GET /v1/queues  with a token: the token is accepted
+          GET /           the ops page, and every script and stylesheet it loads
   worker  GET /healthz    on each worker's SLUICE_WORKER_METRICS_ADDR (default port 9464)
   version                 every endpoint reports the same version and commit
 
@@ -39,6 +40,11 @@ Options:
   --worker URL        a worker's metrics address, e.g. http://10.0.0.7:9464; repeatable
   --token T           an API token (any scope); --token-file F reads it from a file
   --timeout DURATION  per request (default 5s)
+  --watch DURATION    keep checking for this long (e.g. 15m, a recovery checklist's
+                      "stable for 15 minutes"): one progress line per round on stderr,
+                      stops at the first failing round (exit 1), exit 0 once the whole
+                      duration passed clean
+  --every DURATION    pause between rounds with --watch (default 5s)
   --json              {"ok","checks":[{"check","target","ok","detail"}],"failed":[…]}
   -h, --help
 
@@ -52,6 +58,8 @@ const FLAGS = {
   token: { type: "string" },
   "token-file": { type: "string" },
   timeout: { type: "string" },
+  watch: { type: "string" },
+  every: { type: "string" },
   json: { type: "boolean" },
 } as const;
 
@@ -85,7 +93,15 @@ export const verifyCommand: Command = {
         token: await tokenFlags(v.token, v["token-file"]),
         timeoutMs: durationFlag("timeout", v.timeout) ?? 5_000,
       };
-      const checks = await verifyDeployment(opts);
+      const watchMs = durationFlag("watch", v.watch);
+      const everyMs = durationFlag("every", v.every) ?? 5_000;
+      if (v.every !== undefined && watchMs === undefined) {
+        throw new UsageError("--every needs --watch DURATION");
+      }
+      if (everyMs < 100) throw new UsageError("--every: at least 100ms");
+      const checks = watchMs === undefined
+        ? await verifyDeployment(opts)
+        : await watchDeployment(opts, watchMs, everyMs);
       const failed = checks.filter((c) => !c.ok);
       if (v.json) {
         printJson({ ok: failed.length === 0, checks, failed });
@@ -106,6 +122,49 @@ export const verifyCommand: Command = {
     }
   },
 };
+
+/**
+ * Runs every check each `everyMs` until `watchMs` passed, and answers the last round: the first
+ * round with a failure (stopping there), or the last clean one. A round that takes longer than
+ * `everyMs` is followed by the next at once, so a slow deployment cannot hide between rounds.
+ */
+export async function watchDeployment(
+  o: VerifyOptions,
+  watchMs: number,
+  everyMs: number,
+  progress: (line: string) => void = (line) => console.error(line),
+): Promise<Check[]> {
+  const started = performance.now();
+  for (let round = 1;; round++) {
+    const roundStart = performance.now();
+    const checks = await verifyDeployment(o);
+    const elapsed = performance.now() - started;
+    const failed = checks.filter((c) => !c.ok);
+    const at = new Date().toISOString().slice(11, 19);
+    if (failed.length > 0) {
+      progress(
+        `verify: round ${round} at ${at}: ${failed.length} of ${checks.length} checks failed, ` +
+          `after ${showSeconds(elapsed)} of ${showSeconds(watchMs)}`,
+      );
+      return checks;
+    }
+    if (elapsed >= watchMs) {
+      progress(`verify: stable for ${showSeconds(watchMs)} (${round} rounds, every check ok)`);
+      return checks;
+    }
+    progress(
+      `verify: round ${round} at ${at}: ${checks.length} checks ok, ` +
+        `${showSeconds(elapsed)} of ${showSeconds(watchMs)}`,
+    );
+    const wait = Math.min(everyMs - (performance.now() - roundStart), watchMs - elapsed);
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+function showSeconds(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 120 ? `${Math.floor(s / 60)}m${s % 60 === 0 ? "" : `${s % 60}s`}` : `${s}s`;
+}
 
 interface Build {
   target: string;
@@ -176,11 +235,36 @@ export async function verifyDeployment(o: VerifyOptions): Promise<Check[]> {
       },
     );
   }
+  const page = await probe("ops page", anonymous, "/", opsPageProblem, () => "served");
+  if (page) {
+    // The page is only as good as what it loads: a build that lost an embedded asset serves
+    // an index whose script 404s, and the browser shows a blank page.
+    for (const path of pageAssets(page.text)) {
+      await probe("ops page asset", anonymous, path, (a) => {
+        return a.status === 200 ? null : describeAnswer(a);
+      }, () => "served");
+    }
+  }
   for (const w of o.workers) {
     await healthz("worker", { base: w, token: null, timeoutMs: o.timeoutMs });
   }
   checks.push(versionAgreement(builds));
   return checks;
+}
+
+function opsPageProblem(a: HttpAnswer): string | null {
+  if (a.status !== 200) return describeAnswer(a);
+  return /<title>Sluice ops<\/title>/.test(a.text) ? null : "not the Sluice ops page";
+}
+
+/** Same-origin scripts and stylesheets the page names (absolute paths or relative ones). */
+export function pageAssets(html: string): string[] {
+  const refs = [...html.matchAll(/<(?:script|link)\b[^>]*?\b(?:src|href)="([^"]+)"/g)]
+    .map((m) => m[1] ?? "")
+    .filter((ref) => ref !== "" && !/^[a-z][a-z0-9+.-]*:|^\/\//i.test(ref));
+  return [
+    ...new Set(refs.map((ref) => ref.startsWith("/") ? ref : `/${ref.replace(/^\.\//, "")}`)),
+  ];
 }
 
 function statusOk(a: HttpAnswer): string | null {

@@ -48,7 +48,16 @@ Deno.test("sluice verify and sluice smoke against a running sluice up", async (t
     await t.step("verify passes for the api and the worker with a token", async () => {
       const r = await sluice("verify", "--api", up.base, "--worker", worker, "--token", token);
       equal(r.code, 0, r.stdout + r.stderr);
-      for (const check of ["api live", "api ready", "api health", "api token", "worker live"]) {
+      for (
+        const check of [
+          "api live",
+          "api ready",
+          "api health",
+          "api token",
+          "ops page",
+          "worker live",
+        ]
+      ) {
         match(r.stdout, new RegExp(`^${check} .* ok `, "m"));
       }
       match(r.stdout, /^version .* ok +all run 0\.1\.0 \(commit /m);
@@ -60,7 +69,9 @@ Deno.test("sluice verify and sluice smoke against a running sluice up", async (t
       equal(r.code, 0, r.stderr);
       const body = JSON.parse(r.stdout);
       equal(body.ok, true);
-      equal(body.checks.length, 4);
+      // live, ready, health, the ops page and its script and stylesheet, version.
+      equal(body.checks.length, 7, r.stdout);
+      equal(body.checks.filter((c: { check: string }) => c.check === "ops page asset").length, 2);
     });
 
     await t.step("verify fails, listing what failed: a dead worker and another build", async () => {
@@ -81,7 +92,7 @@ Deno.test("sluice verify and sluice smoke against a running sluice up", async (t
       match(r.stdout, /builds differ: .* runs 0\.0\.9 \(commit abc123\)/);
       match(
         r.stderr,
-        /^error: 2 of 6 checks failed: worker live http:\/\/127\.0\.0\.1:\d+\/healthz/,
+        /^error: 2 of 9 checks failed: worker live http:\/\/127\.0\.0\.1:\d+\/healthz/,
       );
     });
 
@@ -93,6 +104,78 @@ Deno.test("sluice verify and sluice smoke against a running sluice up", async (t
       equal(gone.code, 1);
       match(gone.stdout, /no endpoint answered \/healthz/);
       equal((await sluice("verify")).code, 2);
+    });
+
+    await t.step("verify fails when the address answers but is not the ops page", async () => {
+      const r = await sluice("verify", "--api", otherUrl, "--json");
+      equal(r.code, 1);
+      const body = JSON.parse(r.stdout);
+      const page = body.checks.find((c: { check: string }) => c.check === "ops page");
+      equal(page.ok, false);
+      match(page.detail, /not the Sluice ops page/);
+    });
+
+    await t.step(
+      "verify --watch passes a stable deployment, one progress line per round",
+      async () => {
+        const r = await sluice("verify", "--api", up.base, "--watch", "1s", "--every", "300ms");
+        equal(r.code, 0, r.stdout + r.stderr);
+        match(r.stderr, /^verify: round 1 at \d\d:\d\d:\d\d: 7 checks ok, 0s of 1s$/m);
+        match(r.stderr, /^verify: stable for 1s \([3-9] rounds, every check ok\)$/m);
+        equal((await sluice("verify", "--api", up.base, "--every", "1s")).code, 2);
+      },
+    );
+
+    await t.step("verify --watch stops at the first round that fails, saying when", async () => {
+      // A forwarding front for the api that the test takes away mid-watch, as an outage would.
+      const front = Deno.serve(
+        { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+        (req) => {
+          const url = new URL(req.url);
+          return fetch(`${up.base}${url.pathname}${url.search}`, { headers: req.headers });
+        },
+      );
+      const frontUrl = `http://127.0.0.1:${(front.addr as Deno.NetAddr).port}`;
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "-A",
+          `${ROOT}main.ts`,
+          "verify",
+          "--api",
+          frontUrl,
+          "--watch",
+          "60s",
+          "--every",
+          "200ms",
+          "--timeout",
+          "2s",
+        ],
+        env: { NO_COLOR: "1" },
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      const stdout = new Response(child.stdout).text();
+      let stderr = "";
+      const decoder = new TextDecoder();
+      const reader = child.stderr.getReader();
+      let cut = false;
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        stderr += decoder.decode(value, { stream: true });
+        if (!cut && /round 2 at/.test(stderr)) {
+          cut = true;
+          await front.shutdown();
+        }
+      }
+      const status = await child.status;
+      equal(status.code, 1, stderr);
+      match(
+        stderr,
+        /^verify: round \d+ at \d\d:\d\d:\d\d: \d+ of \d+ checks failed, after \d+s of 60s$/m,
+      );
+      match(await stdout, /^api live .*FAIL/m);
     });
 
     await t.step("smoke passes, creates its queue once and leaves nothing running", async () => {

@@ -1059,7 +1059,7 @@ export function loadConfig(
 /** For roles: the config, or a `CONFIG_INVALID` error listing every problem. */
 export function requireConfig(
   env: Record<string, string | undefined> = Deno.env.toObject(),
-): { config: Config; warnings: string[] } {
+): { config: Config; sources: ConfigSources; warnings: string[] } {
   const result = loadConfig(env);
   if (!result.ok) {
     throw new SluiceError(
@@ -1068,7 +1068,7 @@ export function requireConfig(
       { problems: result.problems },
     );
   }
-  return { config: result.config, warnings: result.warnings };
+  return { config: result.config, sources: result.sources, warnings: result.warnings };
 }
 
 function readError(e: unknown): string {

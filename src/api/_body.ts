@@ -1,5 +1,4 @@
 import type { MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import { SluiceError } from "../errors.ts";
 import { jsonDepth, MAX_JSON_DEPTH } from "../queue/json_value.ts";
 import type { Env } from "./deps.ts";
@@ -14,18 +13,44 @@ export const MAX_BODY_DEPTH = MAX_JSON_DEPTH + 8;
 
 const JSON_TYPE = /^application\/(?:[a-z0-9.+-]+\+)?json\s*(?:;|$)/i;
 
-/** Refuses bodies over `maxBytes` with 413 PAYLOAD_TOO_LARGE before reading them whole. */
+/**
+ * Refuses bodies over `maxBytes` with 413 PAYLOAD_TOO_LARGE before reading them whole: by
+ * Content-Length when given, else while reading a chunked body. Hono's `bodyLimit` rebuilds the
+ * request as `new Request(raw, …)`, which copies `request.signal` and makes Deno print a text
+ * warning (`Deno.serve: request.signal aborts…`) into the JSON log; the copy here takes the
+ * url, method and headers only.
+ */
 export function limitBody(maxBytes: number): MiddlewareHandler<Env> {
-  return bodyLimit({
-    maxSize: maxBytes,
-    onError: () => {
-      throw new SluiceError(
-        "PAYLOAD_TOO_LARGE",
-        `the request body is larger than ${maxBytes} bytes`,
-        { limit: maxBytes },
-      );
-    },
-  });
+  const tooLarge = () =>
+    new SluiceError(
+      "PAYLOAD_TOO_LARGE",
+      `the request body is larger than ${maxBytes} bytes`,
+      { limit: maxBytes },
+    );
+  return async function limitBody(c, next) {
+    const raw = c.req.raw;
+    if (!raw.body) return await next();
+    const length = raw.headers.get("content-length");
+    if (length !== null && !raw.headers.has("transfer-encoding")) {
+      if (Number.parseInt(length, 10) > maxBytes) throw tooLarge();
+      return await next();
+    }
+    const chunks: Uint8Array[] = [];
+    let size = 0;
+    for await (const chunk of raw.body) {
+      size += chunk.length;
+      if (size > maxBytes) throw tooLarge();
+      chunks.push(chunk);
+    }
+    const body = new Uint8Array(size);
+    let at = 0;
+    for (const chunk of chunks) {
+      body.set(chunk, at);
+      at += chunk.length;
+    }
+    c.req.raw = new Request(raw.url, { method: raw.method, headers: raw.headers, body });
+    await next();
+  };
 }
 
 /**

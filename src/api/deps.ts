@@ -34,6 +34,8 @@ export interface ApiDeps {
   gaugesCacheMs?: number;
   /** How long the system status (/health, /v1/ops/queues) is reused; 2 s, 0 in tests. */
   statusCacheMs?: number;
+  /** How long /readyz trusts its last look at the migrations table; 5 s, 0 in tests. */
+  migrationsCacheMs?: number;
   /**
    * The peer's address. Default: the socket's remote address from `Deno.serve`; tests pass a
    * fixed value. `X-Forwarded-For` from a peer in SLUICE_TRUSTED_PROXIES applies on top

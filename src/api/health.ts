@@ -9,7 +9,7 @@ import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { Hono } from "hono";
 import type { Context } from "hono";
 import { showSize } from "../config.ts";
-import { migrationStatus } from "../db/migrate.ts";
+import { migrationLabel, migrationStatus } from "../db/migrate.ts";
 import { type ErrorCode, SluiceError } from "../errors.ts";
 import type { Scope } from "../auth/tokens.ts";
 import { versionInfo } from "../version.ts";
@@ -24,6 +24,12 @@ import { notReady } from "./status.ts";
 
 const DB_TIMEOUT_MS = 2_000;
 const DISK_CACHE_MS = 5_000;
+/**
+ * How long a migration check stands. A newer binary may add migrations to a shared database at
+ * any time (a rolling deploy); this api must stop being ready then, and one small query every
+ * few seconds is cheap next to running it on every probe.
+ */
+const MIGRATIONS_CACHE_MS = 5_000;
 /** Token scopes that see /health's details: the ones `/v1/ops/queues` accepts. */
 const DETAIL_SCOPES: readonly Scope[] = ["admin", "read"];
 
@@ -39,7 +45,7 @@ export interface Readiness {
 export function healthRouter(ctx: ApiContext) {
   const r = new Hono<Env>({ strict: true });
   const embedded = ctx.config.databaseUrl === null;
-  let migrationsDone = false;
+  let migrations: { at: number; pending: string[] } | null = null;
   let disk: { at: number; bytes: number | null } | null = null;
 
   async function readiness(): Promise<Readiness> {
@@ -68,13 +74,20 @@ export function healthRouter(ctx: ApiContext) {
       fail("DATABASE_UNAVAILABLE", `database unreachable: ${(e as Error).message}`);
       return out;
     }
-    // Once everything is applied it stays so for this build: stop asking.
-    if (!migrationsDone) {
-      const pending = (await migrationStatus(ctx.sql)).filter((m) => m.state !== "applied");
-      out.pendingMigrations = pending.map((m) => `${m.version}_${m.name}`);
-      if (pending.length > 0) {
-        fail("MIGRATIONS_PENDING", `migrations pending: ${out.pendingMigrations.join(", ")}`);
-      } else migrationsDone = true;
+    if (
+      !migrations ||
+      performance.now() - migrations.at >= (ctx.migrationsCacheMs ?? MIGRATIONS_CACHE_MS)
+    ) {
+      // `unknown` (applied by a newer build) is left out: the newer schema is the one a rolling
+      // deploy moves to, and this build keeps serving on it until it is replaced.
+      const pending = (await migrationStatus(ctx.sql)).filter((m) =>
+        m.state === "pending" || m.state === "checksum_mismatch"
+      );
+      migrations = { at: performance.now(), pending: pending.map(migrationLabel) };
+    }
+    out.pendingMigrations = migrations.pending;
+    if (migrations.pending.length > 0) {
+      fail("MIGRATIONS_PENDING", `migrations pending: ${migrations.pending.join(", ")}`);
     }
     if (embedded && ctx.config.minFreeDiskBytes > 0) {
       if (!disk || performance.now() - disk.at > DISK_CACHE_MS) {

@@ -59,16 +59,17 @@ const USAGE_CODES = new Set([
   "INVALID_KIND",
 ]);
 
+/** The exit code for an error: 2 for what the caller typed or configured, 1 for the rest. */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof UsageError) return EXIT_USAGE;
+  if (isSluiceError(e)) return USAGE_CODES.has(e.code) ? EXIT_USAGE : EXIT_FAILURE;
+  return EXIT_FAILURE;
+}
+
 /** Prints an error the way every command does and returns its exit code. */
 export function reportError(e: unknown): number {
-  if (e instanceof UsageError) {
-    console.error(`error: ${e.message} (see --help)`);
-    return EXIT_USAGE;
-  }
-  if (isSluiceError(e)) {
-    console.error(`error: ${e.code}: ${e.message}`);
-    return USAGE_CODES.has(e.code) ? EXIT_USAGE : EXIT_FAILURE;
-  }
-  console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
-  return EXIT_FAILURE;
+  if (e instanceof UsageError) console.error(`error: ${e.message} (see --help)`);
+  else if (isSluiceError(e)) console.error(`error: ${e.code}: ${e.message}`);
+  else console.error(`error: ${e instanceof Error ? e.message : String(e)}`);
+  return exitCodeOf(e);
 }

@@ -7,18 +7,16 @@ import { engineDefaults } from "./_runtime.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 
 /**
- * Runs an operator command against the database: DATABASE_URL, else the embedded cluster a
- * running `sluice up` started in SLUICE_DATA_DIR (a clear error when none runs).
+ * Runs an operator command against the database named by the loaded config (DATABASE_URL or
+ * DATABASE_URL_FILE), else the embedded cluster a running `sluice up` started in
+ * SLUICE_DATA_DIR (a clear error when none runs).
  */
 export async function withOperatorDb<T>(
   fn: (sql: Sql, ctx: { config: Config; defaults: EngineDefaults }) => Promise<T>,
+  { max = 2 }: { max?: number } = {},
 ): Promise<T> {
   const { config } = requireConfig();
-  const sql = await openDatabase({
-    databaseUrl: config.databaseUrl,
-    dataDir: config.dataDir,
-    max: 2,
-  });
+  const sql = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, max });
   try {
     return await fn(sql, { config, defaults: engineDefaults(config) });
   } finally {

@@ -3,15 +3,65 @@ import { requireConfig } from "../config.ts";
 import { connectTo, openDatabase, type Sql } from "../db/connect.ts";
 import { type EmbeddedCluster, startEmbedded } from "../db/embedded.ts";
 import { assertNoPendingMigrations, migrate } from "../db/migrate.ts";
-import { SluiceError } from "../errors.ts";
+import { isSluiceError, SluiceError } from "../errors.ts";
+import { exitCodeOf, UsageError } from "./_command.ts";
 import { createLogger, type Logger } from "../obs/log.ts";
 
-/** Loads the environment for a role; unknown SLUICE_* names are logged as warnings. */
-export function roleSetup(role: string): { config: Config; log: Logger } {
-  const { config, warnings } = requireConfig();
+export interface RoleSetup {
+  config: Config;
+  log: Logger;
+  /**
+   * Whether a person reads this output: stderr is a terminal and SLUICE_LOG_FORMAT was not set
+   * to json on purpose. Only then may a role print a text banner beside its log lines; under
+   * systemd, compose or a pipe every line stays one JSON object.
+   */
+  human: boolean;
+}
+
+export interface RoleRun {
+  /** Loads the environment (unknown SLUICE_* names are logged as warnings) and the logger. */
+  setup(): RoleSetup;
+  /** Marks the role as started: a failure from here on is `role_failed`, not `startup_failed`. */
+  ready(): void;
+}
+
+/**
+ * Runs a role (`up`, `api`, `worker`, `maintenance`) so that whatever ends it is a log line, not
+ * text: `startup_failed` (before `ready()`) or `role_failed`, with the error `code` and the
+ * `exit_code` (2 for a configuration or usage error, 1 for a runtime failure). A configuration
+ * that does not load still gets a JSON line, from a default logger.
+ */
+export async function runRole(role: string, body: (run: RoleRun) => Promise<number>) {
+  let log: Logger | null = null;
+  let started = false;
+  try {
+    return await body({
+      setup: () => {
+        const s = roleSetup(role);
+        log = s.log;
+        return s;
+      },
+      ready: () => (started = true),
+    });
+  } catch (e) {
+    const exitCode = exitCodeOf(e);
+    (log ?? createLogger({ role })).error(started ? "role_failed" : "startup_failed", {
+      code: e instanceof UsageError ? "CONFIG_INVALID" : isSluiceError(e) ? e.code : "INTERNAL",
+      error: e,
+      ...(isSluiceError(e) && e.details.problems ? { problems: e.details.problems } : {}),
+      exit_code: exitCode,
+    });
+    return exitCode;
+  }
+}
+
+function roleSetup(role: string): RoleSetup {
+  const { config, sources, warnings } = requireConfig();
   const log = createLogger({ role, level: config.logLevel, format: config.logFormat });
   for (const w of warnings) log.warn("config_warning", { detail: w });
-  return { config, log };
+  const human = Deno.stderr.isTerminal() &&
+    !(sources.logFormat !== "default" && config.logFormat === "json");
+  return { config, log, human };
 }
 
 // The engine owns the mapping; roles import it from here with the rest of their set-up.
@@ -110,7 +160,11 @@ export async function prepareSchema(
   }
 }
 
-/** Resolves with the signal name at the first SIGINT or SIGTERM. */
+/**
+ * Resolves with the signal name at the first SIGINT or SIGTERM. A role calls it before it says
+ * it has started (`worker_started`, `api_ready`, …): a supervisor that stops it right after
+ * that line gets a graceful stop, not the default exit 143.
+ */
 export function shutdownSignal(): Promise<"SIGINT" | "SIGTERM"> {
   return new Promise((resolve) => {
     const handlers: [Deno.Signal, () => void][] = [];

@@ -1,13 +1,8 @@
 import { startApiServer } from "../api/serve.ts";
 import { warmPool } from "../db/connect.ts";
-import { type Command, EXIT_OK, parseFlags, reportError } from "./_command.ts";
-import {
-  connectRole,
-  engineDefaults,
-  prepareSchema,
-  roleSetup,
-  shutdownSignal,
-} from "./_runtime.ts";
+import { SluiceError } from "../errors.ts";
+import { type Command, EXIT_OK, parseFlags } from "./_command.ts";
+import { connectRole, engineDefaults, prepareSchema, runRole, shutdownSignal } from "./_runtime.ts";
 
 /** Connections of the api role's pool, all opened at startup. */
 const API_POOL = 20;
@@ -20,7 +15,10 @@ Every /v1 route needs 'Authorization: Bearer <token>' (sluice token create). A n
 address is refused while no admin token exists. SLUICE_BOOTSTRAP_TOKEN, when set, is stored
 as the admin token 'bootstrap'.
 
-Environment: DATABASE_URL (else the embedded cluster a running 'sluice up' started),
+Logs: JSON lines on stdout, 'api_ready' (with the url) once it serves, 'startup_failed' (with
+the code; exit 2 for configuration, 1 otherwise) when it cannot start.
+
+Environment: DATABASE_URL or DATABASE_URL_FILE (else the embedded cluster a running 'sluice up' started),
 SLUICE_API_REQUEST_TIMEOUT, SLUICE_API_RATE_LIMIT (requests per minute per token or IP),
 SLUICE_HEALTH_ALLOWLIST, SLUICE_MAX_BATCH_SIZE, SLUICE_MAX_PAYLOAD_BYTES,
 SLUICE_MAX_ENQUEUE_PER_MINUTE, SLUICE_MAX_QUEUE_SIZE. Migrations must be applied first
@@ -36,13 +34,15 @@ export const apiCommand: Command = {
   name: "api",
   summary: "serve the HTTP API and health probes on SLUICE_API_ADDR",
   help: HELP,
-  async run(args) {
-    try {
+  run(args) {
+    return runRole("api", async (run) => {
       if (!parseFlags(args, {}, HELP)) return EXIT_OK;
-      const { config, log } = roleSetup("api");
+      const { config, log } = run.setup();
       if (!config.apiAddr) {
-        console.error("error: SLUICE_API_ADDR is 'off': set a host:port to run the api role");
-        return 2;
+        throw new SluiceError(
+          "CONFIG_INVALID",
+          "SLUICE_API_ADDR is 'off': set a host:port to run the api role",
+        );
       }
       const db = await connectRole(config, log, { max: API_POOL });
       try {
@@ -54,8 +54,10 @@ export const apiCommand: Command = {
           log,
           defaults: engineDefaults(config),
         });
-        console.error(`Sluice API listening on ${server.url} (database: ${db.describe})`);
-        const sig = await shutdownSignal();
+        const stopping = shutdownSignal();
+        run.ready();
+        log.info("api_ready", { url: server.url, database: db.describe });
+        const sig = await stopping;
         log.info("shutdown_requested", { signal: sig });
         await server.close();
       } finally {
@@ -63,8 +65,6 @@ export const apiCommand: Command = {
       }
       log.info("stopped", {});
       return EXIT_OK;
-    } catch (e) {
-      return reportError(e);
-    }
+    });
   },
 };

@@ -8,8 +8,8 @@ import {
   startMaintenanceLoop,
 } from "../maintenance/loop.ts";
 import { maintenanceServices } from "../maintenance/services.ts";
-import { type Command, EXIT_FAILURE, EXIT_OK, parseFlags, reportError } from "./_command.ts";
-import { connectRole, prepareSchema, roleSetup, shutdownSignal } from "./_runtime.ts";
+import { type Command, EXIT_FAILURE, EXIT_OK, parseFlags } from "./_command.ts";
+import { connectRole, prepareSchema, runRole, shutdownSignal } from "./_runtime.ts";
 
 const HELP = `Usage: sluice maintenance [--once]
 
@@ -37,7 +37,7 @@ Options:
               (exit 1 when another process holds the lease)
   -h, --help
 
-Environment: DATABASE_URL, SLUICE_MAINTENANCE_INTERVAL (default 5s), SLUICE_MAINTENANCE_*,
+Environment: DATABASE_URL (or DATABASE_URL_FILE), SLUICE_MAINTENANCE_INTERVAL (default 5s), SLUICE_MAINTENANCE_*,
 SLUICE_ARCHIVE_SUCCEEDED_AFTER, SLUICE_PRUNE_HISTORY_AFTER, SLUICE_SCRUB_PAYLOADS_AFTER,
 SLUICE_SCHEDULE_MISSED, SLUICE_ALERT_*, SLUICE_XMIN_HORIZON_WARN, SLUICE_DEAD_TUPLE_RATIO_WARN.
 `;
@@ -46,31 +46,31 @@ export const maintenanceCommand: Command = {
   name: "maintenance",
   summary: "reaper, cron scheduler, archiver, pruner, scrubber, alerts (one elected leader)",
   help: HELP,
-  async run(args) {
-    try {
+  run(args) {
+    return runRole("maintenance", async (run) => {
       const parsed = parseFlags(args, { once: { type: "boolean" } }, HELP);
       if (!parsed) return EXIT_OK;
-      const { config, log } = roleSetup("maintenance");
+      const { config, log } = run.setup();
       const db = await connectRole(config, log, { max: 4 });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: false });
         const holder = maintenanceHolder(config);
         if (parsed.values.once) return await runOnce(db.sql, config, log, holder);
+        const stopping = shutdownSignal();
         const loop = startMaintenance(db.sql, config, log);
+        run.ready();
         log.info("maintenance_started", {
           holder,
           services: maintenanceServices(config).map((s) => s.name),
         });
-        const sig = await shutdownSignal();
+        const sig = await stopping;
         log.info("shutdown_requested", { signal: sig });
         await loop.stop();
       } finally {
         await db.close();
       }
       return EXIT_OK;
-    } catch (e) {
-      return reportError(e);
-    }
+    });
   },
 };
 

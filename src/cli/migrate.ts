@@ -1,6 +1,15 @@
-import { databaseOptionsFromEnv, openDatabase } from "../db/connect.ts";
-import { migrate, migrationLabel, migrationStatus } from "../db/migrate.ts";
-import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
+import type { Sql } from "../db/connect.ts";
+import { migrate, migrationLabel, type MigrationStatus, migrationStatus } from "../db/migrate.ts";
+import {
+  type Command,
+  EXIT_FAILURE,
+  EXIT_OK,
+  parseFlags,
+  reportError,
+  UsageError,
+} from "./_command.ts";
+import { withOperatorDb } from "./_operator.ts";
+import { VERSION } from "../version.ts";
 
 const HELP = `Usage: sluice migrate [up|status] [--json]
 
@@ -9,17 +18,18 @@ advisory lock so concurrent runs are safe) or shows which are applied.
 
 Subcommands:
   up        apply every pending migration (default)
-  status    list migrations: version, name, state (applied, pending, checksum_mismatch),
-            applied at
+  status    list migrations: version, name, state (applied, pending, checksum_mismatch,
+            unknown = recorded by a newer Sluice, not in this build), applied at
 
 Options:
   --json    machine-readable output
   -h, --help
 
-Database: DATABASE_URL when set, otherwise the embedded PostgreSQL that a running
+Database: DATABASE_URL (or DATABASE_URL_FILE) when set, otherwise the embedded PostgreSQL that a running
 \`sluice up\` started in SLUICE_DATA_DIR (default ./sluice-data).
 
-Exit codes: 0 ok, 1 failure (e.g. MIGRATION_CHECKSUM_MISMATCH), 2 usage error.
+Exit codes: 0 ok (status: pending migrations are fine), 1 failure (e.g.
+MIGRATION_CHECKSUM_MISMATCH; status: a checksum_mismatch or unknown migration), 2 usage error.
 `;
 
 export const migrateCommand: Command = {
@@ -38,19 +48,17 @@ export const migrateCommand: Command = {
         throw new UsageError(`unknown subcommand '${sub}': expected 'up' or 'status'`);
       }
       const json = parsed.values.json === true;
-      const sql = await openDatabase({ ...databaseOptionsFromEnv(), max: 1 });
-      try {
-        return sub === "up" ? await runUp(sql, json) : await runStatus(sql, json);
-      } finally {
-        await sql.end();
-      }
+      return await withOperatorDb(
+        (sql) => sub === "up" ? runUp(sql, json) : runStatus(sql, json),
+        { max: 1 },
+      );
     } catch (e) {
       return reportError(e);
     }
   },
 };
 
-async function runUp(sql: Parameters<typeof migrate>[0], json: boolean): Promise<number> {
+async function runUp(sql: Sql, json: boolean): Promise<number> {
   const { applied } = await migrate(sql, undefined, json ? undefined : (l) => console.log(l));
   if (json) {
     console.log(JSON.stringify({ applied }));
@@ -62,7 +70,7 @@ async function runUp(sql: Parameters<typeof migrate>[0], json: boolean): Promise
   return EXIT_OK;
 }
 
-async function runStatus(sql: Parameters<typeof migrate>[0], json: boolean): Promise<number> {
+async function runStatus(sql: Sql, json: boolean): Promise<number> {
   const status = await migrationStatus(sql);
   if (json) {
     console.log(JSON.stringify(
@@ -70,7 +78,7 @@ async function runStatus(sql: Parameters<typeof migrate>[0], json: boolean): Pro
       null,
       2,
     ));
-    return EXIT_OK;
+    return statusProblem(status) ? EXIT_FAILURE : EXIT_OK;
   }
   const rows = [
     ["VERSION", "NAME", "STATE", "APPLIED AT"],
@@ -87,5 +95,27 @@ async function runStatus(sql: Parameters<typeof migrate>[0], json: boolean): Pro
   if (pending.length > 0) {
     console.log(`\n${pending.length} pending: ${pending.map(migrationLabel).join(", ")}`);
   }
-  return EXIT_OK;
+  const problem = statusProblem(status);
+  if (problem) console.error(`error: ${problem}`);
+  return problem ? EXIT_FAILURE : EXIT_OK;
+}
+
+/**
+ * Why a status listing is not a schema this build can run on (pending ones are fine: `migrate
+ * up` applies them), so scripts and deploy checks can rely on the exit code.
+ */
+function statusProblem(status: MigrationStatus[]): string | null {
+  const changed = status.filter((s) => s.state === "checksum_mismatch");
+  if (changed.length > 0) {
+    return `MIGRATION_CHECKSUM_MISMATCH: ${
+      changed.map(migrationLabel).join(", ")
+    } changed after being applied (forward-only: restore the original file, put the change in a new migration)`;
+  }
+  const unknown = status.filter((s) => s.state === "unknown");
+  if (unknown.length > 0) {
+    return `${
+      unknown.map(migrationLabel).join(", ")
+    } applied by a newer Sluice and unknown to this build (${VERSION}): run that version or newer`;
+  }
+  return null;
 }

@@ -1,13 +1,8 @@
 import { type ApiServer, startApiServer } from "../api/serve.ts";
 import { Registry } from "../obs/metrics.ts";
-import { type Command, EXIT_OK, parseFlags, reportError } from "./_command.ts";
-import {
-  connectRole,
-  engineDefaults,
-  prepareSchema,
-  roleSetup,
-  shutdownSignal,
-} from "./_runtime.ts";
+import { shownOnce } from "../obs/log.ts";
+import { type Command, EXIT_OK, parseFlags } from "./_command.ts";
+import { connectRole, engineDefaults, prepareSchema, runRole, shutdownSignal } from "./_runtime.ts";
 import { startMaintenance } from "./maintenance.ts";
 import { applyWorkerFlags, startObservedWorker } from "./worker.ts";
 
@@ -36,14 +31,14 @@ export const upCommand: Command = {
   name: "up",
   summary: "run everything in one process, with an embedded PostgreSQL if no DATABASE_URL",
   help: HELP,
-  async run(args) {
-    try {
+  run(args) {
+    return runRole("up", async (run) => {
       const parsed = parseFlags(args, {
         queues: { type: "string" },
         concurrency: { type: "string" },
       }, HELP);
       if (!parsed) return EXIT_OK;
-      const { config, log } = roleSetup("up");
+      const { config, log, human } = run.setup();
       applyWorkerFlags(config, parsed.values);
       const t0 = performance.now();
       const db = await connectRole(config, log, { startEmbeddedIfNeeded: true, max: 20 });
@@ -63,6 +58,7 @@ export const upCommand: Command = {
             registry,
           })
           : null;
+        const stopping = shutdownSignal();
         const maintenance = startMaintenance(db.sql, config, log);
         // Each series once: with the API on, its /metrics/prom exports the shared registry and
         // the worker port keeps /healthz but exports no series (scraping both used to count
@@ -71,31 +67,47 @@ export const upCommand: Command = {
           registry,
           seriesServedBy: api ? `${api.url}/metrics/prom` : null,
         });
-        banner([
-          `Sluice is up (${Math.round(performance.now() - t0)} ms).`,
-          `  database:  ${db.describe}`,
-          ...(db.embedded ? [`  data dir:  ${db.embedded.dataDir}`] : []),
-          `  worker:    ${config.workerId}, concurrency ${config.concurrency}, queues ${
-            config.queues?.join(",") ?? "all"
-          }`,
-          `  ops page:  ${
-            api ? `${api.url}/  (sign in with an admin token)` : "off (SLUICE_API_ADDR=off)"
-          }`,
-          `  api:       ${api ? `${api.url}/v1 (probes ${api.url}/readyz)` : "off"}`,
-          ...(api?.createdAdminToken
-            ? [
-              `  admin token (shown once, store it now): ${api.createdAdminToken}`,
-              `             curl -H 'Authorization: Bearer <token>' ${api.url}/v1/queues`,
-            ]
-            : api
-            ? [
-              `  tokens:    made on first start; another: sluice token create --name me --scope admin`,
-            ]
-            : []),
-          `  stop:      Ctrl-C (or SIGTERM to pid ${Deno.pid})`,
-          `  try:       sluice jobs enqueue --queue default --kind sluice.noop   (from another shell here)`,
-        ]);
-        const sig = await shutdownSignal();
+        run.ready();
+        const opsPage = api ? `${api.url}/` : null;
+        // The first admin token goes out once: in the banner for a person at a terminal, else in
+        // the up_ready line, where `docker compose logs` / journalctl show it.
+        log.info("up_ready", {
+          startup_ms: Math.round(performance.now() - t0),
+          database: db.describe,
+          ops_page: opsPage,
+          api: api ? `${api.url}/v1` : null,
+          worker_id: config.workerId,
+          admin_token: api?.createdAdminToken && !human
+            ? shownOnce(api.createdAdminToken)
+            : undefined,
+        });
+        if (human) {
+          banner([
+            `Sluice is up (${Math.round(performance.now() - t0)} ms).`,
+            `  database:  ${db.describe}`,
+            ...(db.embedded ? [`  data dir:  ${db.embedded.dataDir}`] : []),
+            `  worker:    ${config.workerId}, concurrency ${config.concurrency}, queues ${
+              config.queues?.join(",") ?? "all"
+            }`,
+            `  ops page:  ${
+              api ? `${api.url}/  (sign in with an admin token)` : "off (SLUICE_API_ADDR=off)"
+            }`,
+            `  api:       ${api ? `${api.url}/v1 (probes ${api.url}/readyz)` : "off"}`,
+            ...(api?.createdAdminToken
+              ? [
+                `  admin token (shown once, store it now): ${api.createdAdminToken}`,
+                `             curl -H 'Authorization: Bearer <token>' ${api.url}/v1/queues`,
+              ]
+              : api
+              ? [
+                `  tokens:    made on first start; another: sluice token create --name me --scope admin`,
+              ]
+              : []),
+            `  stop:      Ctrl-C (or SIGTERM to pid ${Deno.pid})`,
+            `  try:       sluice jobs enqueue --queue default --kind sluice.noop   (from another shell here)`,
+          ]);
+        }
+        const sig = await stopping;
         log.info("shutdown_requested", { signal: sig });
         await api?.close();
         await worker.stop();
@@ -105,13 +117,11 @@ export const upCommand: Command = {
       }
       log.info("stopped", {});
       return EXIT_OK;
-    } catch (e) {
-      return reportError(e);
-    }
+    });
   },
 };
 
-/** Human lines on stderr, so stdout stays pure JSON-lines logs. */
+/** Human lines on stderr, only at a terminal (RoleSetup.human), beside the JSON-lines log. */
 function banner(lines: string[]): void {
   console.error(lines.join("\n"));
 }

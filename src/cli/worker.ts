@@ -12,14 +12,8 @@ import { showListenAddr } from "../config.ts";
 import type { Registry } from "../obs/metrics.ts";
 import { createWorkerMetrics } from "../obs/worker_metrics.ts";
 import { startWorkerServer } from "../obs/worker_server.ts";
-import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
-import {
-  connectRole,
-  engineDefaults,
-  prepareSchema,
-  roleSetup,
-  shutdownSignal,
-} from "./_runtime.ts";
+import { type Command, EXIT_OK, parseFlags, UsageError } from "./_command.ts";
+import { connectRole, engineDefaults, prepareSchema, runRole, shutdownSignal } from "./_runtime.ts";
 
 const HELP = `Usage: sluice worker [--queues a,b] [--concurrency N]
 
@@ -33,7 +27,7 @@ Options:
   --concurrency N     jobs run at once (default SLUICE_CONCURRENCY, 10)
   -h, --help
 
-Environment: DATABASE_URL (else the embedded cluster of a running \`sluice up\` in
+Environment: DATABASE_URL or DATABASE_URL_FILE (else the embedded cluster of a running \`sluice up\` in
 SLUICE_DATA_DIR), SLUICE_WORKER_ID, SLUICE_LEASE, SLUICE_POLL, SLUICE_TASK_TIMEOUT,
 SLUICE_SHUTDOWN_GRACE, SLUICE_WORKER_METRICS_ADDR. Refuses to start with pending migrations
 unless SLUICE_MIGRATE_ON_STARTUP=true.
@@ -43,31 +37,31 @@ export const workerCommand: Command = {
   name: "worker",
   summary: "run jobs: lease loop with heartbeats, retries and graceful shutdown",
   help: HELP,
-  async run(args) {
-    try {
+  run(args) {
+    return runRole("worker", async (run) => {
       const parsed = parseFlags(args, {
         queues: { type: "string" },
         concurrency: { type: "string" },
       }, HELP);
       if (!parsed) return EXIT_OK;
-      const { config, log } = roleSetup("worker");
+      const { config, log } = run.setup();
       applyWorkerFlags(config, parsed.values);
       const db = await connectRole(config, log, {
         max: Math.min(20, 4 + Math.ceil(config.concurrency / 10)),
       });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: false });
+        const stopping = shutdownSignal();
         const worker = await startObservedWorker(db.sql, config, log);
-        const sig = await shutdownSignal();
+        run.ready();
+        const sig = await stopping;
         log.info("shutdown_requested", { signal: sig });
         await worker.stop();
       } finally {
         await db.close();
       }
       return EXIT_OK;
-    } catch (e) {
-      return reportError(e);
-    }
+    });
   },
 };
 

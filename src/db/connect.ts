@@ -1,6 +1,7 @@
 /**
- * Opening the database: `DATABASE_URL` when given, else the embedded cluster a running
- * `sluice up` started in the data dir.
+ * Opening the database: the URL from the loaded config (`DATABASE_URL` or `DATABASE_URL_FILE`,
+ * src/config.ts; never the environment directly, so every command honours both) when given,
+ * else the embedded cluster a running `sluice up` started in the data dir.
  *
  * URLs may name a unix socket directory the libpq way, `postgres://sluice@localhost/db?host=/dir`
  * (psql accepts the same string). postgres.js would send an unknown `host` query parameter to
@@ -23,14 +24,6 @@ export interface ConnectOptions {
 export interface OpenDatabaseOptions extends ConnectOptions {
   databaseUrl: string | null;
   dataDir: string;
-}
-
-/** What `openDatabase` needs from the environment until `src/config.ts` takes over. */
-export function databaseOptionsFromEnv(): { databaseUrl: string | null; dataDir: string } {
-  return {
-    databaseUrl: Deno.env.get("DATABASE_URL") || null,
-    dataDir: Deno.env.get("SLUICE_DATA_DIR") || "./sluice-data",
-  };
 }
 
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Sql> {

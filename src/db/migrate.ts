@@ -27,7 +27,8 @@ import { type Migration, MIGRATIONS } from "./migrations.ts";
 export const MIGRATION_LOCK_KEY = 0x736c7569;
 const LOCK_KEY = MIGRATION_LOCK_KEY;
 
-export type MigrationState = "applied" | "pending" | "checksum_mismatch";
+/** `unknown`: recorded in the database but not in this build (a newer Sluice migrated it). */
+export type MigrationState = "applied" | "pending" | "checksum_mismatch" | "unknown";
 
 /** The marker line that makes a migration run outside a transaction (see the module comment). */
 export const NO_TRANSACTION_MARKER = "-- sluice:no-transaction";
@@ -230,7 +231,7 @@ export async function migrationStatus(
       name: r.name,
       checksum: r.checksum,
       appliedAt: r.applied_at,
-      state: "applied",
+      state: "unknown",
     });
   }
   return out.sort((a, b) => a.version - b.version);

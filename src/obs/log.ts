@@ -10,6 +10,10 @@
  * - string values that look like a credential (`sluice_…` API tokens, `whsec_…` secrets,
  *   `Bearer …`, the password in a `postgres://user:pass@` URL) are masked, also inside error
  *   messages.
+ *
+ * The one exception is explicit: a value wrapped in `shownOnce()` is written as is, for the
+ * first admin token `sluice up` creates, which is shown exactly once and has to reach the
+ * operator through the log when no terminal is attached (compose, systemd).
  */
 export type LogLevel = "debug" | "info" | "warn" | "error";
 export type LogFormat = "json" | "pretty";
@@ -37,7 +41,20 @@ export function maskSecrets(text: string): string {
   return out;
 }
 
+/** A value the caller deliberately shows in full, once (see the header). */
+export class ShownOnce {
+  constructor(readonly value: string) {}
+  toJSON(): string {
+    return this.value;
+  }
+}
+
+export function shownOnce(value: string): ShownOnce {
+  return new ShownOnce(value);
+}
+
 function clean(value: unknown, depth: number): unknown {
+  if (value instanceof ShownOnce) return value.value;
   if (typeof value === "string") return maskSecrets(value);
   if (value instanceof Error) return maskSecrets(value.message);
   if (value === null || typeof value !== "object" || value instanceof Date) return value;
@@ -76,7 +93,7 @@ export function createLogger(opts: LoggerOptions = {}, base: Record<string, unkn
     const entry: Record<string, unknown> = { ts: new Date().toISOString(), level, msg };
     if (opts.role) entry.role = opts.role;
     for (const [k, v] of Object.entries({ ...base, ...fields })) {
-      if (v === undefined || isSecretField(k)) continue;
+      if (v === undefined || (isSecretField(k) && !(v instanceof ShownOnce))) continue;
       entry[k] = clean(v, 0);
     }
     write(opts.format === "pretty" ? pretty(entry) : JSON.stringify(entry));

@@ -39,6 +39,7 @@ export async function createTestApi(
     tokenCacheMs: 0,
     gaugesCacheMs: 0,
     statusCacheMs: 0,
+    migrationsCacheMs: 0,
     maxBodyBytes: opts.maxBodyBytes,
     clientIp: () => opts.clientIp ?? "192.0.2.1",
   });

@@ -154,6 +154,27 @@ Deno.test("sluice migrate up and status work from a child process", async () => 
     const bad = await cli("sideways");
     strictEqual(bad.code, 2);
     assert(bad.stderr.includes("unknown subcommand 'sideways'"), bad.stderr);
+
+    // A status a deploy check must not pass: an edited migration, then one from a newer build.
+    await db.sql`UPDATE sluice.schema_migrations SET checksum = 'edited' WHERE version = 1`;
+    const edited = await cli("status");
+    strictEqual(edited.code, 1, edited.stdout);
+    assert(/^0001\s+create_core\s+checksum_mismatch\s/m.test(edited.stdout), edited.stdout);
+    assert(
+      edited.stderr.includes("error: MIGRATION_CHECKSUM_MISMATCH: 0001_create_core changed"),
+      edited.stderr,
+    );
+    strictEqual((await cli("status", "--json")).code, 1);
+    await db.sql`UPDATE sluice.schema_migrations SET checksum = ${
+      checksumOf(MIGRATIONS[0]!.sql)
+    } WHERE version = 1`;
+    await db.sql`
+      INSERT INTO sluice.schema_migrations (version, name, checksum) VALUES (9999, 'from_newer', 'x')
+    `;
+    const newer = await cli("status");
+    strictEqual(newer.code, 1, newer.stdout);
+    assert(/^9999\s+from_newer\s+unknown\s/m.test(newer.stdout), newer.stdout);
+    assert(newer.stderr.includes("9999_from_newer applied by a newer Sluice"), newer.stderr);
   }, { empty: true });
 });
 

@@ -21,7 +21,8 @@ address is refused while no admin token exists. SLUICE_BOOTSTRAP_TOKEN, when set
 as the admin token 'bootstrap'.
 
 Environment: DATABASE_URL (else the embedded cluster a running 'sluice up' started),
-SLUICE_API_REQUEST_TIMEOUT, SLUICE_API_RATE_LIMIT (requests per minute per token or IP),
+SLUICE_API_REQUEST_TIMEOUT, SLUICE_DB_STATEMENT_TIMEOUT (per database statement; 504
+DATABASE_TIMEOUT), SLUICE_API_RATE_LIMIT (requests per minute per token or IP),
 SLUICE_HEALTH_ALLOWLIST, SLUICE_MAX_BATCH_SIZE, SLUICE_MAX_PAYLOAD_BYTES,
 SLUICE_MAX_ENQUEUE_PER_MINUTE, SLUICE_MAX_QUEUE_SIZE. Migrations must be applied first
 (sluice migrate) unless SLUICE_MIGRATE_ON_STARTUP=true.
@@ -44,7 +45,13 @@ export const apiCommand: Command = {
         console.error("error: SLUICE_API_ADDR is 'off': set a host:port to run the api role");
         return 2;
       }
-      const db = await connectRole(config, log, { max: API_POOL });
+      // The whole pool serves requests, so the statement timeout is the pool's; migrate()
+      // lifts it on its own connection.
+      const db = await connectRole(config, log, {
+        max: API_POOL,
+        statementTimeoutMs: config.dbStatementTimeoutMs,
+        applicationName: "sluice api",
+      });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: false });
         await warmPool(db.sql, API_POOL);

@@ -764,6 +764,15 @@ const VARS = {
     show: showDuration,
     description: "Longest an API request may take before it answers 504 TIMEOUT; default 30s",
   }),
+  dbStatementTimeoutMs: v({
+    name: "SLUICE_DB_STATEMENT_TIMEOUT",
+    default: "5s",
+    parse: orNull<number>("off", duration({ min: 10, max: 86_400_000 })),
+    show: (ms) => ms === null ? "off" : showDuration(ms),
+    nullLabel: "off",
+    description:
+      "Longest one database statement of an API request may run before it answers 504 DATABASE_TIMEOUT; off = none; 5s (maintenance, workers, migrate, backup and restore have none)",
+  }),
   metricsPublic: v({
     name: "SLUICE_METRICS_PUBLIC",
     default: "false",

@@ -141,7 +141,7 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
     info: { title: "Sluice API", version: VERSION },
     security: [{ bearer: [] }],
   });
-  app.onError(onErrorHandler(ctx.log));
+  app.onError(onErrorHandler(ctx));
   app.notFound(notFoundHandler);
   return app;
 }

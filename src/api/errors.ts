@@ -7,6 +7,8 @@ import { HTTPException } from "hono/http-exception";
 import type { ZodError } from "zod";
 import { type ErrorCode, httpStatusOf, isSluiceError, SluiceError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
+import type { SluiceSeries } from "../obs/series.ts";
+import { routeLabel } from "./observe.ts";
 
 export function errorResponse(c: Context, e: SluiceError): Response {
   const status = httpStatusOf(e.code);
@@ -70,6 +72,15 @@ function isRejectedValue(e: unknown): boolean {
     /^(22P02|22003|22007|22008|22009|22021|22P05|22025|2201[0-9A-Z]|54001)$/.test(code);
 }
 
+/**
+ * 57014 `query_canceled`: the statement ran past the api pool's `statement_timeout`
+ * (SLUICE_DB_STATEMENT_TIMEOUT). An operator's `pg_cancel_backend` raises the same code; it is
+ * the same story for the caller (the database gave up on the request), so it answers the same.
+ */
+function isStatementTimeout(e: unknown): boolean {
+  return (e as { code?: unknown })?.code === "57014";
+}
+
 /** At most one `database_unavailable` line per second, however many requests are refused. */
 const OUTAGE_LOG_EVERY_MS = 1_000;
 
@@ -93,6 +104,12 @@ export function toSluiceError(e: unknown): SluiceError {
     }
     if (code) return new SluiceError(code, e.message || code.toLowerCase().replaceAll("_", " "));
   }
+  if (isStatementTimeout(e)) {
+    return new SluiceError(
+      "DATABASE_TIMEOUT",
+      "a database statement ran longer than SLUICE_DB_STATEMENT_TIMEOUT and was cancelled; retry later",
+    );
+  }
   if (isRejectedValue(e)) {
     return new SluiceError(
       "VALIDATION_FAILED",
@@ -108,7 +125,14 @@ export function toSluiceError(e: unknown): SluiceError {
   return new SluiceError("INTERNAL", "internal error; the server log has the details");
 }
 
-export function onErrorHandler(log: Logger): ErrorHandler {
+/**
+ * Maps every thrown value to the error shape and logs what an operator acts on: outages at a
+ * bounded rate, statement timeouts (also counted per route), other 5xx, values the database
+ * refused.
+ */
+export function onErrorHandler(
+  { log, series }: { log: Logger; series: Pick<SluiceSeries, "dbStatementTimeouts"> },
+): ErrorHandler {
   let outageLoggedAt = 0;
   let suppressed = 0;
   return function onError(err, c) {
@@ -127,6 +151,15 @@ export function onErrorHandler(log: Logger): ErrorHandler {
         outageLoggedAt = now;
         suppressed = 0;
       }
+    } else if (e.code === "DATABASE_TIMEOUT") {
+      const route = routeLabel(c);
+      series.dbStatementTimeouts.inc({ route });
+      log.warn("db_statement_timeout", {
+        route,
+        method: c.req.method,
+        request_id: c.get("requestId"),
+        error: (err as Error).message,
+      });
     } else if (isRejectedValue(err)) {
       log.warn("db_rejected_value", {
         route: c.req.routePath,

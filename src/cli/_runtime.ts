@@ -1,6 +1,6 @@
 import type { Config } from "../config.ts";
 import { requireConfig } from "../config.ts";
-import { connectTo, openDatabase, type Sql } from "../db/connect.ts";
+import { type ConnectOptions, connectTo, openDatabase, type Sql } from "../db/connect.ts";
 import { type EmbeddedCluster, startEmbedded } from "../db/embedded.ts";
 import { assertNoPendingMigrations, migrate } from "../db/migrate.ts";
 import { isSluiceError, SluiceError } from "../errors.ts";
@@ -73,6 +73,8 @@ export interface RoleDatabase {
   embedded: EmbeddedCluster | null;
   /** Where the data lives, for start-up banners (no credentials). */
   describe: string;
+  /** Another pool on the same database (e.g. the api's, with its statement timeout); `close` ends it. */
+  openPool(opts: ConnectOptions): Promise<Sql>;
   close(): Promise<void>;
 }
 
@@ -85,7 +87,7 @@ const CONNECT_ATTEMPTS = 8;
 export async function connectRole(
   config: Config,
   log: Logger,
-  { startEmbeddedIfNeeded = false, max = 10 }: { startEmbeddedIfNeeded?: boolean; max?: number } =
+  { startEmbeddedIfNeeded = false, ...pool }: { startEmbeddedIfNeeded?: boolean } & ConnectOptions =
     {},
 ): Promise<RoleDatabase> {
   let embedded: EmbeddedCluster | null = null;
@@ -97,10 +99,14 @@ export async function connectRole(
       pgBin: config.pgBin,
       log: (line) => log.info("embedded_postgres", { detail: line }),
     });
-    sql = connectTo(embedded.connection, { max });
+    sql = connectTo(embedded.connection, pool);
     describe = `embedded PostgreSQL in ${embedded.dataDir} (socket ${embedded.connection.host})`;
   } else {
-    sql = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, max });
+    sql = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      ...pool,
+    });
     describe = config.databaseUrl
       ? redactUrl(config.databaseUrl)
       : `embedded PostgreSQL in ${config.dataDir}`;
@@ -127,12 +133,20 @@ export async function connectRole(
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+  const pools = [sql];
   return {
     sql,
     embedded,
     describe,
+    openPool: async (opts) => {
+      const more = embedded
+        ? connectTo(embedded.connection, opts)
+        : await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, ...opts });
+      pools.push(more);
+      return more;
+    },
     close: async () => {
-      await sql.end({ timeout: 5 }).catch(() => {});
+      await Promise.all(pools.map((p) => p.end({ timeout: 5 }).catch(() => {})));
       await embedded?.stop();
     },
   };

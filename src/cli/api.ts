@@ -19,7 +19,8 @@ Logs: JSON lines on stdout, 'api_ready' (with the url) once it serves, 'startup_
 the code; exit 2 for configuration, 1 otherwise) when it cannot start.
 
 Environment: DATABASE_URL or DATABASE_URL_FILE (else the embedded cluster a running 'sluice up' started),
-SLUICE_API_REQUEST_TIMEOUT, SLUICE_API_RATE_LIMIT (requests per minute per token or IP),
+SLUICE_API_REQUEST_TIMEOUT, SLUICE_DB_STATEMENT_TIMEOUT (per database statement; 504
+DATABASE_TIMEOUT), SLUICE_API_RATE_LIMIT (requests per minute per token or IP),
 SLUICE_HEALTH_ALLOWLIST, SLUICE_MAX_BATCH_SIZE, SLUICE_MAX_PAYLOAD_BYTES,
 SLUICE_MAX_ENQUEUE_PER_MINUTE, SLUICE_MAX_QUEUE_SIZE. Migrations must be applied first
 (sluice migrate) unless SLUICE_MIGRATE_ON_STARTUP=true.
@@ -44,7 +45,13 @@ export const apiCommand: Command = {
           "SLUICE_API_ADDR is 'off': set a host:port to run the api role",
         );
       }
-      const db = await connectRole(config, log, { max: API_POOL });
+      // The whole pool serves requests, so the statement timeout is the pool's; migrate()
+      // lifts it on its own connection.
+      const db = await connectRole(config, log, {
+        max: API_POOL,
+        statementTimeoutMs: config.dbStatementTimeoutMs,
+        applicationName: "sluice api",
+      });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: false });
         await warmPool(db.sql, API_POOL);

@@ -6,6 +6,9 @@ import { connectRole, engineDefaults, prepareSchema, runRole, shutdownSignal } f
 import { startMaintenance } from "./maintenance.ts";
 import { applyWorkerFlags, startObservedWorker } from "./worker.ts";
 
+/** Connections of the api's pool; the worker and maintenance share the role's 20 others. */
+const API_POOL = 10;
+
 const HELP = `Usage: sluice up [--queues a,b] [--concurrency N]
 
 Everything in one process: worker (/healthz on SLUICE_WORKER_METRICS_ADDR; its series are on
@@ -50,7 +53,13 @@ export const upCommand: Command = {
         // before anything else runs.
         const api: ApiServer | null = config.apiAddr
           ? await startApiServer({
-            sql: db.sql,
+            // A pool of its own: SLUICE_DB_STATEMENT_TIMEOUT bounds request statements, and the
+            // worker's and maintenance's (bulk archiving, pruning) stay unbounded on `db.sql`.
+            sql: await db.openPool({
+              max: API_POOL,
+              statementTimeoutMs: config.dbStatementTimeoutMs,
+              applicationName: "sluice api",
+            }),
             config,
             log,
             defaults: engineDefaults(config),

@@ -19,6 +19,13 @@ export interface ConnectOptions {
   max?: number;
   /** Server NOTICEs; silenced by default (migrations and `IF NOT EXISTS` emit them). */
   onnotice?: (notice: postgres.Notice) => void;
+  /**
+   * PostgreSQL `statement_timeout` for every connection of the pool, in milliseconds; null or
+   * absent = the server's (normally none). Only the api pool sets it (SLUICE_DB_STATEMENT_TIMEOUT).
+   */
+  statementTimeoutMs?: number | null;
+  /** `application_name` in pg_stat_activity, so an operator sees whose a query is; "sluice". */
+  applicationName?: string;
 }
 
 export interface OpenDatabaseOptions extends ConnectOptions {
@@ -94,7 +101,13 @@ function commonOptions(opts: ConnectOptions) {
     max: opts.max ?? 10,
     prepare: true,
     onnotice: opts.onnotice ?? (() => {}),
-    connection: { application_name: "sluice" },
+    // A startup parameter, not `SET LOCAL` per request: it costs nothing per statement, where a
+    // transaction around each request to scope a SET LOCAL cut throughput 4-5x (20 concurrent
+    // one-statement requests: 2,100-3,100/s against 530-650/s on the 2-core box).
+    connection: {
+      application_name: opts.applicationName ?? "sluice",
+      ...(opts.statementTimeoutMs ? { statement_timeout: opts.statementTimeoutMs } : {}),
+    },
     // postgres.js delays each reconnect by (0.5–1) × min(3^failures / 100, 20) s: a few seconds
     // of outage with heartbeats and leases retrying made the next attempt wait 7–20 s after
     // PostgreSQL was back (tests/faults/postgres_restart_test.ts: first lease 3–10+ s after the

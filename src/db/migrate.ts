@@ -82,6 +82,10 @@ export async function migrate(
 ): Promise<{ applied: { version: number; name: string }[] }> {
   const conn = await sql.reserve();
   try {
+    // The api pool bounds its statements (SLUICE_DB_STATEMENT_TIMEOUT) and `sluice api` may
+    // migrate on it at start: an index build on a big table takes what it takes. RESET below
+    // hands the connection back with the pool's own setting.
+    await conn`SET statement_timeout = 0`;
     await waitForMigrationLock(conn);
     try {
       const applied: { version: number; name: string }[] = [];
@@ -106,6 +110,8 @@ export async function migrate(
       await conn`SELECT pg_advisory_unlock(${LOCK_KEY})`.catch(() => {});
     }
   } finally {
+    // On a broken connection there is no session left to reset: keep the real error.
+    await conn`RESET statement_timeout`.catch(() => {});
     conn.release();
   }
 }

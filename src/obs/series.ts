@@ -9,6 +9,7 @@ export interface SluiceSeries {
   httpRequests: Counter;
   httpDuration: Histogram;
   dbQueryDuration: Histogram;
+  dbStatementTimeouts: Counter;
   queueDepth: Gauge;
   oldestAvailable: Gauge;
   jobsProcessed: Counter;
@@ -40,6 +41,11 @@ export function sluiceSeries(r: Registry): SluiceSeries {
       "sluice_db_query_duration_seconds",
       "Duration of instrumented database queries, by operation",
       ["op"],
+    ),
+    dbStatementTimeouts: r.counter(
+      "sluice_db_statement_timeouts_total",
+      "API requests whose database statement ran past SLUICE_DB_STATEMENT_TIMEOUT (answered 504 DATABASE_TIMEOUT), by route pattern",
+      ["route"],
     ),
     queueDepth: r.gauge(
       "sluice_queue_depth",

@@ -154,6 +154,7 @@ Deno.test("sluice config check with a good environment exits 0 and redacts secre
     assert(/^SLUICE_LEASE +15s +env$/m.test(r.stdout));
     assert(/^SLUICE_API_ADDR +\[::1\]:8081 +env$/m.test(r.stdout));
     assert(/^SLUICE_POLL +1s +default$/m.test(r.stdout));
+    assert(/^SLUICE_DB_STATEMENT_TIMEOUT +5s +default$/m.test(r.stdout), r.stdout);
     assert(/^SLUICE_BOOTSTRAP_TOKEN +<redacted, 43 chars> +file$/m.test(r.stdout), r.stdout);
     assert(/^SLUICE_SIGNING_SECRETS +<redacted, 1 secret> +env$/m.test(r.stdout));
     assert(r.stdout.includes("postgres://sluice:<redacted>@db.internal:5432/sluice"));

@@ -56,6 +56,7 @@ const configShape: Equals<Config, {
   sessionSecret: string | null;
   backupKey: string | null;
   apiRequestTimeoutMs: number;
+  dbStatementTimeoutMs: number | null;
   metricsPublic: boolean;
   minFreeDiskBytes: number;
   deliveryDeny: string[];
@@ -126,6 +127,7 @@ Deno.test("loadConfig() gives working defaults when the environment is empty", (
   strictEqual(c.signatureToleranceMs, 300_000);
   strictEqual(c.bootstrapToken, null);
   strictEqual(c.apiRequestTimeoutMs, 30_000);
+  strictEqual(c.dbStatementTimeoutMs, 5_000);
   strictEqual(c.metricsPublic, false);
   strictEqual(c.minFreeDiskBytes, 1_000_000_000);
   deepStrictEqual(c.deliveryDeny, [...BUILTIN_DELIVERY_DENY, ...LOCAL_DELIVERY_DENY]);
@@ -234,6 +236,7 @@ Deno.test("loadConfig() parses durations, sizes and their special values", () =>
     SLUICE_SCRUB_PAYLOADS_AFTER: "14d",
     SLUICE_API_RATE_LIMIT: "none",
     SLUICE_MAX_QUEUE_SIZE: "50000",
+    SLUICE_DB_STATEMENT_TIMEOUT: "off",
   })).config;
   strictEqual(c.leaseMs, 15_000);
   strictEqual(c.maxPayloadBytes, null);
@@ -241,10 +244,21 @@ Deno.test("loadConfig() parses durations, sizes and their special values", () =>
   strictEqual(c.scrubPayloadsAfterMs, 14 * 86_400_000);
   strictEqual(c.apiRateLimitPerMinute, null);
   strictEqual(c.maxQueueSize, 50_000);
+  strictEqual(c.dbStatementTimeoutMs, null);
+  strictEqual(
+    okConfig(loadConfig({ SLUICE_DB_STATEMENT_TIMEOUT: "1.5s" })).config.dbStatementTimeoutMs,
+    1_500,
+  );
 
-  const problems = problemsOf(loadConfig({ SLUICE_LEASE: "500ms", SLUICE_MIN_FREE_DISK: "lots" }));
+  const problems = problemsOf(loadConfig({
+    SLUICE_LEASE: "500ms",
+    SLUICE_MIN_FREE_DISK: "lots",
+    // 0 would be PostgreSQL's "no timeout": a typo for off, or for 0.5s? Refused, not guessed.
+    SLUICE_DB_STATEMENT_TIMEOUT: "0",
+  }));
   deepStrictEqual(problems, [
     'SLUICE_LEASE: "500ms" is too short (at least 1s)',
+    'SLUICE_DB_STATEMENT_TIMEOUT: "0" is too short (at least 10ms)',
     'SLUICE_MIN_FREE_DISK: "lots" is not a size (use e.g. 512KB, 1MB, 2GiB or a number of bytes)',
   ]);
 });

@@ -47,6 +47,34 @@ Deno.test("migrate() applies each migration once under concurrent runners", asyn
   }, { empty: true });
 });
 
+Deno.test("migrate() is not bound by the api pool's statement timeout and hands it back", async () => {
+  await withTestDatabase(async (db) => {
+    // The api pool's shape (SLUICE_DB_STATEMENT_TIMEOUT), one connection so the check after
+    // migrate() runs on the very connection the migration used.
+    const api = await openDatabase({
+      databaseUrl: db.url,
+      dataDir: "",
+      max: 1,
+      statementTimeoutMs: 100,
+    });
+    try {
+      // pg_sleep(0.3) in WITH_SLOW runs three times longer than the pool allows.
+      const { applied } = await migrate(api, WITH_SLOW);
+      strictEqual(applied.length, WITH_SLOW.length);
+      await rejects(api`SELECT pg_sleep(0.3)`, (e) => {
+        strictEqual((e as { code?: string }).code, "57014", String(e));
+        return true;
+      });
+      const [{ setting }] = await api<
+        [{ setting: string }]
+      >`SELECT current_setting('statement_timeout') AS setting`;
+      strictEqual(setting, "100ms");
+    } finally {
+      await api.end();
+    }
+  }, { empty: true });
+});
+
 Deno.test("migrate() refuses a migration whose text changed after it was applied", async () => {
   await withTestDatabase(async (db) => {
     const edited = MIGRATIONS.map((m, i) => i === 0 ? { ...m, sql: m.sql + "\n-- edited\n" } : m);

@@ -120,7 +120,7 @@ Deno.test("sluice verify and sluice smoke against a running sluice up", async (t
       async () => {
         const r = await sluice("verify", "--api", up.base, "--watch", "1s", "--every", "300ms");
         equal(r.code, 0, r.stdout + r.stderr);
-        match(r.stderr, /^verify: round 1 at \d\d:\d\d:\d\d: 7 checks ok, 0s of 1s$/m);
+        match(r.stderr, /^verify: round 1 at \d\d:\d\d:\d\d: 7 checks ok, \ds of 1s$/m);
         match(r.stderr, /^verify: stable for 1s \([3-9] rounds, every check ok\)$/m);
         equal((await sluice("verify", "--api", up.base, "--every", "1s")).code, 2);
       },
@@ -175,7 +175,8 @@ Deno.test("sluice verify and sluice smoke against a running sluice up", async (t
         stderr,
         /^verify: round \d+ at \d\d:\d\d:\d\d: \d+ of \d+ checks failed, after \d+s of 60s$/m,
       );
-      match(await stdout, /^api live .*FAIL/m);
+      // The front may go away between two checks of one round: some check of that round failed.
+      match(await stdout, /^(api|ops page)[a-z ]* .*FAIL/m);
     });
 
     await t.step("smoke passes, creates its queue once and leaves nothing running", async () => {

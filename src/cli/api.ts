@@ -63,7 +63,7 @@ export const apiCommand: Command = {
         });
         const stopping = shutdownSignal();
         run.ready();
-        log.info("api_ready", { url: server.url, database: db.describe });
+        log.announce("api_ready", { url: server.url, database: db.describe });
         const sig = await stopping;
         log.info("shutdown_requested", { signal: sig });
         await server.close();

@@ -80,7 +80,7 @@ export const upCommand: Command = {
         const opsPage = api ? `${api.url}/` : null;
         // The first admin token goes out once: in the banner for a person at a terminal, else in
         // the up_ready line, where `docker compose logs` / journalctl show it.
-        log.info("up_ready", {
+        log.announce("up_ready", {
           startup_ms: Math.round(performance.now() - t0),
           database: db.describe,
           ops_page: opsPage,

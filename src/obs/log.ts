@@ -74,6 +74,11 @@ export interface Logger {
   info(msg: string, fields?: Record<string, unknown>): void;
   warn(msg: string, fields?: Record<string, unknown>): void;
   error(msg: string, fields?: Record<string, unknown>): void;
+  /**
+   * An info line written whatever SLUICE_LOG_LEVEL says: a role's ready line, which tells the
+   * operator where it serves and may carry the first admin token (shown only this once).
+   */
+  announce(msg: string, fields?: Record<string, unknown>): void;
   child(fields: Record<string, unknown>): Logger;
 }
 
@@ -88,8 +93,13 @@ export interface LoggerOptions {
 export function createLogger(opts: LoggerOptions = {}, base: Record<string, unknown> = {}): Logger {
   const min = RANK[opts.level ?? "info"];
   const write = opts.write ?? ((line: string) => console.log(line));
-  const emit = (level: LogLevel, msg: string, fields: Record<string, unknown> = {}) => {
-    if (RANK[level] < min) return;
+  const emit = (
+    level: LogLevel,
+    msg: string,
+    fields: Record<string, unknown> = {},
+    always = false,
+  ) => {
+    if (RANK[level] < min && !always) return;
     const entry: Record<string, unknown> = { ts: new Date().toISOString(), level, msg };
     if (opts.role) entry.role = opts.role;
     for (const [k, v] of Object.entries({ ...base, ...fields })) {
@@ -103,6 +113,7 @@ export function createLogger(opts: LoggerOptions = {}, base: Record<string, unkn
     info: (m, f) => emit("info", m, f),
     warn: (m, f) => emit("warn", m, f),
     error: (m, f) => emit("error", m, f),
+    announce: (m, f) => emit("info", m, f, true),
     child: (fields) => createLogger(opts, { ...base, ...fields }),
   };
 }

@@ -20,6 +20,16 @@ export const CHROMIUM_ARGS = [
   "--disable-sync",
 ];
 
+/** A child's whole environment: nothing inherited (no SLUICE_ vars, no DATABASE_URL) but `extra`. */
+export function isolatedEnv(extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
+    HOME: Deno.env.get("HOME") ?? "/root",
+    NO_COLOR: "1",
+    ...extra,
+  };
+}
+
 export function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;

@@ -7,7 +7,7 @@ import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { generateToken } from "../../src/auth/tokens.ts";
 import { createTestDatabase, type TestDatabase } from "../_helpers/db.ts";
-import { freePort } from "../_helpers/sluice_process.ts";
+import { freePort, isolatedEnv } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -15,15 +15,12 @@ const dec = new TextDecoder();
 
 /** Only what a systemd unit gives: no DATABASE_URL in the environment. */
 function baseEnv(extra: Record<string, string>): Record<string, string> {
-  return {
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    HOME: Deno.env.get("HOME") ?? "/root",
-    NO_COLOR: "1",
+  return isolatedEnv({
     SLUICE_WORKER_METRICS_ADDR: "off",
     SLUICE_POLL: "200ms",
     SLUICE_MAINTENANCE_INTERVAL: "500ms",
     ...extra,
-  };
+  });
 }
 
 async function run(args: string[], env: Record<string, string>, cwd: string) {

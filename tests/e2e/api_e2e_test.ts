@@ -30,14 +30,14 @@ Deno.test("sluice up serves the API: enqueue runs, a pull worker leases and comp
       SLUICE_POLL: "100ms",
       SLUICE_LOG_LEVEL: "warn",
     },
-    stdout: "null",
+    stdout: "piped",
     stderr: "piped",
   }).spawn();
-  const stderr = child.stderr.pipeThrough(new TextDecoderStream());
-  let banner = "";
-  const reading = (async () => {
-    for await (const chunk of stderr) banner += chunk;
-  })();
+  // Logs and anything else the process prints, stdout and stderr together.
+  let output = "";
+  const reading = Promise.all([child.stdout, child.stderr].map(async (stream) => {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) output += chunk;
+  }));
   const auth = { authorization: `Bearer ${token}`, "content-type": "application/json" };
   const call = async (method: string, path: string, body?: unknown) => {
     const res = await fetch(`${base}${path}`, {
@@ -50,10 +50,16 @@ Deno.test("sluice up serves the API: enqueue runs, a pull worker leases and comp
   try {
     await waitFor(
       () => fetch(`${base}/readyz`).then((r) => r.body?.cancel().then(() => r.ok), () => false),
-      { timeoutMs: 60_000, intervalMs: 100, what: `readyz on ${base} (stderr: ${banner})` },
+      { timeoutMs: 60_000, intervalMs: 100, what: `readyz on ${base} (output: ${output})` },
     );
-    // The banner comes once the worker runs too, a moment after the API answers.
-    await waitFor(() => banner.includes(`${base}/v1`), { timeoutMs: 30_000, what: "the banner" });
+    // up_ready comes once the worker runs too, a moment after the API answers; it is written
+    // at SLUICE_LOG_LEVEL=warn as well.
+    await waitFor(() => output.includes(`"msg":"up_ready"`), {
+      timeoutMs: 30_000,
+      what: "the up_ready line",
+    });
+    const ready = JSON.parse(output.split("\n").find((l) => l.includes(`"msg":"up_ready"`))!);
+    equal(ready.api, `${base}/v1`);
 
     const e = await call("POST", "/v1/jobs", { kind: "sluice.noop", payload: { hi: 1 } });
     equal(e.status, 201);
@@ -96,6 +102,6 @@ Deno.test("sluice up serves the API: enqueue runs, a pull worker leases and comp
     const status = await child.status;
     await reading;
     await db.drop();
-    equal(status.code, 0, banner);
+    equal(status.code, 0, output);
   }
 });

@@ -1,19 +1,13 @@
-import { equal, ok as assert } from "node:assert/strict";
+import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
+import { isolatedEnv } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
 /** Environment for a child sluice: nothing inherited (no SLUICE_ vars, no DATABASE_URL), so it uses the embedded DB. */
 function childEnv(extra: Record<string, string> = {}): Record<string, string> {
-  return {
-    PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
-    HOME: Deno.env.get("HOME") ?? "/root",
-    NO_COLOR: "1",
-    SLUICE_API_ADDR: "off",
-    SLUICE_WORKER_METRICS_ADDR: "off",
-    ...extra,
-  };
+  return isolatedEnv({ SLUICE_API_ADDR: "off", SLUICE_WORKER_METRICS_ADDR: "off", ...extra });
 }
 
 async function sluice(cwd: string, program: string[], args: string[]) {
@@ -56,20 +50,34 @@ async function upStory(program: string[], cwd: string) {
     const decoder = new TextDecoder();
     for await (const chunk of up.stderr) stderr.push(decoder.decode(chunk));
   })();
-  const stdout = up.stdout.pipeTo(new WritableStream());
+  const out: string[] = [];
+  const stdout = (async () => {
+    const decoder = new TextDecoder();
+    for await (const chunk of up.stdout) out.push(decoder.decode(chunk, { stream: true }));
+  })();
   try {
     const t0 = Date.now();
     let exited = false;
     up.status.then(() => (exited = true));
-    await waitFor(() => {
-      if (exited) throw new Error(`sluice up exited early: ${stderr.join("")}`);
-      return stderr.join("").includes("Sluice is up");
-    }, { timeoutMs: 30_000, what: "sluice up banner" });
+    // No terminal here: no text banner, the `up_ready` log line says where everything is.
+    const ready = await waitFor(() => {
+      if (exited) throw new Error(`sluice up exited early: ${stderr.join("")}${out.join("")}`);
+      return out.join("").split("\n").find((l) => l.includes('"msg":"up_ready"'));
+    }, { timeoutMs: 30_000, what: "sluice up's up_ready line" });
+    const line = JSON.parse(ready);
+    assert(String(line.database).startsWith("embedded PostgreSQL in "), ready);
+    equal(line.ops_page, null, "SLUICE_API_ADDR=off: no ops page");
     console.log(`sluice up ready after ${Date.now() - t0} ms`);
 
     const second = await sluice(cwd, program, ["up"]);
     equal(second.code, 1, "a second `up` on the same data dir is refused");
-    assert(second.stderr.includes("EMBEDDED_PG_RUNNING"), second.stderr);
+    // Roles report start-up failures as a log line, not text.
+    const failed = JSON.parse(second.stdout.trim().split("\n").at(-1)!);
+    deepStrictEqual([failed.msg, failed.code, failed.exit_code], [
+      "startup_failed",
+      "EMBEDDED_PG_RUNNING",
+      1,
+    ]);
 
     const enq = await sluice(cwd, program, [
       "jobs",
@@ -94,6 +102,10 @@ async function upStory(program: string[], cwd: string) {
     await drain;
     await stdout;
     equal(status.code, 0, `sluice up exited ${status.code}: ${stderr.join("")}`);
+    const log = out.join("") + stderr.join("");
+    for (const l of log.split("\n").filter(Boolean)) {
+      equal(typeof JSON.parse(l), "object", `not a JSON line: ${l}`);
+    }
   }
   deepEmpty(await postgresProcessesUnder(cwd));
 }

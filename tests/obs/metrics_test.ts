@@ -2,7 +2,7 @@ import { deepStrictEqual, equal, ok as assert, throws } from "node:assert/strict
 import { countFinishedJobs } from "../../src/maintenance/counter.ts";
 import { evaluateAlerts } from "../../src/maintenance/alerts.ts";
 import { DbGauges, readDbGauges } from "../../src/obs/db_gauges.ts";
-import { createLogger } from "../../src/obs/log.ts";
+import { createLogger, shownOnce } from "../../src/obs/log.ts";
 import { Registry } from "../../src/obs/metrics.ts";
 import { exposition, render } from "../../src/obs/prometheus.ts";
 import { metricsSnapshot } from "../../src/obs/snapshot.ts";
@@ -210,6 +210,22 @@ Deno.test("createLogger() never writes payloads, tokens, secrets or signature he
   deepStrictEqual(e.headers, { "content-type": "application/json" });
   assert(!lines[0]!.includes("hunter2") && !lines[0]!.includes("abc.def"), lines[0]);
   assert(!lines[0]!.includes("abcdefghijklmnopqrstuvwxyz0123"), lines[0]);
+});
+
+Deno.test("announce() writes at any level; only a shownOnce() value passes the redaction", () => {
+  const lines: string[] = [];
+  const log = createLogger({ role: "up", level: "warn", write: (l) => lines.push(l) });
+  const token = "sluice_abcdefghijklmnopqrstuvwxyz0123";
+  log.info("dropped", {});
+  log.announce("up_ready", { admin_token: shownOnce(token), other_token: token });
+  equal(lines.length, 1);
+  const e = JSON.parse(lines[0]!);
+  deepStrictEqual([e.msg, e.level, e.admin_token, e.other_token], [
+    "up_ready",
+    "info",
+    token,
+    undefined,
+  ]);
 });
 
 export type { Sql };

@@ -163,14 +163,21 @@ Deno.test("a held job is explained as held, listed apart, and goes back to the q
     }, { what: "the long job listed as running" });
     deepStrictEqual(listed.runningJobIds, [slow]);
     deepStrictEqual(listed.heldJobIds, fast);
-    // Within about a second the held jobs are released (not renewed by heartbeats).
-    await waitFor(async () => {
-      const rows = await db.sql<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM sluice.jobs
-        WHERE id = ANY(${fast}::bigint[]) AND state = 'available' AND attempt = 0`;
-      return rows[0]!.n === 5;
-    }, { timeoutMs: 3_000, what: "held jobs back in the queue" });
-    ok(lines.some((l) => JSON.parse(l).msg === "held_jobs_released"), lines.join("\n"));
+    // Within about a second the held jobs are released (not renewed by heartbeats). Waited for
+    // on the log line, not on the rows: the release commits (and a poll of the rows sees it) a
+    // round trip before the worker has its reply and logs, so polling the rows and then reading
+    // the log raced the worker.
+    const releasedCount = () =>
+      lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "held_jobs_released")
+        .reduce((n, l) => n + l.count, 0);
+    await waitFor(() => releasedCount() === 5, {
+      timeoutMs: 3_000,
+      what: "held_jobs_released for the five held jobs",
+    });
+    const [back] = await db.sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM sluice.jobs
+      WHERE id = ANY(${fast}::bigint[]) AND state = 'available' AND attempt = 0`;
+    equal(back!.n, 5, "held jobs back in the queue");
     equal(heldOf(w), 0);
     // The long job has run past PREFETCH_FAST_MS: renewed, so it is plainly running.
     equal((await explainJob(db.sql, slow!)).explain.code, "LEASED_BY_WORKER");

@@ -14,8 +14,8 @@ export interface HeartbeatDeps {
   attempts: Attempts;
   /** The lease of a running attempt is gone: another attempt may run. */
   onLost(a: Attempt): void;
-  /** Renewed by a statement sent at `sentAt` (Clock.now()). */
-  onRenewed(a: Attempt, sentAt: number): void;
+  /** A renewal moved a running attempt's local lease deadline to `at`. */
+  armDeadline(at: number): void;
   /** An operator asked to cancel this running attempt. */
   onCancel(a: Attempt): Promise<void>;
 }
@@ -80,7 +80,13 @@ export class Heartbeat {
       if (attempts.get(a.job.id) !== a || a.state.tag !== "running") continue;
       if (!alive.has(a.job.id)) this.deps.onLost(a);
       else {
-        this.deps.onRenewed(a, sentAt);
+        const { run } = a.state;
+        run.shortLease = false;
+        // The local deadline counts from when the statement was sent, so it is never later than
+        // the database's; and it only moves later: a late reply from an older beat must not
+        // pull back what a newer one renewed.
+        run.leaseDeadline = Math.max(run.leaseDeadline, sentAt + leaseMs);
+        this.deps.armDeadline(run.leaseDeadline);
         if (cancelRequested.has(a.job.id)) await this.deps.onCancel(a);
       }
     }

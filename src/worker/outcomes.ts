@@ -23,8 +23,8 @@ export interface OutcomeDeps {
 }
 
 /**
- * Records the outcomes written one attempt at a time (failures, deferrals, callbacks awaited,
- * cancellations); successes go through the completion batch. Each takes a running attempt
+ * Records the outcomes written one attempt at a time (failures and timeouts, deferrals, callbacks
+ * awaited, cancellations) and lost leases; successes go through the completion batch. Each takes a running attempt
  * through deciding and writing to done (or lost), and ignores one that is no longer running.
  */
 export class Outcomes {
@@ -125,6 +125,28 @@ export class Outcomes {
     );
     log.info("job_cancelled", { job_id: job.id, attempt: job.attempt });
     this.#end(a, run, "cancelled", "done", "cancelled");
+  }
+
+  /** The attempt ran past its timeout: abort its handler and record a TIMEOUT failure. */
+  timeOut(a: Attempt): void {
+    if (a.state.tag !== "running") return;
+    const { run } = a.state;
+    const reason = new JobFailure(
+      "TIMEOUT",
+      `attempt ${a.job.attempt} ran longer than its timeout of ${run.timeoutMs} ms`,
+    );
+    run.controller.abort(reason);
+    void this.fail(a, reason, "timeout");
+  }
+
+  /** A running attempt's lease is gone: abort its handler, which must not write any more. */
+  lose(a: Attempt, message: string, fields: Record<string, unknown> = {}): void {
+    if (a.state.tag !== "running") return;
+    const { run } = a.state;
+    run.controller.abort(new JobFailure("STALE_LEASE", message));
+    this.deps.log.warn("lease_lost", { job_id: a.job.id, attempt: a.job.attempt, ...fields });
+    this.deps.attempts.move(a, { tag: "lost" });
+    this.deps.settle(a, run, "lost");
   }
 
   /** Running → deciding → writing; undefined when the attempt already went another way. */

@@ -3,7 +3,7 @@ import type { Logger } from "../obs/log.ts";
 import type { LeasedJob } from "../queue/job.ts";
 import { releaseJobs } from "../queue/outcome.ts";
 import type { Queue } from "../queue/queues.ts";
-import { type Attempt, move } from "./attempt.ts";
+import { type Attempt, move, type Run } from "./attempt.ts";
 import type { Clock } from "./clock.ts";
 
 /**
@@ -130,3 +130,31 @@ export class Prefetch {
 
 const dueBy = (a: Attempt) => a.state.tag === "held" ? a.state.startBy : -Infinity;
 const leasedAt = (a: Attempt) => a.state.tag === "held" ? a.state.leasedAt : 0;
+
+/**
+ * The attempts started on a prefetch lease that still run PREFETCH_FAST_MS after starting: the
+ * loop renews them to the full lease in one heartbeat, so the usual fast attempt costs no write
+ * of its own; the renewal is also what marks the job started (src/queue/prefetch_lease.ts).
+ */
+export function dueForFullLease(attempts: Iterable<Attempt>, now: number): Map<Attempt, Run> {
+  const due = new Map<Attempt, Run>();
+  for (const a of attempts) {
+    const s = a.state;
+    if (s.tag === "running" && s.run.shortLease && s.run.startedAt <= now - PREFETCH_FAST_MS) {
+      due.set(a, s.run);
+    }
+  }
+  return due;
+}
+
+/** When the next attempt on a prefetch lease is due for its full lease, or Infinity. */
+export function nextFullLeaseAt(attempts: Iterable<Attempt>): number {
+  let at = Infinity;
+  for (const a of attempts) {
+    const s = a.state;
+    if (s.tag === "running" && s.run.shortLease) {
+      at = Math.min(at, s.run.startedAt + PREFETCH_FAST_MS);
+    }
+  }
+  return at;
+}

@@ -2,7 +2,6 @@ import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
 import { leaseJobs } from "../queue/lease.ts";
-import { releaseJobs } from "../queue/outcome.ts";
 import { PREFETCH_LEASE_MS } from "../queue/prefetch_lease.ts";
 import { promoteDueJobs } from "../queue/promote.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults } from "../queue/queues.ts";
@@ -12,11 +11,12 @@ import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { CompletionBatch } from "./completions.ts";
 import { checkDeadlines, Deadlines } from "./deadlines.ts";
 import { type Deliver, execDelivery, inlineDelivery } from "./deliver.ts";
-import { JobFailure } from "./failure.ts";
 import { type HandlerMap, handlerMap } from "./handlers.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { Outcomes } from "./outcomes.ts";
-import { Prefetch, PREFETCH_FAST_MS } from "./prefetch.ts";
+import { dueForFullLease, nextFullLeaseAt, Prefetch } from "./prefetch.ts";
+import { runAttempt, type RunDeps } from "./run.ts";
+import { drain } from "./shutdown.ts";
 import { ServedQueues } from "./served_queues.ts";
 import { Wakeup } from "./_wakeup.ts";
 import { Listener } from "./_listener.ts";
@@ -69,6 +69,7 @@ export class Worker {
   readonly #queues: ServedQueues;
   readonly #wakeup: Wakeup;
   readonly #deliveries: Record<string, Deliver>;
+  readonly #runDeps: RunDeps;
   #rotation = 0;
   #stopping = false;
   #running: Promise<void> | null = null;
@@ -110,21 +111,22 @@ export class Worker {
       observe: (ms) => this.#prefetch.observe(ms),
       settle: (a, run, status) => this.#settle(a, run, status),
     });
+    const outcomes = this.#outcomes;
+    this.#runDeps = {
+      deliveries: this.#deliveries,
+      log,
+      attempts,
+      outcomes,
+      succeed: (a, run, result) => this.#succeed(a, run, result),
+      wake: () => this.#wakeup.wake(),
+    };
     this.#deadlines = new Deadlines(clock, (now) =>
       checkDeadlines(attempts.values(), now, {
         leaseExpired: (a) =>
-          this.#lose(a, "the lease expired before a heartbeat could renew it", {
+          outcomes.lose(a, "the lease expired before a heartbeat could renew it", {
             reason: "expired_without_heartbeat",
           }),
-        timedOut: (a) => {
-          const { run } = a.state as { run: Run };
-          const reason = new JobFailure(
-            "TIMEOUT",
-            `attempt ${a.job.attempt} ran longer than its timeout of ${run.timeoutMs} ms`,
-          );
-          run.controller.abort(reason);
-          void this.#outcomes.fail(a, reason, "timeout");
-        },
+        timedOut: (a) => outcomes.timeOut(a),
       }));
     this.#heartbeat = new Heartbeat({
       sql,
@@ -133,15 +135,9 @@ export class Worker {
       clock,
       log,
       attempts,
-      onLost: (a) => this.#lose(a, "the lease was lost; another attempt may run"),
-      onRenewed: (a, sentAt) => {
-        const { run } = a.state as { run: Run };
-        run.shortLease = false;
-        // Only later: a late reply from an older beat must not pull back what a newer renewed.
-        run.leaseDeadline = Math.max(run.leaseDeadline, sentAt + o.leaseMs);
-        this.#deadlines.arm(run.leaseDeadline);
-      },
-      onCancel: (a) => this.#outcomes.cancel(a),
+      onLost: (a) => outcomes.lose(a, "the lease was lost; another attempt may run"),
+      armDeadline: (at) => this.#deadlines.arm(at),
+      onCancel: (a) => outcomes.cancel(a),
     });
   }
 
@@ -312,37 +308,22 @@ export class Worker {
     }
   }
 
-  /**
-   * Renews to the full lease, in one heartbeat, the attempts started on a prefetch lease that
-   * still run after PREFETCH_FAST_MS, so the usual fast attempt costs no write of its own; the
-   * renewal is also what marks the job started (src/queue/prefetch_lease.ts).
-   */
+  /** Renews attempts started on a prefetch lease to the full lease (see dueForFullLease). */
   async #renewStarted(): Promise<void> {
-    const due = this.#clock.now() - PREFETCH_FAST_MS;
-    const runs = new Map<Attempt, Run>();
-    for (const a of this.#attempts.values()) {
-      const s = a.state;
-      if (s.tag === "running" && s.run.shortLease && s.run.startedAt <= due) runs.set(a, s.run);
-    }
-    if (runs.size === 0) return;
-    for (const run of runs.values()) run.shortLease = false;
+    const due = dueForFullLease(this.#attempts.values(), this.#clock.now());
+    if (due.size === 0) return;
+    for (const run of due.values()) run.shortLease = false;
     try {
-      await this.#heartbeat.renew([...runs.keys()]);
+      await this.#heartbeat.renew([...due.keys()]);
     } catch (e) {
-      for (const run of runs.values()) run.shortLease = true;
+      for (const run of due.values()) run.shortLease = true;
       throw e;
     }
   }
 
-  /** Ms until a held job is overdue or a started one is due for #renewStarted. */
+  /** Ms until a held job is overdue or a started one is due for its full lease. */
   #nextDueMs(): number {
-    let due = this.#prefetch.nextDue();
-    for (const a of this.#attempts.values()) {
-      const s = a.state;
-      if (s.tag === "running" && s.run.shortLease) {
-        due = Math.min(due, s.run.startedAt + PREFETCH_FAST_MS);
-      }
-    }
+    const due = Math.min(this.#prefetch.nextDue(), nextFullLeaseAt(this.#attempts.values()));
     return Math.max(0, Math.ceil(due - this.#clock.now()));
   }
 
@@ -364,48 +345,7 @@ export class Worker {
     move(a, { tag: "running", run });
     this.#attempts.add(a);
     this.#deadlines.arm(Math.min(run.timeoutAt, run.leaseDeadline));
-    this.#deliver(a, run);
-  }
-
-  #deliver(a: Attempt, run: Run): void {
-    const { job, queue } = a;
-    const deliver = this.#deliveries[queue.effective.delivery.mode]!;
-    const workerLog = this.#log;
-    let log: Logger | undefined;
-    // Perf (issue #8): the job's logger is built only when a handler asks for it; building it
-    // for every attempt was the largest JavaScript item in a CPU profile of no-op jobs.
-    const ctx = {
-      job,
-      signal: run.controller.signal,
-      get log(): Logger {
-        return log ??= workerLog.child({
-          job_id: job.id,
-          queue: job.queue,
-          kind: job.kind,
-          attempt: job.attempt,
-        });
-      },
-    };
-    void (async () => {
-      try {
-        const outcome = await deliver(job, queue, ctx);
-        if (outcome.status === "succeeded") this.#succeed(a, run, outcome.result);
-        else if (outcome.status === "awaiting_callback") await this.#outcomes.awaitCallback(a);
-        else await this.#outcomes.defer(a, outcome.delayMs, outcome.reason);
-      } catch (e) {
-        if (a.state.tag !== "running") return;
-        const failure = e instanceof JobFailure
-          ? e
-          : new JobFailure("HANDLER_ERROR", e instanceof Error ? e.message : String(e));
-        await this.#outcomes.fail(a, failure, "failed");
-      } finally {
-        // An ended attempt whose handler ignored the abort leaves the set only now.
-        if (this.#attempts.get(job.id) === a && endedState(a)) {
-          this.#attempts.delete(a);
-          this.#wakeup.wake();
-        }
-      }
-    })();
+    runAttempt(a, run, this.#runDeps);
   }
 
   #succeed(a: Attempt, run: Run, result: unknown): void {
@@ -416,16 +356,6 @@ export class Worker {
     // job at once rather than at the next loop turn, so prefetched jobs run back to back.
     this.#startHeld();
     this.#wakeup.wake();
-  }
-
-  /** A running attempt's lease is gone: abort its handler, which must not write any more. */
-  #lose(a: Attempt, message: string, fields: Record<string, unknown> = {}): void {
-    if (a.state.tag !== "running") return;
-    const { run } = a.state;
-    run.controller.abort(new JobFailure("STALE_LEASE", message));
-    this.#log.warn("lease_lost", { job_id: a.job.id, attempt: a.job.attempt, ...fields });
-    this.#attempts.move(a, { tag: "lost" });
-    this.#settle(a, run, "lost");
   }
 
   #settle(a: Attempt, run: Run, status?: AttemptEvent["status"]): void {
@@ -451,63 +381,24 @@ export class Worker {
   }
 
   async #drain(): Promise<void> {
-    const { sql, shutdownGraceMs } = this.#o;
-    const clock = this.#clock;
-    const deadline = clock.now() + shutdownGraceMs;
-    const flush = () =>
-      this.#completions.flush().catch((e) => this.#log.warn("flush_failed", { error: e }));
-    this.#log.info("worker_stopping", {
-      in_flight: this.#attempts.size,
-      grace_ms: shutdownGraceMs,
+    const o = this.#o;
+    await drain({
+      sql: o.sql,
+      clock: this.#clock,
+      log: this.#log,
+      graceMs: o.shutdownGraceMs,
+      attempts: this.#attempts,
+      prefetch: this.#prefetch,
+      completions: this.#completions,
+      renewStarted: () => this.#renewStarted(),
+      wait: (ms) => this.#wakeup.wait(ms),
+      onAttempt: o.onAttempt,
     });
-    while (clock.now() < deadline) {
-      await flush();
-      if (this.#attempts.size === 0) break;
-      // Attempts started on a prefetch lease still need their full lease to finish the grace.
-      await this.#renewStarted().catch((e) => this.#log.warn("heartbeat_failed", { error: e }));
-      await this.#wakeup.wait(Math.min(100, Math.max(1, deadline - clock.now())));
-    }
-    await flush();
-    const held = this.#prefetch.takeAll();
-    if (held.length > 0) {
-      const released = await this.#release(held);
-      this.#log.info("jobs_released", { count: released.size, prefetched: true });
-    }
-    const rest: [Attempt, Run][] = [];
-    for (const a of this.#attempts.values()) {
-      if (a.state.tag === "running") rest.push([a, a.state.run]);
-    }
-    if (rest.length > 0) {
-      const reason = new JobFailure("SHUTDOWN", "the worker stopped before the attempt finished");
-      for (const [, run] of rest) run.controller.abort(reason);
-      const released = await this.#release(rest.map(([a]) => a));
-      for (const [a, run] of rest) {
-        const durationMs = clock.now() - run.startedAt;
-        this.#o.onAttempt?.({ job: a.job, status: "released", durationMs });
-      }
-      this.#log.info("jobs_released", { count: released.size });
-    }
     this.#heartbeat.stop();
     this.#deadlines.stop();
-    clock.clearTimeout(this.#recheck);
+    this.#clock.clearTimeout(this.#recheck);
     await this.#listener?.close();
-    await stopWorker(sql, this.id).catch(() => {});
+    await stopWorker(o.sql, this.id).catch(() => {});
     this.#log.info("worker_stopped", {});
   }
-
-  /** Gives attempts back to the queue at shutdown; held ones never started. */
-  async #release(list: Attempt[]): Promise<Set<string>> {
-    for (const a of list) {
-      if (a.state.tag === "running") {
-        this.#attempts.move(a, { tag: "released", reason: "shutdown" });
-      } else move(a, { tag: "released", reason: "shutdown" });
-    }
-    return await releaseJobs(this.#o.sql, list.map((a) => a.job)).catch((e) => {
-      this.#log.error("release_failed", { error: e, jobs: list.length });
-      return new Set<string>();
-    });
-  }
 }
-
-const endedState = (a: Attempt) =>
-  a.state.tag === "done" || a.state.tag === "released" || a.state.tag === "lost";

@@ -157,7 +157,7 @@ Deno.test("a lease no heartbeat renewed in time is lost by the worker's own cloc
   }
 });
 
-Deno.test("Heartbeat sends its first beat at a third of the lease and renews from when it was sent", async () => {
+Deno.test("Heartbeat sends its first beat at a third of the lease and counts the renewed lease from when it was sent", async () => {
   const db = await createTestDatabase();
   const clock = new FakeClock();
   try {
@@ -195,8 +195,8 @@ Deno.test("Heartbeat sends its first beat at a third of the lease and renews fro
       },
     };
     attempts.add(a);
-    let renewed: (sentAt: number) => void = () => {};
-    const renewal = new Promise<number>((r) => (renewed = r));
+    let armed: (at: number) => void = () => {};
+    const renewal = new Promise<number>((r) => (armed = r));
     const hb = new Heartbeat({
       sql: db.sql,
       workerId: "hb",
@@ -207,7 +207,7 @@ Deno.test("Heartbeat sends its first beat at a third of the lease and renews fro
       onLost: () => {
         throw new Error("not lost");
       },
-      onRenewed: (_a, sentAt) => renewed(sentAt),
+      armDeadline: (at) => armed(at),
       onCancel: () => Promise.resolve(),
     });
     const before = await expiry(db.sql, job!.id);
@@ -216,7 +216,8 @@ Deno.test("Heartbeat sends its first beat at a third of the lease and renews fro
     equal(hb.beatsInFlight, 0, "no beat before a third of the lease");
     clock.advance(1);
     equal(hb.beatsInFlight, 1, "a beat at 10,000 ms");
-    equal(await renewal, 10_000, "renewed as of when the beat was sent");
+    equal(await renewal, 40_000, "the local deadline is a lease from when the beat was sent");
+    equal(a.state.tag === "running" && a.state.run.leaseDeadline, 40_000);
     ok((await expiry(db.sql, job!.id)) > before, "the lease row moved");
     hb.stop();
   } finally {

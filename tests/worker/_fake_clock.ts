@@ -16,9 +16,19 @@ export class FakeClock implements Clock {
     return this.#now;
   }
 
+  /**
+   * A timer already due (0 ms) fires on its own, soon, as a real one would: the loop's wait
+   * for a deadline that passed while it was busy must not hang until the next `advance`.
+   */
   setTimeout(fn: () => void, ms: number): TimerId {
-    this.#timers.set(++this.#seq, { at: this.#now + Math.max(0, ms), fn });
-    return this.#seq;
+    const id = ++this.#seq;
+    this.#timers.set(id, { at: this.#now + Math.max(0, ms), fn });
+    if (ms <= 0) {
+      setTimeout(() => {
+        if (this.#timers.delete(id)) fn();
+      }, 0);
+    }
+    return id;
   }
 
   clearTimeout(id: TimerId | undefined): void {

@@ -1,8 +1,6 @@
-import type { Sql } from "../db/connect.ts";
-import type { Logger } from "../obs/log.ts";
 import { completeJobs } from "../queue/outcome.ts";
-import type { Attempt, AttemptEvent, Attempts, Run } from "./attempt.ts";
-import type { Clock } from "./clock.ts";
+import type { Attempt, Run } from "./attempt.ts";
+import type { WorkerContext } from "./context.ts";
 
 interface Pending {
   attempt: Attempt;
@@ -18,13 +16,7 @@ export class CompletionBatch {
   #pending: Pending[] = [];
 
   constructor(
-    private readonly deps: {
-      sql: Sql;
-      attempts: Attempts;
-      clock: Clock;
-      log: Logger;
-      onAttempt?: (e: AttemptEvent) => void;
-    },
+    private readonly deps: WorkerContext,
   ) {}
 
   get size(): number {

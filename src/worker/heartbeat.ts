@@ -1,17 +1,11 @@
-import type { Sql } from "../db/connect.ts";
-import type { Logger } from "../obs/log.ts";
 import { heartbeatJobs } from "../queue/outcome.ts";
 import { touchWorker } from "../queue/workers.ts";
-import { type Attempt, type Attempts, keepsLease } from "./attempt.ts";
-import type { Clock, TimerId } from "./clock.ts";
+import { type Attempt, keepsLease } from "./attempt.ts";
+import type { TimerId } from "./clock.ts";
+import type { WorkerContext } from "./context.ts";
 
-export interface HeartbeatDeps {
-  sql: Sql;
-  workerId: string;
+export interface HeartbeatDeps extends WorkerContext {
   leaseMs: number;
-  clock: Clock;
-  log: Logger;
-  attempts: Attempts;
   /** The lease of a running attempt is gone: another attempt may run. */
   onLost(a: Attempt): void;
   /** A renewal moved a running attempt's local lease deadline to `at`. */

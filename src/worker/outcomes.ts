@@ -1,21 +1,13 @@
-import type { Sql } from "../db/connect.ts";
 import { isSluiceError } from "../errors.ts";
-import type { Logger } from "../obs/log.ts";
 import { backoffDelayMs } from "../queue/backoff.ts";
 import { awaitCallback } from "../queue/callbacks.ts";
 import { deferJob } from "../queue/defer.ts";
 import { failJob, finishCancelled } from "../queue/outcome.ts";
-import type { Attempt, AttemptEvent, Attempts, Outcome, Run } from "./attempt.ts";
-import type { Clock } from "./clock.ts";
+import type { Attempt, AttemptEvent, Outcome, Run } from "./attempt.ts";
+import type { WorkerContext } from "./context.ts";
 import { JobFailure } from "./failure.ts";
 
-export interface OutcomeDeps {
-  sql: Sql;
-  workerId: string;
-  clock: Clock;
-  log: Logger;
-  attempts: Attempts;
-  onAttempt?: (e: AttemptEvent) => void;
+export interface OutcomeDeps extends WorkerContext {
   /** Feeds a run time into the prefetch average. */
   observe(ms: number): void;
   /** The attempt ended: free what it held. */

@@ -9,6 +9,7 @@ import { registerWorker, stopWorker } from "../queue/workers.ts";
 import { type Attempt, type AttemptEvent, Attempts, move, type Run } from "./attempt.ts";
 import { type Clock, systemClock, type TimerId } from "./clock.ts";
 import { CompletionBatch } from "./completions.ts";
+import type { WorkerContext } from "./context.ts";
 import { checkDeadlines, Deadlines } from "./deadlines.ts";
 import { type Deliver, execDelivery, inlineDelivery } from "./deliver.ts";
 import { type HandlerMap, handlerMap } from "./handlers.ts";
@@ -100,14 +101,10 @@ export class Worker {
       clock,
       log,
     });
-    this.#completions = new CompletionBatch({ sql, attempts, clock, log, onAttempt });
+    const ctx: WorkerContext = { sql, workerId: this.id, clock, log, attempts, onAttempt };
+    this.#completions = new CompletionBatch(ctx);
     this.#outcomes = new Outcomes({
-      sql,
-      workerId: this.id,
-      clock,
-      log,
-      attempts,
-      onAttempt,
+      ...ctx,
       observe: (ms) => this.#prefetch.observe(ms),
       settle: (a, run, status) => this.#settle(a, run, status),
     });
@@ -129,12 +126,8 @@ export class Worker {
         timedOut: (a) => outcomes.timeOut(a),
       }));
     this.#heartbeat = new Heartbeat({
-      sql,
-      workerId: this.id,
+      ...ctx,
       leaseMs: o.leaseMs,
-      clock,
-      log,
-      attempts,
       onLost: (a) => outcomes.lose(a, "the lease was lost; another attempt may run"),
       armDeadline: (at) => this.#deadlines.arm(at),
       onCancel: (a) => outcomes.cancel(a),

@@ -1,11 +1,11 @@
 import type { Sql } from "../db/connect.ts";
 
 /**
- * Jobs a worker leases beyond its free slots (prefetch, src/worker/worker.ts) are leased for
+ * Jobs a worker leases beyond its free slots (prefetch, src/worker/prefetch.ts) are leased for
  * this long instead of the full lease, and are not heartbeated while they wait: a held job
  * starts within a second or goes back to the queue, and if its worker stalls (a blocked event
  * loop) the reaper returns it after this rather than after the whole lease. An attempt started
- * from such a lease is renewed to the full lease once it has run PREFETCH_FAST_MS (worker.ts).
+ * from such a lease is renewed to the full lease once it has run PREFETCH_FAST_MS (prefetch.ts).
  *
  * It doubles as the "held, not started" marker without a per-job write: a lease statement sets
  * `leased_at` and `lease_expires_at` from the same now(), and every renewal moves the expiry

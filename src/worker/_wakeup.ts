@@ -1,7 +1,11 @@
+import { type Clock, systemClock } from "./clock.ts";
+
 /** A latch the loop sleeps on: woken by NOTIFY, a finished job, shutdown, or its own timeout. */
 export class Wakeup {
   #pending = false;
   #resolve: (() => void) | null = null;
+
+  constructor(private readonly clock: Clock = systemClock) {}
 
   wake(): void {
     if (this.#resolve) {
@@ -20,12 +24,12 @@ export class Wakeup {
       return Promise.resolve(true);
     }
     return new Promise((resolve) => {
-      const t = setTimeout(() => {
+      const t = this.clock.setTimeout(() => {
         this.#resolve = null;
         resolve(false);
       }, ms);
       this.#resolve = () => {
-        clearTimeout(t);
+        this.clock.clearTimeout(t);
         resolve(true);
       };
     });

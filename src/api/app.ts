@@ -14,6 +14,7 @@ import { secureHeaders } from "hono/secure-headers";
 import { timeout } from "hono/timeout";
 import { httpStatusOf } from "../errors.ts";
 import { Admission } from "../queue/admission.ts";
+import { Engine } from "../queue/engine.ts";
 import { recordDecision } from "../queue/decisions.ts";
 import { Registry } from "../obs/metrics.ts";
 import { VERSION } from "../version.ts";
@@ -81,6 +82,7 @@ export function createApiContext(deps: ApiDeps): ApiContext {
     registry,
     ...apiMetrics({ sql: deps.sql, registry, limiter, authFailures, cacheMs: deps.gaugesCacheMs }),
     admission: new Admission(deps.sql),
+    engine: deps.engine ?? new Engine(deps.sql, { defaults: deps.defaults }),
     status: statusService(deps),
     sessions: createSessionManager({
       sql: deps.sql,

@@ -12,6 +12,7 @@ import type { Logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
 import type { SluiceSeries } from "../obs/series.ts";
 import type { Admission } from "../queue/admission.ts";
+import type { Engine } from "../queue/engine.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 import type { Scope } from "../auth/tokens.ts";
 import type { TokenAuthenticator } from "./auth.ts";
@@ -45,6 +46,8 @@ export interface ApiDeps {
    * so one scrape shows both roles; default: a registry of the api's own.
    */
   registry?: Registry;
+  /** The role's engine state (src/queue/engine.ts); default: one made for this app's pool. */
+  engine?: Engine;
 }
 
 /** Services `createApp` builds once and hands to every router with the deps. */
@@ -54,6 +57,7 @@ export interface ApiContext extends ApiDeps {
   /** Failed authentication per client address, with lockouts (src/api/auth_failures.ts). */
   authFailures: AuthFailureLimiter;
   admission: Admission;
+  engine: Engine;
   /** Ops page sign-in: signed session cookies (src/api/session.ts). */
   sessions: SessionManager;
   /** The system status behind /health and /v1/ops/queues, shared a few seconds (status.ts). */

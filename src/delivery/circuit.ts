@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
 
@@ -86,13 +86,13 @@ function toCircuit(r: CircuitRow): Circuit {
 }
 
 /** Every known circuit, open ones first: for `GET /v1/circuits` and `/health` details. */
-export async function listCircuits(sql: Sql): Promise<Circuit[]> {
+export async function listCircuits(sql: Db): Promise<Circuit[]> {
   const rows = await sql<CircuitRow[]>`
     SELECT * FROM sluice.circuits ORDER BY state = 'closed', origin`;
   return rows.map(toCircuit);
 }
 
-export async function getCircuit(sql: Sql, origin: string): Promise<Circuit | null> {
+export async function getCircuit(sql: Db, origin: string): Promise<Circuit | null> {
   const [row] = await sql<CircuitRow[]>`SELECT * FROM sluice.circuits WHERE origin = ${origin}`;
   return row ? toCircuit(row) : null;
 }
@@ -120,7 +120,7 @@ export type Transition = { to: "open"; circuit: Circuit } | { to: "closed"; circ
  * one worker sees (and logs) the transition.
  */
 export async function recordCircuitOutcomes(
-  sql: Sql,
+  sql: Db,
   origin: string,
   d: OutcomeDelta,
   s: CircuitSettings,
@@ -157,7 +157,7 @@ export async function recordCircuitOutcomes(
  * taken over once `probe_expires_at` passes.
  */
 export async function acquireProbe(
-  sql: Sql,
+  sql: Db,
   origin: string,
   holder: string,
   probeTimeoutMs: number,
@@ -174,7 +174,7 @@ export async function acquireProbe(
 
 /** The probe's result: closes the circuit (counts reset) or opens it for another cooldown. */
 export async function recordProbe(
-  sql: Sql,
+  sql: Db,
   origin: string,
   holder: string,
   ok: boolean,
@@ -221,7 +221,7 @@ interface Pending extends OutcomeDelta {
  * second that is a handful of statements per second instead of one per request.
  */
 export class CircuitBreaker {
-  readonly #sql: Sql;
+  readonly #sql: Db;
   readonly #s: CircuitSettings;
   readonly #log: Logger;
   readonly #cache = new Map<string, Cached>();
@@ -230,7 +230,7 @@ export class CircuitBreaker {
   #closed = false;
 
   constructor(
-    sql: Sql,
+    sql: Db,
     settings: Partial<CircuitSettings> = {},
     log: Logger = silentLogger,
   ) {

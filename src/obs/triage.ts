@@ -9,7 +9,7 @@
  *             signing secrets
  *   online    none of the above
  */
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { getLeader } from "../maintenance/leader.ts";
 import type { StateCounts } from "../queue/inspect.ts";
 import {
@@ -70,7 +70,7 @@ export interface OpsQueuesSnapshot {
 }
 
 export async function opsQueuesSnapshot(
-  sql: Sql,
+  sql: Db,
   { defaults = BUILTIN_DEFAULTS, signingSecrets = 0 }: {
     defaults?: EngineDefaults;
     /** How many signing secrets are configured (config.signingSecrets.length), never the secrets. */

@@ -4,6 +4,7 @@ import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
 import { backoffDelayMs } from "../queue/backoff.ts";
 import type { Fence, LeasedJob } from "../queue/job.ts";
+import { Engine } from "../queue/engine.ts";
 import { leaseJobs } from "../queue/lease.ts";
 import {
   completeJobs,
@@ -41,6 +42,8 @@ export interface WorkerOptions {
   pollMs: number;
   shutdownGraceMs: number;
   defaults?: EngineDefaults;
+  /** The role's engine state (src/queue/engine.ts); default: one made for `sql`. */
+  engine?: Engine;
   handlers?: HandlerMap;
   /** Extra delivery modes by name (`http` comes from the delivery module). */
   deliveries?: Partial<Record<string, Deliver>>;
@@ -183,6 +186,7 @@ export class Worker {
       version: "dev",
       host: Deno.hostname(),
       ...opts,
+      engine: opts.engine ?? new Engine(opts.sql, { defaults: opts.defaults }),
     } as ResolvedOptions;
     this.#log = this.#o.log.child({ worker_id: this.id });
     this.#deliveries = {
@@ -345,6 +349,7 @@ export class Worker {
         leaseMs,
         concurrency: queue.effective.concurrency,
         rateLimit: queue.effective.rateLimit,
+        tokens: o.engine.leaseTokens,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;
       const startBy = sentAt + Math.min(PREFETCH_START_WITHIN_MS, leaseMs / 3);

@@ -14,8 +14,8 @@ import type { SluiceSeries } from "../obs/series.ts";
 import type { Admission } from "../queue/admission.ts";
 import type { Engine } from "../queue/engine.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
-import type { Scope } from "../auth/tokens.ts";
-import type { TokenAuthenticator } from "./auth.ts";
+import type { TokenAuthenticator } from "./token_cache.ts";
+import type { Env } from "./env.ts";
 import type { AuthFailureLimiter } from "./auth_failures.ts";
 import { validationHook } from "./errors.ts";
 import type { RateLimiter } from "./rate_limit.ts";
@@ -69,19 +69,7 @@ export interface ApiContext extends ApiDeps {
   gauges: DbGauges;
 }
 
-/** The caller, once `authenticate` has accepted its bearer token. */
-export interface ApiToken {
-  id: string;
-  name: string;
-  scope: Scope;
-}
-
-export type Env = {
-  Variables: {
-    token: ApiToken;
-    requestId: string;
-  };
-};
+export type { ApiToken, Env } from "./env.ts";
 
 /**
  * A router for one area (`src/api/<area>.ts` exports `fooRouter(ctx)`), with the shared

@@ -4,7 +4,7 @@
  * and across restarts; a revoked token's sessions are ended with it.
  */
 import type { Db } from "../db/connect.ts";
-import type { Scope } from "./tokens.ts";
+import type { Scope } from "./scope.ts";
 
 /** How long an expired row is kept (so its cookie still reads as "expired", not unknown). */
 const KEEP_EXPIRED = "1 day";

@@ -5,10 +5,10 @@
  */
 import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
+import { type Scope, SCOPES } from "./scope.ts";
 import { endTokenSessions } from "./sessions.ts";
 
-export const SCOPES = ["admin", "producer", "worker", "read"] as const;
-export type Scope = typeof SCOPES[number];
+export { type Scope, SCOPES } from "./scope.ts";
 
 export const TOKEN_PREFIX = "sluice_";
 /** The name `SLUICE_BOOTSTRAP_TOKEN` is stored under. */

@@ -5,7 +5,7 @@ import type { Fence } from "./job.ts";
 import { jobNotFound } from "./inspect.ts";
 import { completeJobs, failJob, fencedOn, staleLease } from "./outcome.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
-import { retryAfterMs } from "../delivery/retry_after.ts";
+import { retryAfterMs } from "./retry_after.ts";
 
 /**
  * Asynchronous completion: an http handler answers 202 and later posts a signed callback

@@ -4,7 +4,7 @@ import { getJob } from "./inspect.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
 import { WORKER_STALE_AFTER_MS } from "./workers.ts";
 import { heldForPrefetch } from "./prefetch_lease.ts";
-import { getCircuit, originOf } from "../delivery/circuit.ts";
+import { getCircuit, originOf } from "./circuits.ts";
 
 export interface Explanation {
   code: string;

@@ -1,4 +1,3 @@
-import type { Config } from "../config.ts";
 import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { assertQueueName } from "./names.ts";
@@ -46,8 +45,12 @@ export interface EngineDefaults {
   maxQueueSize: number | null;
 }
 
-/** The environment's defaults (SLUICE_MAX_ATTEMPTS, SLUICE_BACKOFF_*, …) as the engine uses them. */
-export function engineDefaults(c: Config): EngineDefaults {
+/**
+ * The defaults as the engine uses them, picked from a loaded configuration (src/config.ts:
+ * SLUICE_MAX_ATTEMPTS, SLUICE_BACKOFF_*, …). Takes any object with these fields, so the engine
+ * imports nothing of the configuration layer.
+ */
+export function engineDefaults(c: EngineDefaults): EngineDefaults {
   return {
     maxAttempts: c.maxAttempts,
     backoffBaseMs: c.backoffBaseMs,

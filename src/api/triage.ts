@@ -21,7 +21,7 @@ import {
 } from "../queue/queues.ts";
 import { schedulerHealth } from "../queue/schedules.ts";
 import { listWorkers, type WorkerRecord } from "../queue/workers.ts";
-import { readDbGauges } from "./db_gauges.ts";
+import { readDbGauges } from "../obs/db_gauges.ts";
 
 export type OpsStatus = "online" | "degraded" | "offline";
 

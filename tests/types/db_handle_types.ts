@@ -10,7 +10,14 @@ import { replayDeadLetters } from "../../src/queue/dlq.ts";
 import { Engine } from "../../src/queue/engine.ts";
 import { leaseJobs } from "../../src/queue/lease.ts";
 import { completeJobs } from "../../src/queue/outcome.ts";
-import { createQueue, enqueueJob, handlerMap, setQueuePaused, Worker } from "../../src/mod.ts";
+import {
+  createQueue,
+  Engine as EngineFromMod,
+  enqueueJob,
+  handlerMap,
+  setQueuePaused,
+  Worker,
+} from "../../src/mod.ts";
 
 // The README example, verbatim but for the import path.
 export async function readmeExample(): Promise<void> {
@@ -71,4 +78,10 @@ export async function poolOnly(sql: Sql): Promise<void> {
     // @ts-expect-error a transaction cannot end the pool
     new Engine(tx);
   });
+}
+
+// The README's policy-cache example.
+export async function readmeEngineExample(sql: Sql): Promise<void> {
+  const engine = new EngineFromMod(sql);
+  await enqueueJob(sql, { kind: "email.send", payload: {} }, { policies: engine.policies });
 }

@@ -248,8 +248,13 @@ export async function jobTimeline(
       detail: { newJobId: String(c.id), by: c.created_by },
     });
   }
-  out.sort((a, b) => a.at.localeCompare(b.at));
-  return { job, timeline: out };
+  // Times are transaction starts (now()), which do not order transactions: a lease whose
+  // transaction began just before the INSERT's, and took its snapshot after that commit, carries
+  // an earlier time than the job's created_at (seen on a loaded host, flaking worker_test). A
+  // job has no history before it exists, so its first entries stay first whatever the times.
+  const born = (e: TimelineEntry) => e.event === "enqueued" || e.event === "scheduled";
+  const later = out.filter((e) => !born(e)).sort((a, b) => a.at.localeCompare(b.at));
+  return { job, timeline: [...out.filter(born), ...later] };
 }
 
 export type StateCounts = Record<JobState, number>;

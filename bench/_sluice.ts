@@ -4,6 +4,7 @@
  */
 import type { Sql } from "../src/db/connect.ts";
 import { type EnqueueInput, enqueueJob, enqueueJobs } from "../src/queue/enqueue.ts";
+import { Engine } from "../src/queue/engine.ts";
 import { leaseJobs } from "../src/queue/lease.ts";
 import { completeJobs } from "../src/queue/outcome.ts";
 import { handlerMap } from "../src/worker/handlers.ts";
@@ -49,9 +50,11 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export const DEFAULT_WORKER = { leaseMs: 30_000, pollMs: 1_000, shutdownGraceMs: 30_000 };
 
 export async function enqueueOneRate(sql: Sql, n: number): Promise<number> {
+  // As the api role enqueues: through its engine's policy cache.
+  const { policies } = new Engine(sql);
   const t0 = now();
   for (let i = 0; i < n; i++) {
-    await enqueueJob(sql, { kind: "sluice.noop", payload: { i } });
+    await enqueueJob(sql, { kind: "sluice.noop", payload: { i } }, { policies });
   }
   return n / ((now() - t0) / 1000);
 }
@@ -62,11 +65,12 @@ export async function enqueueBatchRate(
   batch: number,
   kind = "sluice.noop",
 ): Promise<number> {
+  const { policies } = new Engine(sql);
   const t0 = now();
   for (let i = 0; i < n; i += batch) {
     const inputs: EnqueueInput[] = [];
     for (let j = i; j < Math.min(n, i + batch); j++) inputs.push({ kind, payload: { i: j } });
-    await enqueueJobs(sql, inputs);
+    await enqueueJobs(sql, inputs, { policies });
   }
   return n / ((now() - t0) / 1000);
 }
@@ -170,6 +174,7 @@ export async function runSluiceWorkloads(sql: Sql, w: Workloads): Promise<System
  */
 export async function leaseLatencyMs(sql: Sql, samples: number): Promise<number> {
   const times: number[] = [];
+  const { leaseTokens } = new Engine(sql);
   for (let i = 0; i < samples; i++) {
     const t0 = now();
     const jobs = await leaseJobs(sql, {
@@ -177,6 +182,7 @@ export async function leaseLatencyMs(sql: Sql, samples: number): Promise<number>
       workerId: "bench",
       max: 1,
       leaseMs: 30_000,
+      tokens: leaseTokens,
     });
     times.push(now() - t0);
     await completeJobs(sql, jobs);

@@ -21,7 +21,7 @@ import { Registry } from "../src/obs/metrics.ts";
 import { exposition } from "../src/obs/prometheus.ts";
 import { sluiceSeries } from "../src/obs/series.ts";
 import { metricsSnapshot } from "../src/obs/snapshot.ts";
-import { opsQueuesSnapshot } from "../src/obs/triage.ts";
+import { opsQueuesSnapshot } from "../src/api/triage.ts";
 import { databaseUrlFor, embeddedUrl, TEST_CLUSTER_SETTINGS } from "../tests/_helpers/db.ts";
 
 const { values } = parseArgs({

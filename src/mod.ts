@@ -15,6 +15,8 @@
 export { SluiceError } from "./errors.ts";
 export type { ErrorCode } from "./errors.ts";
 export { enqueueJob, enqueueJobs } from "./queue/enqueue.ts";
+export { Engine } from "./queue/engine.ts";
+export type { Db } from "./db/connect.ts";
 export type { EnqueueInput, EnqueueResult } from "./queue/enqueue.ts";
 export { getJob, jobTimeline, listJobs } from "./queue/inspect.ts";
 export { explainJob } from "./queue/explain.ts";

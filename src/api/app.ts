@@ -14,11 +14,13 @@ import { secureHeaders } from "hono/secure-headers";
 import { timeout } from "hono/timeout";
 import { httpStatusOf } from "../errors.ts";
 import { Admission } from "../queue/admission.ts";
+import { Engine } from "../queue/engine.ts";
 import { recordDecision } from "../queue/decisions.ts";
 import { Registry } from "../obs/metrics.ts";
 import { VERSION } from "../version.ts";
 import { jsonBody, limitBody } from "./_body.ts";
-import { authenticate, TokenAuthenticator, verifyPresented } from "./auth.ts";
+import { authenticate, verifyPresented } from "./auth.ts";
+import { TokenAuthenticator } from "./token_cache.ts";
 import { AuthFailureLimiter } from "./auth_failures.ts";
 import { clientIp } from "./client_ip.ts";
 import { decisionsRouter } from "./decisions.ts";
@@ -81,6 +83,7 @@ export function createApiContext(deps: ApiDeps): ApiContext {
     registry,
     ...apiMetrics({ sql: deps.sql, registry, limiter, authFailures, cacheMs: deps.gaugesCacheMs }),
     admission: new Admission(deps.sql),
+    engine: deps.engine ?? new Engine(deps.sql, { defaults: deps.defaults }),
     status: statusService(deps),
     sessions: createSessionManager({
       sql: deps.sql,

@@ -12,9 +12,10 @@ import type { Logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
 import type { SluiceSeries } from "../obs/series.ts";
 import type { Admission } from "../queue/admission.ts";
+import type { Engine } from "../queue/engine.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
-import type { Scope } from "../auth/tokens.ts";
-import type { TokenAuthenticator } from "./auth.ts";
+import type { TokenAuthenticator } from "./token_cache.ts";
+import type { Env } from "./env.ts";
 import type { AuthFailureLimiter } from "./auth_failures.ts";
 import { validationHook } from "./errors.ts";
 import type { RateLimiter } from "./rate_limit.ts";
@@ -47,6 +48,8 @@ export interface ApiDeps {
    * so one scrape shows both roles; default: a registry of the api's own.
    */
   registry?: Registry;
+  /** The role's engine state (src/queue/engine.ts); default: one made for this app's pool. */
+  engine?: Engine;
 }
 
 /** Services `createApp` builds once and hands to every router with the deps. */
@@ -56,6 +59,7 @@ export interface ApiContext extends ApiDeps {
   /** Failed authentication per client address, with lockouts (src/api/auth_failures.ts). */
   authFailures: AuthFailureLimiter;
   admission: Admission;
+  engine: Engine;
   /** Ops page sign-in: signed session cookies (src/api/session.ts). */
   sessions: SessionManager;
   /** The system status behind /health and /v1/ops/queues, shared a few seconds (status.ts). */
@@ -67,19 +71,7 @@ export interface ApiContext extends ApiDeps {
   gauges: DbGauges;
 }
 
-/** The caller, once `authenticate` has accepted its bearer token. */
-export interface ApiToken {
-  id: string;
-  name: string;
-  scope: Scope;
-}
-
-export type Env = {
-  Variables: {
-    token: ApiToken;
-    requestId: string;
-  };
-};
+export type { ApiToken, Env } from "./env.ts";
 
 /**
  * A router for one area (`src/api/<area>.ts` exports `fooRouter(ctx)`), with the shared

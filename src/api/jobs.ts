@@ -10,7 +10,7 @@ import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
 import { JOB_STATES } from "../queue/job.ts";
 import { assertQueueName } from "../queue/names.ts";
-import { getQueues, type Queue, queueNotFound } from "../queue/queues.ts";
+import { type Queue, queueNotFound } from "../queue/queues.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
 import { ownerOf, requireScope } from "./auth.ts";
 import { type ApiContext, type Env, newRouter } from "./deps.ts";
@@ -25,35 +25,12 @@ import {
   toEnqueueInput,
 } from "./schemas.ts";
 
-const QUEUE_CACHE_MS = 1_000;
 const JobEnvelope = z.object({ job: JobSchema, duplicate: z.boolean().optional() });
 const tags = ["jobs"];
 
 export function jobsRouter(ctx: ApiContext) {
   const r = newRouter();
-  const { sql, defaults } = ctx;
-  // Queue policies are read on every enqueue: keep them for a second per process, which saves
-  // one round trip per request at high rates; a policy change takes effect within that second.
-  // Misses are always asked again, so a queue created a moment ago is found at once.
-  const queueCache = new Map<string, { queue: Queue; at: number }>();
-  async function cachedQueues(names: string[]): Promise<Map<string, Queue>> {
-    const now = performance.now();
-    const out = new Map<string, Queue>();
-    const missing = names.filter((n) => {
-      const hit = queueCache.get(n);
-      if (hit && now - hit.at < QUEUE_CACHE_MS) out.set(n, hit.queue);
-      return !out.has(n);
-    });
-    if (missing.length > 0) {
-      for (const [n, q] of await getQueues(sql, missing, defaults)) {
-        out.set(n, q);
-        if (queueCache.size > 10_000) queueCache.clear();
-        queueCache.set(n, { queue: q, at: now });
-      }
-    }
-    return out;
-  }
-
+  const { sql, defaults, engine } = ctx;
   /** Validation, admission control, then one insert for the whole request (all or nothing). */
   async function enqueue(c: Context<Env>, bodies: z.infer<typeof EnqueueBody>[]) {
     const token = c.get("token");
@@ -79,12 +56,19 @@ export function jobsRouter(ctx: ApiContext) {
       const name = assertQueueName(i.queue ?? "default");
       wanted.set(name, (wanted.get(name) ?? 0) + 1);
     }
-    const queues = await cachedQueues([...wanted.keys()]);
-    for (const name of wanted.keys()) if (!queues.has(name)) throw queueNotFound(name);
+    // A missing queue answers 404 before any payload check, as it always did (a cache hit).
+    const known = await engine.policies.get([...wanted.keys()]);
+    for (const name of wanted.keys()) if (!known.has(name)) throw queueNotFound(name);
     // Admission runs inside enqueueJobs, after validation: an oversized or invalid payload to a
     // full queue answers 413/400, not 429 (the cheap checks come before the queue-state ones).
+    // It runs on the queues the INSERT is checked against, so a policy changed under the cache
+    // is admitted again as it is now (the earlier reservation given back first).
     const held: { reservation?: Reservation } = {};
-    const admit = async () => {
+    const admit = async (queues: Map<string, Queue>) => {
+      for (const name of wanted.keys()) if (!queues.has(name)) throw queueNotFound(name);
+      const previous = held.reservation;
+      held.reservation = undefined;
+      await previous?.release();
       held.reservation = await ctx.admission.admit(queues, wanted);
     };
     let results: EnqueueResult[];
@@ -92,7 +76,12 @@ export function jobsRouter(ctx: ApiContext) {
       results = await timed(
         ctx.series,
         "enqueue",
-        () => enqueueJobs(sql, inputs, { defaults, maxBatch: max, queues, beforeInsert: admit }),
+        () =>
+          enqueueJobs(sql, inputs, {
+            policies: engine.policies,
+            maxBatch: max,
+            beforeInsert: admit,
+          }),
       );
     } catch (e) {
       await held.reservation?.release();

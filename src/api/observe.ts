@@ -16,7 +16,7 @@ import { type SluiceSeries, sluiceSeries } from "../obs/series.ts";
 import type { Counter, Labels } from "../obs/metrics.ts";
 import type { AuthFailureLimiter, AuthFailureReason } from "./auth_failures.ts";
 import { clientIp, type ClientIpDeps } from "./client_ip.ts";
-import type { Env } from "./deps.ts";
+import type { Env } from "./env.ts";
 import type { Logger } from "../obs/log.ts";
 import type { RateLimiter, RateLimitEvents } from "./rate_limit.ts";
 import { registerMigrationGauge } from "../obs/migration_gauge.ts";

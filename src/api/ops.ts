@@ -1,12 +1,12 @@
 /**
- * Triage views (src/obs/triage.ts): `GET /v1/ops/queues` (online|degraded|offline with reasons,
+ * Triage views (src/api/triage.ts): `GET /v1/ops/queues` (online|degraded|offline with reasons,
  * the status /health answers too: src/api/status.ts; per-queue counts, oldest waiting age,
  * throughput, workers, scheduler, maintenance, signing) and
  * `GET /v1/ops/alerts` (firing, pending and recent alerts). Every open ops page polls them, so
  * each answer is shared for a couple of seconds per process (one query set in flight at a time).
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { opsAlerts } from "../obs/triage.ts";
+import { opsAlerts } from "./triage.ts";
 import { revealsSecrets } from "./_reveal.ts";
 import { shared } from "./_shared.ts";
 import { requireScope } from "./auth.ts";

@@ -1,6 +1,5 @@
 /** Queues: list with counts, get, create, update policies, pause, resume, drain. */
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Sql } from "../db/connect.ts";
 import { countUnfinishedByState, drainQueue } from "../queue/drain.ts";
 import { assertDestinationAllowed, destinationRules } from "../delivery/destination.ts";
 import { emptyCounts } from "../queue/inspect.ts";
@@ -135,8 +134,8 @@ export function queuesRouter(ctx: ApiContext) {
       const policy = toQueuePolicy(fields);
       await checkDestination(policy);
       const queue = await sql.begin(async (tx) => {
-        const q = await createQueue(tx as unknown as Sql, name, policy, defaults);
-        return paused ? await setQueuePaused(tx as unknown as Sql, name, true, defaults) : q;
+        const q = await createQueue(tx, name, policy, defaults);
+        return paused ? await setQueuePaused(tx, name, true, defaults) : q;
       });
       return c.json({ queue: queueResource(queue, revealsSecrets(c)) }, 201);
     },
@@ -161,10 +160,8 @@ export function queuesRouter(ctx: ApiContext) {
       const policy = toQueuePolicy(fields);
       await checkDestination(policy);
       const queue = await sql.begin(async (tx) => {
-        const q = await updateQueuePolicy(tx as unknown as Sql, name, policy, defaults);
-        return paused === undefined
-          ? q
-          : await setQueuePaused(tx as unknown as Sql, name, paused, defaults);
+        const q = await updateQueuePolicy(tx, name, policy, defaults);
+        return paused === undefined ? q : await setQueuePaused(tx, name, paused, defaults);
       });
       return c.json({ queue: queueResource(queue, revealsSecrets(c)) }, 200);
     },

@@ -3,7 +3,7 @@
  * both `/health` and `GET /v1/ops/queues` (which the ops page's overview shows), so the two can
  * never disagree again (/health said "ok" while the overview said "degraded").
  *
- * Rules (the triage snapshot, src/obs/triage.ts, supplies the first ones):
+ * Rules (the triage snapshot, src/api/triage.ts, supplies the first ones):
  *   offline   this api is not ready (database unreachable, migrations pending, disk low: /health
  *             answers 503 then); no worker is online
  *   degraded  no live maintenance leader; an alert firing; stale workers; overdue schedules;
@@ -18,9 +18,11 @@
 import { listCircuits, originOf } from "../delivery/circuit.ts";
 import { opsAlerts } from "../maintenance/alerts.ts";
 import { checkTableHealth, type TableHealth } from "../maintenance/table_health.ts";
-import { type OpsQueuesSnapshot, opsQueuesSnapshot, type OpsStatus } from "../obs/triage.ts";
+import { type OpsQueuesSnapshot, opsQueuesSnapshot, type OpsStatus } from "./triage.ts";
 import { shared } from "./_shared.ts";
-import type { ApiDeps } from "./deps.ts";
+import type { Config } from "../config.ts";
+import type { Sql } from "../db/connect.ts";
+import type { EngineDefaults } from "../queue/queues.ts";
 
 const CACHE_MS = 2_000;
 
@@ -54,8 +56,15 @@ export interface StatusService {
   report(): Promise<StatusReport>;
 }
 
+/** What the status reads from the api's deps (ApiDeps has them; named here to import none). */
+interface StatusDeps {
+  sql: Sql;
+  config: Config;
+  defaults: EngineDefaults;
+}
+
 export function statusService(
-  ctx: Pick<ApiDeps, "sql" | "config" | "defaults" | "statusCacheMs">,
+  ctx: StatusDeps & { statusCacheMs?: number },
 ): StatusService {
   return { report: shared(ctx.statusCacheMs ?? CACHE_MS, () => buildReport(ctx)) };
 }
@@ -66,7 +75,7 @@ export function notReady(reason: string): { status: OpsStatus; reasons: string[]
 }
 
 async function buildReport(
-  { sql, config, defaults }: Pick<ApiDeps, "sql" | "config" | "defaults">,
+  { sql, config, defaults }: StatusDeps,
 ): Promise<StatusReport> {
   const [snapshot, circuits, alerts, tableHealth] = await Promise.all([
     opsQueuesSnapshot(sql, { defaults, signingSecrets: config.signingSecrets.length }),

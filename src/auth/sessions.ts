@@ -3,8 +3,8 @@
  * cookie carries (src/api/session.ts). Revocation is a column, so it holds in every api process
  * and across restarts; a revoked token's sessions are ended with it.
  */
-import type { Sql } from "../db/connect.ts";
-import type { Scope } from "./tokens.ts";
+import type { Db } from "../db/connect.ts";
+import type { Scope } from "./scope.ts";
 
 /** How long an expired row is kept (so its cookie still reads as "expired", not unknown). */
 const KEEP_EXPIRED = "1 day";
@@ -21,7 +21,7 @@ export type SessionLookup =
  * are rare, so this keeps the table small without a maintenance service.
  */
 export async function createSession(
-  sql: Sql,
+  sql: Db,
   { id, tokenHash, expiresAt }: { id: string; tokenHash: string; expiresAt: Date },
 ): Promise<boolean> {
   await sql`DELETE FROM sluice.sessions WHERE expires_at < now() - ${KEEP_EXPIRED}::interval`;
@@ -38,7 +38,7 @@ export async function createSession(
  * whose hash changed since (a rotated bootstrap token) ends its sessions like a revocation.
  */
 export async function lookupSession(
-  sql: Sql,
+  sql: Db,
   { id, tokenHash }: { id: string; tokenHash: string },
 ): Promise<SessionLookup> {
   const [row] = await sql<
@@ -64,14 +64,14 @@ export async function lookupSession(
 }
 
 /** Sign-out: the session stays ended whichever api process sees its cookie next. */
-export async function endSession(sql: Sql, id: string): Promise<void> {
+export async function endSession(sql: Db, id: string): Promise<void> {
   await sql`
     UPDATE sluice.sessions SET revoked_at = now(), revoked_reason = 'signed_out'
     WHERE id = ${id} AND revoked_at IS NULL`;
 }
 
 /** Ends every session signed in with the token `tokenId`; the number ended. */
-export async function endTokenSessions(sql: Sql, tokenId: string): Promise<number> {
+export async function endTokenSessions(sql: Db, tokenId: string): Promise<number> {
   const rows = await sql`
     UPDATE sluice.sessions SET revoked_at = now(), revoked_reason = 'token_revoked'
     WHERE token_id = ${tokenId} AND revoked_at IS NULL

@@ -3,12 +3,12 @@
  * Lookups go by the digest of the presented token, so neither the database index nor any
  * comparison ever sees or times the secret's own bytes.
  */
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
+import { type Scope, SCOPES } from "./scope.ts";
 import { endTokenSessions } from "./sessions.ts";
 
-export const SCOPES = ["admin", "producer", "worker", "read"] as const;
-export type Scope = typeof SCOPES[number];
+export { type Scope, SCOPES } from "./scope.ts";
 
 export const TOKEN_PREFIX = "sluice_";
 /** The name `SLUICE_BOOTSTRAP_TOKEN` is stored under. */
@@ -89,7 +89,7 @@ function assertName(name: unknown): string {
 
 /** Creates a token; the returned `token` is the only time the secret exists outside the caller. */
 export async function createToken(
-  sql: Sql,
+  sql: Db,
   { name, scope }: { name: string; scope: Scope },
 ): Promise<{ token: string; record: TokenRecord }> {
   assertName(name);
@@ -112,7 +112,7 @@ export async function createToken(
  * old hash (rotation); the same value keeps its revocation, so revoking it sticks across
  * restarts until the environment changes.
  */
-export async function upsertBootstrapToken(sql: Sql, token: string): Promise<void> {
+export async function upsertBootstrapToken(sql: Db, token: string): Promise<void> {
   const [row] = await sql<{ id: string; replaced: boolean }[]>`
     WITH old AS (SELECT hash FROM sluice.tokens WHERE name = ${BOOTSTRAP_TOKEN_NAME})
     INSERT INTO sluice.tokens (name, scope, hash)
@@ -126,7 +126,7 @@ export async function upsertBootstrapToken(sql: Sql, token: string): Promise<voi
   if (row?.replaced) await endTokenSessions(sql, String(row.id));
 }
 
-export async function listTokens(sql: Sql): Promise<TokenRecord[]> {
+export async function listTokens(sql: Db): Promise<TokenRecord[]> {
   const rows = await sql<TokenRow[]>`
     SELECT id, name, scope, created_at, last_used_at, revoked_at FROM sluice.tokens ORDER BY id`;
   return rows.map(toRecord);
@@ -136,7 +136,7 @@ export async function listTokens(sql: Sql): Promise<TokenRecord[]> {
  * Revokes a token and ends the ops page sessions signed in with it (which the api then answers
  * with 401 TOKEN_REVOKED, so the page can say why it signed out).
  */
-export async function revokeToken(sql: Sql, name: string): Promise<TokenRecord> {
+export async function revokeToken(sql: Db, name: string): Promise<TokenRecord> {
   const rows = await sql<TokenRow[]>`
     UPDATE sluice.tokens SET revoked_at = coalesce(revoked_at, now()) WHERE name = ${name}
     RETURNING id, name, scope, created_at, last_used_at, revoked_at`;
@@ -149,7 +149,7 @@ export async function revokeToken(sql: Sql, name: string): Promise<TokenRecord> 
   return toRecord(rows[0]);
 }
 
-export async function hasActiveAdminToken(sql: Sql): Promise<boolean> {
+export async function hasActiveAdminToken(sql: Db): Promise<boolean> {
   const [row] = await sql<{ ok: boolean }[]>`
     SELECT EXISTS (SELECT 1 FROM sluice.tokens WHERE scope = 'admin' AND revoked_at IS NULL) AS ok`;
   return row?.ok ?? false;
@@ -157,7 +157,7 @@ export async function hasActiveAdminToken(sql: Sql): Promise<boolean> {
 
 /** The live (not revoked) token with this digest, or null. */
 export async function findTokenByHash(
-  sql: Sql,
+  sql: Db,
   hash: string,
 ): Promise<{ id: string; name: string; scope: Scope } | null> {
   const [row] = await sql<{ id: string; name: string; scope: Scope }[]>`
@@ -166,7 +166,7 @@ export async function findTokenByHash(
 }
 
 /** Records use of many tokens in one statement (the api batches these every few seconds). */
-export async function touchTokens(sql: Sql, ids: readonly string[]): Promise<void> {
+export async function touchTokens(sql: Db, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
   await sql`UPDATE sluice.tokens SET last_used_at = now() WHERE id = ANY(${ids as string[]}::bigint[])`;
 }

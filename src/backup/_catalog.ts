@@ -2,7 +2,7 @@
  * What backup and restore learn from PostgreSQL's catalog instead of a hard-coded list, so a
  * table added by a later migration is backed up and restored without touching this code.
  */
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import type { ArchiveTable } from "./archive.ts";
 
 export const SCHEMA = "sluice";
@@ -11,7 +11,7 @@ export const SCHEMA = "sluice";
  * Session settings under which COPY text is written and read: fixed, so an archive does not
  * depend on the server's or the client's time zone or date style.
  */
-export async function fixCopySettings(tx: Sql): Promise<void> {
+export async function fixCopySettings(tx: Db): Promise<void> {
   await tx`SET LOCAL TimeZone = 'UTC'`;
   await tx`SET LOCAL DateStyle = 'ISO, YMD'`;
   await tx`SET LOCAL IntervalStyle = 'postgres'`;
@@ -29,7 +29,7 @@ export function qualified(name: string): string {
  * PostgreSQL and COPY FROM refuses them), ordered so that every table comes after the tables
  * its foreign keys reference; ties by name, so the order is stable.
  */
-export async function listTables(sql: Sql): Promise<ArchiveTable[]> {
+export async function listTables(sql: Db): Promise<ArchiveTable[]> {
   const tables = await sql<{ name: string; columns: string[] }[]>`
     SELECT c.relname AS name, array_agg(a.attname::text ORDER BY a.attnum) AS columns
     FROM pg_class c
@@ -73,14 +73,14 @@ function loadOrder(
   return out;
 }
 
-export async function tableRowCount(sql: Sql, name: string): Promise<number> {
+export async function tableRowCount(sql: Db, name: string): Promise<number> {
   const [row] = await sql<{ n: string }[]>`SELECT count(*) AS n FROM ${sql(qualified(name))}`;
   return Number(row!.n);
 }
 
 /** Sequences of the schema and their last value (null: never used). */
 export async function listSequences(
-  sql: Sql,
+  sql: Db,
 ): Promise<{ name: string; lastValue: string | null }[]> {
   const rows = await sql<{ name: string; last_value: string | null }[]>`
     SELECT sequencename AS name, last_value FROM pg_sequences
@@ -90,7 +90,7 @@ export async function listSequences(
 
 /** For each sequence owned by a column (identity, serial): that table and column. */
 export async function sequenceOwners(
-  sql: Sql,
+  sql: Db,
 ): Promise<Map<string, { table: string; column: string }>> {
   const rows = await sql<{ seq: string; tbl: string; col: string }[]>`
     SELECT s.relname AS seq, t.relname AS tbl, a.attname AS col
@@ -104,14 +104,14 @@ export async function sequenceOwners(
   return new Map(rows.map((r) => [r.seq, { table: r.tbl, column: r.col }]));
 }
 
-export async function schemaExists(sql: Sql): Promise<boolean> {
+export async function schemaExists(sql: Db): Promise<boolean> {
   const [row] = await sql<{ exists: boolean }[]>`
     SELECT to_regnamespace(${SCHEMA}) IS NOT NULL AS exists`;
   return row!.exists;
 }
 
 /** Highest applied migration, 0 when the schema or its migrations table is missing. */
-export async function schemaVersion(sql: Sql): Promise<number> {
+export async function schemaVersion(sql: Db): Promise<number> {
   const [row] = await sql<{ exists: boolean }[]>`
     SELECT to_regclass('sluice.schema_migrations') IS NOT NULL AS exists`;
   if (!row!.exists) return 0;

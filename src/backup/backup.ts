@@ -55,8 +55,7 @@ export async function backupDatabase(
 ): Promise<BackupResult> {
   const out = new ArchiveWriter(sink, { key });
   try {
-    return await sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (t) => {
-      const tx = t as unknown as Sql;
+    return await sql.begin("ISOLATION LEVEL REPEATABLE READ READ ONLY", async (tx) => {
       await fixCopySettings(tx);
       if (!(await schemaExists(tx))) {
         throw new SluiceError(

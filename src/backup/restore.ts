@@ -21,7 +21,7 @@ import { Buffer } from "node:buffer";
 import { once } from "node:events";
 import { finished } from "node:stream/promises";
 import type { Writable } from "node:stream";
-import type { Sql } from "../db/connect.ts";
+import type { Db, Sql } from "../db/connect.ts";
 import { applyMigrations, MIGRATION_LOCK_KEY, migrationLabel } from "../db/migrate.ts";
 import { type Migration, MIGRATIONS } from "../db/migrations.ts";
 import { SluiceError } from "../errors.ts";
@@ -83,7 +83,7 @@ export interface RestoreResult {
  * Rows a freshly migrated database already has: they do not make a database "non-empty".
  * Migration 0001 creates the `default` queue.
  */
-const SEEDED: Record<string, (sql: Sql) => Promise<number>> = {
+const SEEDED: Record<string, (sql: Db) => Promise<number>> = {
   queues: async (sql) => {
     const [row] = await sql<{ n: string }[]>`
       SELECT count(*) AS n FROM sluice.queues WHERE name = 'default'`;
@@ -110,8 +110,7 @@ export async function restoreDatabase(
   );
   const events = readArchive(counted, source, { key: opts.key ?? null });
   try {
-    return await sql.begin(async (t) => {
-      const tx = t as unknown as Sql;
+    return await sql.begin(async (tx) => {
       await fixCopySettings(tx);
       // Migrations and restores of one database wait for each other.
       await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK_KEY})`;
@@ -174,7 +173,7 @@ export async function restoreDatabase(
  * epochs issued since the backup (issue #14.7).
  */
 async function clearTarget(
-  tx: Sql,
+  tx: Db,
   opts: RestoreOptions,
 ): Promise<{ replaced: TableCount[]; sequences: SequenceValue[] }> {
   if (!(await schemaExists(tx))) return { replaced: [], sequences: [] };
@@ -208,7 +207,7 @@ async function clearTarget(
 type SequenceValue = { name: string; lastValue: string | null };
 
 /** Every archived table must exist with every archived column; migration seed rows go. */
-async function prepareTables(tx: Sql, header: ArchiveHeader, source: string): Promise<void> {
+async function prepareTables(tx: Db, header: ArchiveHeader, source: string): Promise<void> {
   const target = new Map((await listTables(tx)).map((t) => [t.name, new Set(t.columns)]));
   for (const t of header.tables) {
     const columns = target.get(t.name);
@@ -235,7 +234,7 @@ async function prepareTables(tx: Sql, header: ArchiveHeader, source: string): Pr
  * every restored row in a transition table to send one notification nobody listens to.
  * The schema was created by this transaction, so we own its tables.
  */
-async function setUserTriggers(tx: Sql, header: ArchiveHeader, on: boolean): Promise<void> {
+async function setUserTriggers(tx: Db, header: ArchiveHeader, on: boolean): Promise<void> {
   for (const t of header.tables) {
     await (on
       ? tx`ALTER TABLE ${tx(qualified(t.name))} ENABLE TRIGGER USER`
@@ -244,7 +243,7 @@ async function setUserTriggers(tx: Sql, header: ArchiveHeader, on: boolean): Pro
 }
 
 async function load(
-  tx: Sql,
+  tx: Db,
   events: AsyncGenerator<ArchiveEvent>,
   p: TransferProgress,
   readBytes: () => number,
@@ -305,7 +304,7 @@ async function load(
  * gets its attempt back (the attempt never ended, so it should not count against max_attempts);
  * one whose cancellation was requested is cancelled.
  */
-async function releaseRunningJobs(tx: Sql): Promise<number> {
+async function releaseRunningJobs(tx: Db): Promise<number> {
   const [exists] = await tx<{ ok: boolean }[]>`
     SELECT to_regclass('sluice.jobs') IS NOT NULL AS ok`;
   if (!exists!.ok) return 0;
@@ -332,7 +331,7 @@ async function releaseRunningJobs(tx: Sql): Promise<number> {
  * archive lacks (it predates the migration that made it) still continues past `before`.
  */
 async function advanceSequences(
-  tx: Sql,
+  tx: Db,
   trailer: ArchiveTrailer,
   before: readonly SequenceValue[],
 ): Promise<void> {

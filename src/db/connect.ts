@@ -12,7 +12,34 @@ import postgres from "postgres";
 import { SluiceError } from "../errors.ts";
 import { type EmbeddedConnection, findRunningEmbedded } from "./embedded.ts";
 
+/** A pool: opens connections, listens, reserves, ends. Only process roles hold one. */
 export type Sql = postgres.Sql;
+
+/**
+ * What every engine verb takes: a pool or a transaction (both extend `ISql`), so a caller's
+ * `sql.begin(tx => enqueueJob(tx, …))` type-checks and the verb joins the caller's transaction.
+ */
+export type Db = postgres.ISql;
+
+/** A transaction, as `sql.begin` and `tx.savepoint` hand it out. */
+export type Tx = postgres.TransactionSql;
+
+/**
+ * Runs `fn` atomically on `db`: its own transaction on a pool, a savepoint inside the caller's
+ * transaction. Why a savepoint rather than "the caller owns it": a verb that needs several
+ * statements to hold together must not half-apply when its caller catches the error and goes
+ * on, and it must not open a second transaction on another connection (which would neither see
+ * the caller's uncommitted rows nor roll back with it).
+ */
+export async function atomically<T>(db: Db, fn: (tx: Tx) => Promise<T>): Promise<T> {
+  const result = isTransaction(db) ? db.savepoint(fn) : (db as Sql).begin(fn);
+  return (await result) as T;
+}
+
+/** Transactions carry `savepoint`; pools carry `begin` instead (postgres.js). */
+export function isTransaction(db: Db): db is Tx {
+  return typeof (db as Partial<Tx>).savepoint === "function";
+}
 
 export interface ConnectOptions {
   /** Pool size; postgres.js opens connections lazily up to this many. Default 10. */

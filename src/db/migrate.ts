@@ -19,7 +19,7 @@
  */
 import { createHash } from "node:crypto";
 import { SluiceError } from "../errors.ts";
-import type { Sql } from "./connect.ts";
+import type { Db, Sql } from "./connect.ts";
 import { type Migration, MIGRATIONS } from "./migrations.ts";
 
 // Fixed advisory lock key ("slui" in ASCII), per database. Held by a session (migrate()) or a
@@ -155,7 +155,7 @@ async function waitForMigrationLock(conn: Sql): Promise<void> {
  * `stopAtNonTransactional` (migrate()'s own batches), which returns it as `stoppedAt` unapplied.
  */
 export async function applyMigrations(
-  tx: Sql,
+  tx: Db,
   migrations: Migration[] = MIGRATIONS,
   log: (line: string) => void = () => {},
   { stopAtNonTransactional = false }: { stopAtNonTransactional?: boolean } = {},
@@ -206,7 +206,7 @@ export async function applyMigrations(
  * (the database was migrated by a newer Sluice).
  */
 export async function migrationStatus(
-  sql: Sql,
+  sql: Db,
   migrations: Migration[] = MIGRATIONS,
 ): Promise<MigrationStatus[]> {
   const [{ exists }] = await sql<[{ exists: boolean }]>`

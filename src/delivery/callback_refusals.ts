@@ -5,9 +5,9 @@
  * as broken as one reporting failures. Counted per minute and error code: a flood of forged
  * requests costs one row a minute, and the row lock is held for one statement.
  */
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 
-export async function recordCallbackRefusal(sql: Sql, code: string): Promise<void> {
+export async function recordCallbackRefusal(sql: Db, code: string): Promise<void> {
   await sql`
     INSERT INTO sluice.callback_refusals (minute, code, n)
     VALUES (date_trunc('minute', now()), ${code}, 1)
@@ -18,7 +18,7 @@ export async function recordCallbackRefusal(sql: Sql, code: string): Promise<voi
  * Refusals counted in the minutes that overlap (from, to]: minute granularity, so a 10-minute
  * window reads up to one extra minute at its start.
  */
-export async function countCallbackRefusals(sql: Sql, from: Date, to: Date): Promise<number> {
+export async function countCallbackRefusals(sql: Db, from: Date, to: Date): Promise<number> {
   const [r] = await sql<[{ n: number }]>`
     SELECT coalesce(sum(n), 0)::int AS n FROM sluice.callback_refusals
     WHERE minute > date_trunc('minute', ${from}::timestamptz) - interval '1 minute'

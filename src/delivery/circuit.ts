@@ -1,4 +1,5 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
+import { type Circuit, type CircuitRow, type CircuitState, toCircuit } from "../queue/circuits.ts";
 import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
 
@@ -39,70 +40,13 @@ export const DEFAULT_CIRCUIT_SETTINGS: CircuitSettings = {
   refreshMs: 1_000,
 };
 
-export type CircuitState = "closed" | "open" | "half_open";
-
-export interface Circuit {
-  origin: string;
-  state: CircuitState;
-  consecutiveFailures: number;
-  windowStart: string;
-  windowSuccesses: number;
-  windowFailures: number;
-  openedAt: string | null;
-  openUntil: string | null;
-  probeHolder: string | null;
-  lastFailure: string | null;
-  updatedAt: string;
-}
-
-interface CircuitRow {
-  origin: string;
-  state: CircuitState;
-  consecutive_failures: number;
-  window_start: Date;
-  window_successes: number;
-  window_failures: number;
-  opened_at: Date | null;
-  open_until: Date | null;
-  probe_holder: string | null;
-  last_failure: string | null;
-  updated_at: Date;
-}
-
-function toCircuit(r: CircuitRow): Circuit {
-  return {
-    origin: r.origin,
-    state: r.state,
-    consecutiveFailures: r.consecutive_failures,
-    windowStart: r.window_start.toISOString(),
-    windowSuccesses: r.window_successes,
-    windowFailures: r.window_failures,
-    openedAt: r.opened_at?.toISOString() ?? null,
-    openUntil: r.open_until?.toISOString() ?? null,
-    probeHolder: r.probe_holder,
-    lastFailure: r.last_failure,
-    updatedAt: r.updated_at.toISOString(),
-  };
-}
-
-/** Every known circuit, open ones first: for `GET /v1/circuits` and `/health` details. */
-export async function listCircuits(sql: Sql): Promise<Circuit[]> {
-  const rows = await sql<CircuitRow[]>`
-    SELECT * FROM sluice.circuits ORDER BY state = 'closed', origin`;
-  return rows.map(toCircuit);
-}
-
-export async function getCircuit(sql: Sql, origin: string): Promise<Circuit | null> {
-  const [row] = await sql<CircuitRow[]>`SELECT * FROM sluice.circuits WHERE origin = ${origin}`;
-  return row ? toCircuit(row) : null;
-}
-
-/** The origin a circuit is kept for: scheme, host and port (`https://api.example.com:443`). */
-export function originOf(url: string | URL): string {
-  const u = typeof url === "string" ? new URL(url) : url;
-  const port = u.port || (u.protocol === "https:" ? "443" : "80");
-  return `${u.protocol}//${u.hostname}:${port}`;
-}
+export {
+  type Circuit,
+  type CircuitState,
+  getCircuit,
+  listCircuits,
+  originOf,
+} from "../queue/circuits.ts";
 
 export interface OutcomeDelta {
   successes: number;
@@ -120,7 +64,7 @@ export type Transition = { to: "open"; circuit: Circuit } | { to: "closed"; circ
  * one worker sees (and logs) the transition.
  */
 export async function recordCircuitOutcomes(
-  sql: Sql,
+  sql: Db,
   origin: string,
   d: OutcomeDelta,
   s: CircuitSettings,
@@ -157,7 +101,7 @@ export async function recordCircuitOutcomes(
  * taken over once `probe_expires_at` passes.
  */
 export async function acquireProbe(
-  sql: Sql,
+  sql: Db,
   origin: string,
   holder: string,
   probeTimeoutMs: number,
@@ -174,7 +118,7 @@ export async function acquireProbe(
 
 /** The probe's result: closes the circuit (counts reset) or opens it for another cooldown. */
 export async function recordProbe(
-  sql: Sql,
+  sql: Db,
   origin: string,
   holder: string,
   ok: boolean,
@@ -221,7 +165,7 @@ interface Pending extends OutcomeDelta {
  * second that is a handful of statements per second instead of one per request.
  */
 export class CircuitBreaker {
-  readonly #sql: Sql;
+  readonly #sql: Db;
   readonly #s: CircuitSettings;
   readonly #log: Logger;
   readonly #cache = new Map<string, Cached>();
@@ -230,7 +174,7 @@ export class CircuitBreaker {
   #closed = false;
 
   constructor(
-    sql: Sql,
+    sql: Db,
     settings: Partial<CircuitSettings> = {},
     log: Logger = silentLogger,
   ) {

@@ -27,7 +27,7 @@
  *                           queue is gone, its job was refused); fires at once
  */
 import type { Config } from "../config.ts";
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { type AlertName, readDbGauges } from "../obs/db_gauges.ts";
 import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
@@ -96,7 +96,7 @@ export interface AlertPass {
 }
 
 export async function evaluateAlerts(
-  sql: Sql,
+  sql: Db,
   t: AlertThresholds,
   { now = null, log = silentLogger }: { now?: Date | null; log?: Logger } = {},
 ): Promise<AlertPass> {
@@ -291,7 +291,7 @@ export async function evaluateAlerts(
  * received in the last 10 minutes (the reference runbooks' "failed events / total events").
  */
 async function callbackFailures(
-  sql: Sql,
+  sql: Db,
   at: Date,
 ): Promise<{ failed: number; refused: number; total: number }> {
   const [r] = await sql<[{ failed: number; total: number }]>`
@@ -326,7 +326,7 @@ export interface AlertEventRecord {
 
 /** `GET /v1/ops/alerts`: alerts firing or pending now, and firings/resolutions of the last day. */
 export async function opsAlerts(
-  sql: Sql,
+  sql: Db,
   { recentMs = 86_400_000, limit = 200 }: { recentMs?: number; limit?: number } = {},
 ): Promise<{ firing: AlertRecord[]; pending: AlertRecord[]; recent: AlertEventRecord[] }> {
   const rows = await sql<

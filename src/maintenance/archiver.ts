@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 
 /**
  * Moves succeeded jobs finished more than `olderThanMs` ago from `sluice.jobs` to
@@ -7,7 +7,7 @@ import type { Sql } from "../db/connect.ts";
  * getJob and jobTimeline still find archived jobs.
  */
 export async function archiveSucceededJobs(
-  sql: Sql,
+  sql: Db,
   { olderThanMs, batchSize = 5_000, now = null }: {
     olderThanMs: number;
     batchSize?: number;

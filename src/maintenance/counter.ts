@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import { atomically, type Db } from "../db/connect.ts";
 
 /**
  * Counts finished jobs (succeeded, cancelled) per queue into `sluice.job_count_snapshots`, at
@@ -7,10 +7,10 @@ import type { Sql } from "../db/connect.ts";
  * the archiver keeps bounded. Replaces the whole snapshot in one transaction.
  */
 export async function countFinishedJobs(
-  sql: Sql,
+  sql: Db,
   { minIntervalMs = 60_000, now = null }: { minIntervalMs?: number; now?: Date | null } = {},
 ): Promise<{ counted: number }> {
-  return await sql.begin(async (tx) => {
+  return await atomically(sql, async (tx) => {
     // One counter at a time, and skip when a recent snapshot exists.
     await tx`SELECT pg_advisory_xact_lock(hashtext('sluice.job_count_snapshots'))`;
     const [fresh] = await tx`

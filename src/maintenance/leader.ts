@@ -8,7 +8,7 @@
  * stalled leader): every one of them locks its rows with SKIP LOCKED or fires in a transaction
  * on the row it changes, so an overlap costs duplicate work, never a duplicate effect.
  */
-import type { Sql } from "../db/connect.ts";
+import type { Db, Sql } from "../db/connect.ts";
 
 export interface Leadership {
   leader: boolean;
@@ -64,7 +64,7 @@ export interface LeaderRecord {
   live: boolean;
 }
 
-export async function getLeader(sql: Sql): Promise<LeaderRecord | null> {
+export async function getLeader(sql: Db): Promise<LeaderRecord | null> {
   const [r] = await sql<
     { holder: string; term: string; acquired_at: Date; expires_at: Date; live: boolean }[]
   >`SELECT holder, term, acquired_at, expires_at, expires_at > now() AS live

@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 
 /**
  * Deletes history older than `olderThanMs` (SLUICE_PRUNE_HISTORY_AFTER), in batches:
@@ -9,7 +9,7 @@ import type { Sql } from "../db/connect.ts";
  * Unfinished jobs are never deleted, whatever their age.
  */
 export async function pruneHistory(
-  sql: Sql,
+  sql: Db,
   { olderThanMs, batchSize = 5_000, now = null }: {
     olderThanMs: number;
     batchSize?: number;

@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 
 export const SCRUBBED = { scrubbed: true } as const;
 
@@ -10,7 +10,7 @@ export const SCRUBBED = { scrubbed: true } as const;
  * until archived or pruned, so a pass stays bounded.
  */
 export async function scrubPayloads(
-  sql: Sql,
+  sql: Db,
   { olderThanMs, batchSize = 5_000, now = null }: {
     olderThanMs: number;
     batchSize?: number;

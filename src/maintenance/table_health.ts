@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 
 export interface TableHealth {
   /** Age of the oldest open transaction/snapshot in this database holding back vacuum. */
@@ -25,7 +25,7 @@ export interface TableHealth {
  * evaluator (`table_health` alert) and `/health` details.
  */
 export async function checkTableHealth(
-  sql: Sql,
+  sql: Db,
   { xminHorizonMs, deadTupleRatio }: { xminHorizonMs: number; deadTupleRatio: number },
 ): Promise<TableHealth> {
   const [r] = await sql<

@@ -15,7 +15,7 @@
  *   were rejected: they are per table, not per queue and state.
  * Measured with 1,000,000 jobs in `bench/metrics.ts` (see README "Metrics").
  */
-import type { Sql } from "../db/connect.ts";
+import { atomically, type Db, type Sql } from "../db/connect.ts";
 import { JOB_STATES, type JobState } from "../queue/job.ts";
 import { emptyCounts, type StateCounts } from "../queue/inspect.ts";
 import type { SluiceSeries } from "./series.ts";
@@ -58,10 +58,10 @@ interface Row {
 }
 
 /** One statement; each branch is shaped to use its partial index (see the module comment). */
-export async function readDbGauges(sql: Sql): Promise<DbGaugeFacts> {
+export async function readDbGauges(sql: Db): Promise<DbGaugeFacts> {
   // Serial plan: each branch reads a small index, and launching parallel workers cost more
   // than the scan itself (seconds on a loaded 2-core host in bench/metrics.ts).
-  const rows = await sql.begin(async (tx) => {
+  const rows = await atomically(sql, async (tx) => {
     await tx`SET LOCAL max_parallel_workers_per_gather = 0`;
     return await tx<Row[]>`
     SELECT 'q' AS k, name AS queue, NULL AS state, 0::bigint AS n, NULL::timestamptz AS t

@@ -6,7 +6,7 @@
  *   runnableQueueDepth  available jobs across all queues, now
  * The finished-in-the-last-minute count walks only the recent end of jobs_finished_idx.
  */
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import type { StateCounts } from "../queue/inspect.ts";
 import { type DbGaugeFacts, readDbGauges } from "./db_gauges.ts";
 import type { Metric, Registry } from "./metrics.ts";
@@ -28,7 +28,7 @@ export interface MetricsSnapshot {
 }
 
 export async function metricsSnapshot(
-  sql: Sql,
+  sql: Db,
   { facts = null, registry = null }: {
     /** Gauge facts already read (e.g. from a `DbGauges` cache); read fresh when null. */
     facts?: DbGaugeFacts | null;

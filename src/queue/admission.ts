@@ -14,7 +14,7 @@
  *   every state change of the queue, the very contention the engine avoids (no FK on queue).
  *   Several api processes can overshoot the limit by at most what they admit in one second.
  */
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import type { Queue } from "./queues.ts";
 
@@ -36,11 +36,11 @@ export interface Reservation {
 }
 
 export class Admission {
-  readonly #sql: Sql;
+  readonly #sql: Db;
   readonly #sizes = new Map<string, SizeEntry>();
   readonly #now: () => number;
 
-  constructor(sql: Sql, { now = () => performance.now() }: { now?: () => number } = {}) {
+  constructor(sql: Db, { now = () => performance.now() }: { now?: () => number } = {}) {
     this.#sql = sql;
     this.#now = now;
   }
@@ -110,7 +110,7 @@ export class Admission {
 }
 
 /** Unfinished jobs of a queue, counted no further than `max + 1`. */
-export async function countUnfinished(sql: Sql, queue: string, max: number): Promise<number> {
+export async function countUnfinished(sql: Db, queue: string, max: number): Promise<number> {
   const [row] = await sql<{ n: number }[]>`
     SELECT count(*)::int AS n FROM (
       SELECT 1 FROM sluice.jobs
@@ -122,7 +122,7 @@ export async function countUnfinished(sql: Sql, queue: string, max: number): Pro
 
 /** Takes `n` from the queue's budget for the current minute, or throws ENQUEUE_RATE_EXCEEDED. */
 export async function reserveEnqueues(
-  sql: Sql,
+  sql: Db,
   queue: string,
   n: number,
   limit: number,
@@ -146,14 +146,14 @@ export async function reserveEnqueues(
   );
 }
 
-export async function releaseEnqueues(sql: Sql, queue: string, n: number): Promise<void> {
+export async function releaseEnqueues(sql: Db, queue: string, n: number): Promise<void> {
   await sql`
     UPDATE sluice.enqueue_windows SET count = greatest(0, count - ${n})
     WHERE queue = ${queue} AND window_start = date_trunc('minute', now())`;
 }
 
 /** Old windows are useless after their minute; the api prunes them now and then. */
-export async function pruneEnqueueWindows(sql: Sql): Promise<number> {
+export async function pruneEnqueueWindows(sql: Db): Promise<number> {
   const rows = await sql`
     DELETE FROM sluice.enqueue_windows WHERE window_start < now() - interval '10 minutes'
     RETURNING 1`;

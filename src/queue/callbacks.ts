@@ -1,11 +1,11 @@
-import type { Sql } from "../db/connect.ts";
+import { atomically, type Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { backoffDelayMs } from "./backoff.ts";
 import type { Fence } from "./job.ts";
 import { jobNotFound } from "./inspect.ts";
 import { completeJobs, failJob, fencedOn, staleLease } from "./outcome.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
-import { retryAfterMs } from "../delivery/retry_after.ts";
+import { retryAfterMs } from "./retry_after.ts";
 
 /**
  * Asynchronous completion: an http handler answers 202 and later posts a signed callback
@@ -18,7 +18,7 @@ import { retryAfterMs } from "../delivery/retry_after.ts";
  * then, the reaper fails the attempt as CALLBACK_TIMEOUT and it retries. Returns false when the
  * attempt is no longer running (a fast callback may already have finished it: that is fine).
  */
-export async function awaitCallback(sql: Sql, fence: Fence, timeoutMs: number): Promise<boolean> {
+export async function awaitCallback(sql: Db, fence: Fence, timeoutMs: number): Promise<boolean> {
   const rows = await sql`
     UPDATE sluice.jobs SET
       callback_token = lease_token,
@@ -56,12 +56,11 @@ export interface CallbackOutcome {
  * transaction back, so a refused callback changes nothing — not even the event table.
  */
 export async function applyCallback(
-  sql: Sql,
+  sql: Db,
   input: CallbackInput,
   { defaults = BUILTIN_DEFAULTS }: { defaults?: EngineDefaults } = {},
 ): Promise<CallbackOutcome> {
-  return await sql.begin(async (txn) => {
-    const tx = txn as unknown as Sql;
+  return await atomically(sql, async (tx) => {
     const inserted = await tx`
       INSERT INTO sluice.callback_events (event_id, job_id, attempt, status)
       VALUES (${input.eventId}, ${input.jobId}, ${input.attempt}, ${input.status})

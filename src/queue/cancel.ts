@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { type Job, type JobRow, toJob } from "./job.ts";
 import { jobNotFound } from "./inspect.ts";
@@ -8,7 +8,7 @@ import { jobNotFound } from "./inspect.ts";
  * marked, and its worker aborts the handler at its next heartbeat and records `cancelled`.
  */
 export async function cancelJob(
-  sql: Sql,
+  sql: Db,
   id: string,
   { createdBy }: { createdBy?: string | null } = {},
 ): Promise<Job> {

@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { isJobId } from "./inspect.ts";
 
@@ -22,7 +22,7 @@ interface DecisionRow {
 }
 
 export async function recordDecision(
-  sql: Sql,
+  sql: Db,
   d: { queue: string | null; code: string; detail: string; tokenName: string | null },
 ): Promise<void> {
   // Bad input may name an absurd queue; the row keeps a bounded, printable prefix of it.
@@ -45,7 +45,7 @@ export interface DecisionFilter {
 }
 
 export async function listDecisions(
-  sql: Sql,
+  sql: Db,
   f: DecisionFilter = {},
 ): Promise<{ decisions: PolicyDecision[]; nextCursor: string | null }> {
   const limit = Math.min(Math.max(f.limit ?? 50, 1), 500);

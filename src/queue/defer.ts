@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import type { Fence } from "./job.ts";
 import { fencedOn, notifyQueues, staleLease } from "./outcome.ts";
 
@@ -9,7 +9,7 @@ import { fencedOn, notifyQueues, staleLease } from "./outcome.ts";
  * reason while it waits (the caller logs `reason`). Fenced like every write after a lease.
  */
 export async function deferJob(
-  sql: Sql,
+  sql: Db,
   fence: Fence,
   delayMs: number,
   _reason: string,

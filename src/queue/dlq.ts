@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import { atomically, type Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { isJobId } from "./inspect.ts";
 import { type Job, type JobRow, toJob } from "./job.ts";
@@ -30,7 +30,7 @@ export interface DlqGroup {
   unreplayed: number;
 }
 
-export async function listDeadLetterGroups(sql: Sql, f: DlqFilter = {}): Promise<DlqGroup[]> {
+export async function listDeadLetterGroups(sql: Db, f: DlqFilter = {}): Promise<DlqGroup[]> {
   const rows = await sql<
     {
       queue: string;
@@ -83,7 +83,7 @@ export interface ReplayReport {
  * concurrent calls never replay the same job (`FOR UPDATE SKIP LOCKED`). By ids it replays
  * exactly those (also one that was replayed before: the operator asked).
  */
-export async function replayDeadLetters(sql: Sql, req: ReplayRequest): Promise<ReplayReport> {
+export async function replayDeadLetters(sql: Db, req: ReplayRequest): Promise<ReplayReport> {
   const limit = Math.min(Math.max(req.limit ?? 100, 1), MAX_REPLAY_PER_CALL);
   const ids = req.ids ?? null;
   if (ids !== null) {
@@ -99,8 +99,7 @@ export async function replayDeadLetters(sql: Sql, req: ReplayRequest): Promise<R
       );
     }
   }
-  return await sql.begin(async (txn) => {
-    const tx = txn as unknown as Sql;
+  return await atomically(sql, async (tx) => {
     const rows = await tx<{ id: string; retry_of: string; queue: string; reason: string | null }[]>`
       WITH picked AS (
         SELECT j.id FROM sluice.jobs j
@@ -144,7 +143,7 @@ export async function replayDeadLetters(sql: Sql, req: ReplayRequest): Promise<R
   });
 }
 
-function filterSql(sql: Sql, f: DlqFilter) {
+function filterSql(sql: Db, f: DlqFilter) {
   return sql`
     ${f.queue != null ? sql`AND j.queue = ${f.queue}` : sql``}
     ${f.reason != null ? sql`AND j.dead_reason = ${f.reason}` : sql``}
@@ -155,7 +154,7 @@ function filterSql(sql: Sql, f: DlqFilter) {
 
 /** Dead jobs newest first (keyset on id) and their counts by reason under the same filter. */
 export async function listDeadJobs(
-  sql: Sql,
+  sql: Db,
   f: DlqFilter & { before?: string | null; limit?: number },
 ): Promise<{ jobs: Job[]; nextCursor: string | null; counts: Record<string, number> }> {
   const limit = Math.min(Math.max(f.limit ?? 50, 1), 500);

@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { emptyCounts, type StateCounts } from "./inspect.ts";
 import type { JobState } from "./job.ts";
 import { type EngineDefaults, type Queue, setQueuePaused, setQueueRefusingNew } from "./queues.ts";
@@ -21,7 +21,7 @@ export interface DrainStatus {
  *   down to zero (before a queue is retired or its handlers change). Resume undoes either.
  */
 export async function drainQueue(
-  sql: Sql,
+  sql: Db,
   name: string,
   d: EngineDefaults,
   { refuseNew = false }: { refuseNew?: boolean } = {},
@@ -35,7 +35,7 @@ export async function drainQueue(
 }
 
 /** Unfinished jobs of one queue by state (finished states stay 0: not needed here). */
-export async function countUnfinishedByState(sql: Sql, queue: string): Promise<StateCounts> {
+export async function countUnfinishedByState(sql: Db, queue: string): Promise<StateCounts> {
   const rows = await sql<{ state: JobState; n: number }[]>`
     SELECT state, count(*)::int AS n FROM sluice.jobs
     WHERE queue = ${queue} AND state IN ('scheduled', 'available', 'running', 'retrying')

@@ -1,8 +1,9 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { type Job, type JobRow, toJob } from "./job.ts";
 import { isStorableText, jsonValueProblem } from "./json_value.ts";
 import { assertKind, assertQueueName } from "./names.ts";
+import type { QueuePolicies } from "./policies.ts";
 import {
   BUILTIN_DEFAULTS,
   type EngineDefaults,
@@ -43,14 +44,20 @@ export interface EnqueueOptions {
   defaults?: EngineDefaults;
   /** Largest batch accepted in one call (SLUICE_MAX_BATCH_SIZE). */
   maxBatch?: number;
-  /** Queues already looked up by the caller (admission control), to save a round trip. */
-  queues?: Map<string, Queue>;
   /**
-   * Runs once, after every input passed validation and before the INSERT: admission control
-   * (queue size, enqueue rate) goes here, so cheap, local refusals (payload size, bad input)
-   * answer first and a refused request never reads queue state or spends rate budget.
+   * The pool's policy cache (`Engine.policies`): a steady stream of enqueues then costs one
+   * round trip, the INSERT re-checking each cached queue (below). Without it every call reads
+   * its queues first. Its defaults win over `defaults`.
    */
-  beforeInsert?: () => Promise<void>;
+  policies?: QueuePolicies;
+  /**
+   * Runs after every input passed validation and before the INSERT, with the queues the INSERT
+   * is checked against: admission control (queue size, enqueue rate) goes here, so cheap, local
+   * refusals (payload size, bad input) answer first and a refused request never reads queue
+   * state or spends rate budget. Runs again only when a queue changed under a cached policy
+   * (the insert was then refused and is redone): it must give back what its last run took.
+   */
+  beforeInsert?: (queues: Map<string, Queue>) => Promise<void>;
 }
 
 const MAX_DELAY_MS = 10 * 365 * 24 * 3600 * 1000;
@@ -79,7 +86,7 @@ interface InsertRow {
 }
 
 export async function enqueueJob(
-  sql: Sql,
+  sql: Db,
   input: EnqueueInput,
   opts: EnqueueOptions = {},
 ): Promise<EnqueueResult> {
@@ -88,26 +95,24 @@ export async function enqueueJob(
 }
 
 /**
- * Queues this handle looked up last, so a steady stream of enqueues costs one round trip: the
- * INSERT itself re-checks that each queue still exists with the same policy (the `seen` guard
- * below) and inserts nothing otherwise, and then the enqueue is redone with fresh queues. So a
- * cached policy can never let a job in that the current policy refuses.
+ * Inserts jobs in one statement (all or nothing). Validation runs first and nothing is written on
+ * error. Takes a pool or a transaction, so `sql.begin(tx => enqueueJobs(tx, …))` joins the
+ * caller's transaction and commits or rolls back with it (one statement: no savepoint needed).
+ *
+ * With `opts.policies` the queues come from the pool's cache, and the INSERT itself re-checks
+ * that each queue still exists, paused or not and with the same policy as cached (the `seen`
+ * guard below), and inserts nothing otherwise; then the enqueue is redone with fresh queues. So
+ * a cached policy can never let a job in that the current policy refuses.
  * Perf (issue #8): the separate `getQueues` round trip cost one-at-a-time enqueue 801 → 997 jobs/s
  * (median of 3, A/B alternating in one run, 2 cores, fsync on).
  */
-const queueCache = new WeakMap<Sql, { defaults: EngineDefaults; queues: Map<string, Queue> }>();
-
-/**
- * Inserts jobs in one statement (all or nothing). Validation runs first and nothing is written on
- * error. Takes any postgres.js handle, so `sql.begin(tx => enqueueJobs(tx, …))` joins the
- * caller's transaction and commits or rolls back with it.
- */
 export async function enqueueJobs(
-  sql: Sql,
+  sql: Db,
   inputs: readonly EnqueueInput[],
   opts: EnqueueOptions = {},
 ): Promise<EnqueueResult[]> {
-  const defaults = opts.defaults ?? BUILTIN_DEFAULTS;
+  const policies = opts.policies;
+  const defaults = policies?.defaults ?? opts.defaults ?? BUILTIN_DEFAULTS;
   const maxBatch = opts.maxBatch ?? 10_000;
   if (inputs.length === 0) return [];
   if (inputs.length > maxBatch) {
@@ -118,39 +123,27 @@ export async function enqueueJobs(
     );
   }
   const names = [...new Set(inputs.map((i) => assertQueueName(i.queue ?? "default")))];
-  let queues = opts.queues;
-  let guarded = false;
-  if (!queues) {
-    const cached = queueCache.get(sql);
-    if (cached && cached.defaults === defaults && names.every((n) => cached.queues.has(n))) {
-      queues = cached.queues;
-      guarded = true;
-    } else {
-      queues = await getQueues(sql, names, defaults);
-      remember(sql, defaults, queues);
-    }
-  }
+  let queues = policies ? await policies.get(names, sql) : await getQueues(sql, names, defaults);
+  let guarded = policies !== undefined;
   // A refusal must not rest on a cached paused flag (the queue may have been resumed since):
   // read a queue that would refuse again before refusing. Rare, so it costs nothing in the
   // common path.
   if (
+    guarded &&
     [...queues.values()].some((q) =>
       (q.paused && q.effective.rejectWhenPaused) || q.effective.refuseNew
     )
   ) {
-    queues = await getQueues(sql, names, defaults);
-    remember(sql, defaults, queues);
+    queues = await policies!.fresh(names, sql);
     guarded = false;
   }
   const rows = inputs.map((input, ord) => toInsertRow(input, ord, queues, defaults));
-  if (opts.beforeInsert) {
-    await opts.beforeInsert();
-    // Once per call: the retries below (a changed queue, a finished key holder) must not admit
-    // the same request twice.
-    opts = { ...opts, beforeInsert: undefined };
-  }
+  await opts.beforeInsert?.(queues);
+  // The retries for a finished key holder (mapWithDuplicates) must not admit the same request
+  // twice; the retry for a changed queue below does, with the queues as they are now.
+  const once = { ...opts, beforeInsert: undefined };
   const anyKey = rows.some((r) => r.idempotency_key !== null);
-  const seen = guarded ? policiesOf(names, queues) : null;
+  const seen = guarded ? statesOf(names, queues) : null;
 
   // WITH ORDINALITY + ORDER BY ord makes identity values follow input order, which maps new rows
   // back to inputs.
@@ -183,8 +176,10 @@ export async function enqueueJobs(
     ${
     seen === null ? sql`` : sql`
     WHERE (SELECT count(*) FROM sluice.queues q
-      JOIN unnest(${names}::text[], ${seen}::text[]) AS s(name, policy)
-        ON s.name = q.name AND s.policy::jsonb = q.policy) = ${names.length}`
+      JOIN unnest(${names}::text[], ${seen.policies}::text[], ${seen.paused}::text[])
+        AS s(name, policy, paused)
+        ON s.name = q.name AND s.policy::jsonb = q.policy AND s.paused::bool = q.paused
+    ) = ${names.length}`
   }
     ORDER BY x.ord
     ${
@@ -199,11 +194,13 @@ export async function enqueueJobs(
 
   if (inserted.length === 0 && guarded) {
     // Either every row was a duplicate, or a queue changed since it was cached: look again.
-    const fresh = await getQueues(sql, names, defaults);
-    for (const n of names) queueCache.get(sql)?.queues.delete(n);
-    remember(sql, defaults, fresh);
-    const now = policiesOf(names, fresh);
-    if (!names.every((n) => fresh.has(n)) || now.some((p, i) => p !== seen![i])) {
+    const fresh = await policies!.fresh(names, sql);
+    const now = statesOf(names, fresh);
+    if (
+      !names.every((n) => fresh.has(n)) ||
+      now.policies.some((p, i) => p !== seen!.policies[i]) ||
+      now.paused.some((p, i) => p !== seen!.paused[i])
+    ) {
       return await enqueueJobs(sql, inputs, opts);
     }
   }
@@ -215,16 +212,7 @@ export async function enqueueJobs(
     ) => (results[i] = { job: newJob(rows[i]!, row), duplicate: false }));
     return results as EnqueueResult[];
   }
-  return await mapWithDuplicates(sql, rows, sortById(inserted), opts);
-}
-
-function remember(sql: Sql, defaults: EngineDefaults, queues: Map<string, Queue>): void {
-  const cached = queueCache.get(sql);
-  if (cached && cached.defaults === defaults) {
-    for (const [name, q] of queues) cached.queues.set(name, q);
-  } else {
-    queueCache.set(sql, { defaults, queues: new Map(queues) });
-  }
+  return await mapWithDuplicates(sql, rows, sortById(inserted), once);
 }
 
 /** What the INSERT returns: the columns the database decides, plus what pairs rows with inputs. */
@@ -238,12 +226,22 @@ interface SlimRow {
   key_owner: string;
 }
 
-/** Each queue's policy as JSON text, in the order of `names` (null for a queue not found). */
-function policiesOf(names: string[], queues: Map<string, Queue>): (string | null)[] {
-  return names.map((n) => {
-    const policy = queues.get(n)?.policy;
-    return policy === undefined ? null : JSON.stringify(policy);
-  });
+/**
+ * Each queue's policy as JSON text and paused flag, in the order of `names` (null for a queue
+ * not found): what the INSERT's guard compares with the rows.
+ */
+function statesOf(names: string[], queues: Map<string, Queue>) {
+  return {
+    policies: names.map((n) => {
+      const policy = queues.get(n)?.policy;
+      return policy === undefined ? null : JSON.stringify(policy);
+    }),
+    // As text: postgres.js sends a boolean array as one boolean.
+    paused: names.map((n) => {
+      const paused = queues.get(n)?.paused;
+      return paused === undefined ? null : String(paused);
+    }),
+  };
 }
 
 /**
@@ -254,7 +252,7 @@ function policiesOf(names: string[], queues: Map<string, Queue>): (string | null
  * vs 1,533/s, median of 5). Against the jsonb_to_recordset statement before: 1,038 → 1,108 jobs/s
  * (16 interleaved rounds of 200 in one run, medians; whole-run A/Bs were too noisy to tell).
  */
-function sourceOf(sql: Sql, rows: InsertRow[]) {
+function sourceOf(sql: Db, rows: InsertRow[]) {
   if (rows.length === 1) {
     const r = rows[0]!;
     return sql`(SELECT ${r.queue}::text AS queue, ${r.kind}::text AS kind,
@@ -358,7 +356,7 @@ function newJob(row: InsertRow, db: SlimRow): Job {
  * order, so one walk pairs them with their inputs; the rest are answered with the key's holder.
  */
 async function mapWithDuplicates(
-  sql: Sql,
+  sql: Db,
   rows: InsertRow[],
   inserted: SlimRow[],
   opts: EnqueueOptions,

@@ -1,10 +1,10 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import type { Job } from "./job.ts";
 import { getJob } from "./inspect.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
 import { WORKER_STALE_AFTER_MS } from "./workers.ts";
 import { heldForPrefetch } from "./prefetch_lease.ts";
-import { getCircuit, originOf } from "../delivery/circuit.ts";
+import { getCircuit, originOf } from "./circuits.ts";
 
 export interface Explanation {
   code: string;
@@ -17,7 +17,7 @@ export interface Explanation {
  * (DESIGN.md "Explain" codes).
  */
 export async function explainJob(
-  sql: Sql,
+  sql: Db,
   id: string,
   opts: { ownedBy?: string | null; defaults?: EngineDefaults } = {},
 ): Promise<{ job: Job; explain: Explanation }> {
@@ -25,7 +25,7 @@ export async function explainJob(
   return { job, explain: await explain(sql, job, opts.defaults ?? BUILTIN_DEFAULTS) };
 }
 
-async function explain(sql: Sql, job: Job, defaults: EngineDefaults): Promise<Explanation> {
+async function explain(sql: Db, job: Job, defaults: EngineDefaults): Promise<Explanation> {
   const last = job.lastError;
   const lastFact = last ? { lastError: last } : {};
   const attempts = `attempt ${job.attempt} of ${job.maxAttempts}`;
@@ -139,7 +139,7 @@ async function explain(sql: Sql, job: Job, defaults: EngineDefaults): Promise<Ex
 }
 
 async function explainAvailable(
-  sql: Sql,
+  sql: Db,
   job: Job,
   defaults: EngineDefaults,
 ): Promise<Explanation> {
@@ -222,7 +222,7 @@ async function explainAvailable(
 
 /** A waiting job of an http queue whose target's circuit is open is held back by it. */
 async function explainCircuit(
-  sql: Sql,
+  sql: Db,
   job: Job,
   defaults: EngineDefaults,
 ): Promise<Explanation | null> {
@@ -259,7 +259,7 @@ async function explainCircuit(
 }
 
 /** A running job that answered 202 waits for its signed callback, not for a worker. */
-async function explainAwaitingCallback(sql: Sql, job: Job): Promise<Explanation | null> {
+async function explainAwaitingCallback(sql: Db, job: Job): Promise<Explanation | null> {
   const [row] = await sql<{ waiting: boolean }[]>`
     SELECT callback_token IS NOT NULL AND callback_token = lease_token AS waiting
     FROM sluice.jobs WHERE id = ${job.id}`;

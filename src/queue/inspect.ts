@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { type Job, JOB_STATES, type JobRow, type JobState, toJob } from "./job.ts";
 
@@ -14,7 +14,7 @@ export function isJobId(id: unknown): id is string {
 }
 
 export async function getJob(
-  sql: Sql,
+  sql: Db,
   id: string,
   { ownedBy = null }: { ownedBy?: string | null } = {},
 ): Promise<Job> {
@@ -49,7 +49,7 @@ export interface JobPage {
 }
 
 /** Newest first, keyset-paginated on the primary key so page 1,000 costs what page 1 costs. */
-export async function listJobs(sql: Sql, f: JobFilter = {}): Promise<JobPage> {
+export async function listJobs(sql: Db, f: JobFilter = {}): Promise<JobPage> {
   const limit = Math.min(Math.max(f.limit ?? 50, 1), 500);
   if (f.state != null && !JOB_STATES.includes(f.state)) {
     throw new SluiceError(
@@ -119,7 +119,7 @@ const isoOf = (t: string): string => new Date(t).toISOString();
  * `retry_of` link.
  */
 export async function jobTimeline(
-  sql: Sql,
+  sql: Db,
   id: string,
   opts: { ownedBy?: string | null } = {},
 ): Promise<{ job: Job; timeline: TimelineEntry[] }> {
@@ -248,8 +248,13 @@ export async function jobTimeline(
       detail: { newJobId: String(c.id), by: c.created_by },
     });
   }
-  out.sort((a, b) => a.at.localeCompare(b.at));
-  return { job, timeline: out };
+  // Times are transaction starts (now()), which do not order transactions: a lease whose
+  // transaction began just before the INSERT's, and took its snapshot after that commit, carries
+  // an earlier time than the job's created_at (seen on a loaded host, flaking worker_test). A
+  // job has no history before it exists, so its first entries stay first whatever the times.
+  const born = (e: TimelineEntry) => e.event === "enqueued" || e.event === "scheduled";
+  const later = out.filter((e) => !born(e)).sort((a, b) => a.at.localeCompare(b.at));
+  return { job, timeline: [...out.filter(born), ...later] };
 }
 
 export type StateCounts = Record<JobState, number>;

@@ -1,4 +1,5 @@
-import type { Sql } from "../db/connect.ts";
+import { atomically, type Db, isTransaction } from "../db/connect.ts";
+import { SluiceError } from "../errors.ts";
 import type { LeasedJob } from "./job.ts";
 
 export interface LeaseOptions {
@@ -12,6 +13,11 @@ export interface LeaseOptions {
    * that an exec, inline or http worker is running.
    */
   via?: LeaseVia;
+  /**
+   * This pool's token source (`Engine.leaseTokens`). Without one, each call takes a new epoch:
+   * as safe, one statement more.
+   */
+  tokens?: LeaseTokens;
   /** Queue-wide limits shared by every worker; null when the queue has none. */
   concurrency?: number | null;
   rateLimit?: { count: number; perMs: number } | null;
@@ -45,12 +51,19 @@ interface LeasedRow {
  * A paused queue leases nothing. Leasing per queue (rather than `queue = ANY(...)`) keeps the
  * scan an ordered index range that stops after `max` rows.
  */
-export async function leaseJobs(sql: Sql, opts: LeaseOptions): Promise<LeasedJob[]> {
+export async function leaseJobs(sql: Db, opts: LeaseOptions): Promise<LeasedJob[]> {
   if (opts.max <= 0) return [];
-  // Taken on the pool, before any transaction: the epoch must be durable on its own.
-  const token = await reserveToken(sql);
+  // Taken on the pool, before any transaction: the epoch must be durable on its own, and inside
+  // a caller's transaction it would commit with that transaction, asynchronously (below).
+  if (!opts.tokens && isTransaction(sql)) {
+    throw new SluiceError(
+      "VALIDATION_FAILED",
+      "leaseJobs inside a transaction needs the pool's token source (opts.tokens)",
+    );
+  }
+  const token = await (opts.tokens ?? new LeaseTokens(sql)).reserve();
   if (opts.concurrency != null || opts.rateLimit != null) {
-    return await sql.begin((tx) => leaseLimited(tx as unknown as Sql, opts, token));
+    return await atomically(sql, (tx) => leaseLimited(tx, opts, token));
   }
   return toLeased(await leaseStatement(sql, opts, opts.max, token));
 }
@@ -66,45 +79,51 @@ export async function leaseJobs(sql: Sql, opts: LeaseOptions): Promise<LeasedJob
  * - the epoch comes from `lease_epoch_seq` in its own synchronously committed statement
  *   (nextval that writes WAL takes a transaction id, so its commit waits for the flush; one
  *   that writes none is covered by an earlier record that was flushed the same way), so each
- *   epoch belongs to one handle of one process, forever;
+ *   epoch belongs to one `LeaseTokens` of one process, forever;
  * - n counts up in this process's memory, never resets for that epoch, and is reserved
- *   synchronously before the statement is sent, so concurrent leases on one handle never share
+ *   synchronously before the statement is sent, so concurrent leases on one source never share
  *   one; a new epoch is taken before n would reach 2^32.
- * Tokens stay positive decimal integers below 2^63 that grow with every lease of a handle.
+ * Tokens stay positive decimal integers below 2^63 that grow with every lease of a source.
  * The jobs of one lease statement share its token; two leases of one job are always two
  * statements, so their tokens differ. Since migration 0007 this number orders attempts for
  * receivers and marks the 202 wait (callback_token), but no longer fences writes: it is easy
  * to guess. Writes are fenced on the per-row random `lease_secret`, which cannot repeat after a
  * crash either.
  */
-interface TokenSource {
-  epoch: Promise<bigint>;
-  next: number;
-}
 const TOKEN_SPAN = 2 ** 32;
-const tokenSources = new WeakMap<Sql, TokenSource>();
 
-async function reserveToken(sql: Sql): Promise<string> {
-  let src = tokenSources.get(sql);
-  if (!src || src.next + 1 > TOKEN_SPAN) {
-    src = { epoch: takeEpoch(sql), next: 1 };
-    tokenSources.set(sql, src);
-    // A failed fetch must not stick: the next lease tries again.
-    src.epoch.catch(() => tokenSources.get(sql) === src && tokenSources.delete(sql));
+/** The fencing-token source of one pool (above); `Engine` holds one per process role. */
+export class LeaseTokens {
+  readonly #pool: Db;
+  #source: { epoch: Promise<bigint>; next: number } | null = null;
+
+  /** `pool` takes the epochs: never a transaction, the epoch must be durable on its own. */
+  constructor(pool: Db) {
+    this.#pool = pool;
   }
-  const first = src.next;
-  src.next += 1;
-  const epoch = await src.epoch;
-  return String(epoch * BigInt(TOKEN_SPAN) + BigInt(first));
+
+  async reserve(): Promise<string> {
+    let src = this.#source;
+    if (!src || src.next + 1 > TOKEN_SPAN) {
+      const fresh = { epoch: takeEpoch(this.#pool), next: 1 };
+      this.#source = src = fresh;
+      // A failed fetch must not stick: the next lease tries again.
+      fresh.epoch.catch(() => this.#source === fresh && (this.#source = null));
+    }
+    const first = src.next;
+    src.next += 1;
+    const epoch = await src.epoch;
+    return String(epoch * BigInt(TOKEN_SPAN) + BigInt(first));
+  }
 }
 
-async function takeEpoch(sql: Sql): Promise<bigint> {
+async function takeEpoch(sql: Db): Promise<bigint> {
   const [row] = await sql<[{ epoch: string }]>`
     SELECT nextval('sluice.lease_epoch_seq')::text AS epoch`;
   return BigInt(row.epoch);
 }
 
-function leaseStatement(sql: Sql, opts: LeaseOptions, max: number, token: string) {
+function leaseStatement(sql: Db, opts: LeaseOptions, max: number, token: string) {
   const { queue, workerId, leaseMs } = opts;
   // Perf (issue #8): the lease commits without waiting for the WAL flush (synchronous_commit
   // off for this statement's transaction only, set in the joined one-row CTE as in
@@ -153,7 +172,7 @@ function leaseStatement(sql: Sql, opts: LeaseOptions, max: number, token: string
  * advisory lock so two workers cannot both take the last free slot.
  */
 async function leaseLimited(
-  tx: Sql,
+  tx: Db,
   opts: LeaseOptions,
   token: string,
 ): Promise<LeasedJob[]> {

@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import type { Fence } from "./job.ts";
 import { isJobId } from "./inspect.ts";
@@ -35,14 +35,14 @@ export interface FenceScope {
  * What a fenced write needs beyond the triple: an unexpired lease, and the caller's scope.
  * Unqualified column names: they are the job row's in every statement that uses it.
  */
-function leaseHeld(sql: Sql, scope: FenceScope) {
+function leaseHeld(sql: Db, scope: FenceScope) {
   return sql`AND lease_expires_at >= now()
     ${scope.via ? sql`AND lease_via = ${scope.via}::text` : sql``}
     ${scope.awaitingCallback ? sql`AND callback_token = lease_token` : sql``}`;
 }
 
 /** The fence of one attempt, for single-row statements on `sluice.jobs` (not aliased). */
-export function fencedOn(sql: Sql, fence: Fence, scope: FenceScope = {}) {
+export function fencedOn(sql: Db, fence: Fence, scope: FenceScope = {}) {
   checkFence(fence);
   return sql`id = ${fence.id} AND attempt = ${fence.attempt}
     AND lease_secret = ${fence.leaseToken}::text AND state = 'running' ${leaseHeld(sql, scope)}`;
@@ -74,7 +74,7 @@ export interface CompleteOptions {
  * form is what lets a worker at concurrency 50 complete with one round trip per wake-up.
  */
 export async function completeJobs(
-  sql: Sql,
+  sql: Db,
   items: readonly Completion[],
   opts: CompleteOptions = {},
 ): Promise<Set<string>> {
@@ -117,7 +117,7 @@ export async function completeJobs(
  * array literal needs to quote, so their literals are joined directly: postgres.js quotes and
  * regex-escapes every element of an array parameter, a visible share of the worker's CPU per job.
  */
-function fenceRows(sql: Sql, fences: readonly Fence[], results: (string | null)[] | null = null) {
+function fenceRows(sql: Db, fences: readonly Fence[], results: (string | null)[] | null = null) {
   const ids = new Array<string>(fences.length);
   const attempts = new Array<string>(fences.length);
   const secrets = new Array<string>(fences.length);
@@ -177,13 +177,13 @@ function resultsOf(items: readonly Completion[]): (string | null)[] | null {
  * of 4 ms (EXPLAIN ANALYZE of the 8th execution), and a custom plan of a small table scanned
  * it whole. Both plans stay flat now: a primary-key lookup per fence.
  */
-function stillLeased(sql: Sql, scope: FenceScope = {}) {
+function stillLeased(sql: Db, scope: FenceScope = {}) {
   return sql`j.id = x.id AND j.attempt = x.attempt AND j.lease_secret = x.lease_secret
       AND j.state || '' = 'running' ${leaseHeld(sql, scope)}`;
 }
 
 export async function completeJob(
-  sql: Sql,
+  sql: Db,
   fence: Completion,
   scope: FenceScope = {},
 ): Promise<void> {
@@ -213,7 +213,7 @@ export interface FailResult {
  * permanent. The error of every attempt is appended to `errors`.
  */
 export async function failJob(
-  sql: Sql,
+  sql: Db,
   fence: Fence,
   failure: Failure,
   delayMs: number,
@@ -275,7 +275,7 @@ export interface HeartbeatResult {
  * a pull worker's beat without its own length must not cut a 10-minute lease to the default.
  */
 export async function heartbeatJobs(
-  sql: Sql,
+  sql: Db,
   fences: readonly Fence[],
   leaseMs: number | null,
   scope: FenceScope = {},
@@ -300,7 +300,7 @@ export async function heartbeatJobs(
  * (issue #21.9); releases are rare, so the row grows only then.
  */
 export async function releaseJobs(
-  sql: Sql,
+  sql: Db,
   fences: readonly Fence[],
   reason = "shutdown",
 ): Promise<Set<string>> {
@@ -320,7 +320,7 @@ export async function releaseJobs(
 }
 
 /** Ends an attempt that an operator cancelled while it ran. */
-export async function finishCancelled(sql: Sql, fence: Fence, workerId: string): Promise<void> {
+export async function finishCancelled(sql: Db, fence: Fence, workerId: string): Promise<void> {
   const rows = await sql`
     UPDATE sluice.jobs SET state = 'cancelled', finished_at = now(), lease_expires_at = NULL,
       errors = errors || jsonb_build_array(jsonb_build_object(
@@ -332,7 +332,7 @@ export async function finishCancelled(sql: Sql, fence: Fence, workerId: string):
 }
 
 /** Wakes workers listening on `sluice_jobs`: one notification, however many queues. */
-export async function notifyQueues(sql: Sql, queues: readonly string[]): Promise<void> {
+export async function notifyQueues(sql: Db, queues: readonly string[]): Promise<void> {
   const unique = [...new Set(queues)];
   if (unique.length === 0) return;
   await sql`SELECT pg_notify('sluice_jobs', ${unique.join(",").slice(0, 7000)})`;

@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 
 /**
  * Jobs a worker leases beyond its free slots (prefetch, src/worker/prefetch.ts) are leased for
@@ -17,6 +17,6 @@ import type { Sql } from "../db/connect.ts";
 export const PREFETCH_LEASE_MS = 4_500;
 
 /** A running row of `sluice.jobs` held in a worker's prefetch buffer (see PREFETCH_LEASE_MS). */
-export function heldForPrefetch(sql: Sql) {
+export function heldForPrefetch(sql: Db) {
   return sql`lease_expires_at = leased_at + ${PREFETCH_LEASE_MS} * interval '1 millisecond'`;
 }

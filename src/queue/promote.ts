@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { notifyQueues } from "./outcome.ts";
 
 /**
@@ -8,7 +8,7 @@ import { notifyQueues } from "./outcome.ts";
  * its own, so a due job waits at most one poll interval.
  */
 export async function promoteDueJobs(
-  sql: Sql,
+  sql: Db,
   { batchSize = 5_000, now = null }: { batchSize?: number; now?: Date | null } = {},
 ): Promise<{ promoted: number }> {
   let promoted = 0;

@@ -1,5 +1,4 @@
-import type { Config } from "../config.ts";
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { assertQueueName } from "./names.ts";
 
@@ -46,8 +45,12 @@ export interface EngineDefaults {
   maxQueueSize: number | null;
 }
 
-/** The environment's defaults (SLUICE_MAX_ATTEMPTS, SLUICE_BACKOFF_*, …) as the engine uses them. */
-export function engineDefaults(c: Config): EngineDefaults {
+/**
+ * The defaults as the engine uses them, picked from a loaded configuration (src/config.ts:
+ * SLUICE_MAX_ATTEMPTS, SLUICE_BACKOFF_*, …). Takes any object with these fields, so the engine
+ * imports nothing of the configuration layer.
+ */
+export function engineDefaults(c: EngineDefaults): EngineDefaults {
   return {
     maxAttempts: c.maxAttempts,
     backoffBaseMs: c.backoffBaseMs,
@@ -131,14 +134,14 @@ function toQueue(row: QueueRow, d: EngineDefaults): Queue {
   };
 }
 
-export async function listQueues(sql: Sql, d: EngineDefaults = BUILTIN_DEFAULTS): Promise<Queue[]> {
+export async function listQueues(sql: Db, d: EngineDefaults = BUILTIN_DEFAULTS): Promise<Queue[]> {
   const rows = await sql<QueueRow[]>`
     SELECT name, paused, policy, created_at, updated_at FROM sluice.queues ORDER BY name`;
   return rows.map((r) => toQueue(r, d));
 }
 
 export async function getQueues(
-  sql: Sql,
+  sql: Db,
   names: readonly string[],
   d: EngineDefaults = BUILTIN_DEFAULTS,
 ): Promise<Map<string, Queue>> {
@@ -149,7 +152,7 @@ export async function getQueues(
 }
 
 export async function getQueue(
-  sql: Sql,
+  sql: Db,
   name: string,
   d: EngineDefaults = BUILTIN_DEFAULTS,
 ): Promise<Queue> {
@@ -163,7 +166,7 @@ export function queueNotFound(name: string): SluiceError {
 }
 
 export async function createQueue(
-  sql: Sql,
+  sql: Db,
   name: string,
   policy: QueuePolicy = {},
   d: EngineDefaults = BUILTIN_DEFAULTS,
@@ -187,7 +190,7 @@ export async function createQueue(
 
 /** Merges `patch` into the stored policy: a key set to undefined is left as it was. */
 export async function updateQueuePolicy(
-  sql: Sql,
+  sql: Db,
   name: string,
   patch: QueuePolicy,
   d: EngineDefaults = BUILTIN_DEFAULTS,
@@ -204,7 +207,7 @@ export async function updateQueuePolicy(
 }
 
 export async function setQueuePaused(
-  sql: Sql,
+  sql: Db,
   name: string,
   paused: boolean,
   d: EngineDefaults = BUILTIN_DEFAULTS,
@@ -223,7 +226,7 @@ export async function setQueuePaused(
 
 /** Refuses new enqueues (QUEUE_DRAINING) or accepts them again; leasing is not affected. */
 export async function setQueueRefusingNew(
-  sql: Sql,
+  sql: Db,
   name: string,
   refusing: boolean,
   d: EngineDefaults = BUILTIN_DEFAULTS,

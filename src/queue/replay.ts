@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { type Job, type JobRow, type JobState, toJob } from "./job.ts";
 import { jobNotFound } from "./inspect.ts";
@@ -21,7 +21,7 @@ export const REPLAYABLE_STATES: readonly JobState[] = ["dead", "cancelled", "suc
  * link.
  */
 export async function replayJob(
-  sql: Sql,
+  sql: Db,
   id: string,
   { createdBy = null, ownedBy = null, states = REPLAYABLE_STATES }: ReplayOptions & {
     states?: readonly JobState[];
@@ -51,6 +51,6 @@ export async function replayJob(
   );
 }
 
-export function retryJob(sql: Sql, id: string, opts: ReplayOptions = {}): Promise<Job> {
+export function retryJob(sql: Db, id: string, opts: ReplayOptions = {}): Promise<Job> {
   return replayJob(sql, id, { ...opts, states: RETRYABLE_STATES });
 }

@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { notifyQueues } from "./outcome.ts";
 
 /**
@@ -10,7 +10,7 @@ import { notifyQueues } from "./outcome.ts";
  * reaper is never reverted (the completion's fence re-checks `state = 'running'`).
  */
 export async function reapExpiredLeases(
-  sql: Sql,
+  sql: Db,
   { batchSize = 1_000, now = null }: { batchSize?: number; now?: Date | null } = {},
 ): Promise<{ reaped: number; dead: number }> {
   let reaped = 0, dead = 0;

@@ -20,7 +20,7 @@
  * time skipped in spring does not fire, an hourly schedule fires 25 times on the autumn day.
  */
 import { Cron } from "croner";
-import type { Sql } from "../db/connect.ts";
+import { atomically, type Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { checkedPayloadText, enqueueJob } from "./enqueue.ts";
 import { assertKind, assertQueueName } from "./names.ts";
@@ -135,14 +135,14 @@ export function nextSlot(pattern: string, timezone: string, from: Date): Date | 
   return cronOf(pattern, timezone).nextRun(from);
 }
 
-async function dbNow(sql: Sql, now: Date | null): Promise<Date> {
+async function dbNow(sql: Db, now: Date | null): Promise<Date> {
   if (now) return now;
   const [r] = await sql<[{ now: Date }]>`SELECT now()`;
   return r.now;
 }
 
 export async function createSchedule(
-  sql: Sql,
+  sql: Db,
   input: ScheduleInput,
   { now = null, defaults = BUILTIN_DEFAULTS, missedDefault = "skip" }: {
     now?: Date | null;
@@ -190,12 +190,12 @@ export async function createSchedule(
   return toSchedule(rows[0]!);
 }
 
-export async function listSchedules(sql: Sql): Promise<Schedule[]> {
+export async function listSchedules(sql: Db): Promise<Schedule[]> {
   const rows = await sql<ScheduleRow[]>`SELECT * FROM sluice.schedules ORDER BY name`;
   return rows.map(toSchedule);
 }
 
-export async function getSchedule(sql: Sql, name: string): Promise<Schedule> {
+export async function getSchedule(sql: Db, name: string): Promise<Schedule> {
   const [row] = await sql<ScheduleRow[]>`SELECT * FROM sluice.schedules WHERE name = ${name}`;
   if (!row) throw scheduleNotFound(name);
   return toSchedule(row);
@@ -203,7 +203,7 @@ export async function getSchedule(sql: Sql, name: string): Promise<Schedule> {
 
 /** Pausing keeps the row; resuming starts from the next slot after now (no backlog). */
 export async function setSchedulePaused(
-  sql: Sql,
+  sql: Db,
   name: string,
   paused: boolean,
   { now = null }: { now?: Date | null } = {},
@@ -219,7 +219,7 @@ export async function setSchedulePaused(
   return toSchedule(row);
 }
 
-export async function deleteSchedule(sql: Sql, name: string): Promise<void> {
+export async function deleteSchedule(sql: Db, name: string): Promise<void> {
   const rows = await sql`DELETE FROM sluice.schedules WHERE name = ${name} RETURNING 1`;
   if (rows.length === 0) throw scheduleNotFound(name);
 }
@@ -234,7 +234,7 @@ export interface FireResult {
 
 /** Fires (or skips) one due schedule's latest slot and moves it to its next slot. */
 async function fireOne(
-  t: Sql,
+  t: Db,
   s: ScheduleRow,
   at: Date,
   graceMs: number,
@@ -273,7 +273,7 @@ async function fireOne(
  * again at its next slot instead of blocking every pass (a stuck `next_slot` would be due, and
  * fail, forever). A schedule whose cron cannot be computed any more gets no next slot.
  */
-async function markFailing(t: Sql, s: ScheduleRow, at: Date, error: unknown): Promise<void> {
+async function markFailing(t: Db, s: ScheduleRow, at: Date, error: unknown): Promise<void> {
   const reason = error instanceof SluiceError
     ? `${error.code}: ${error.message}`
     : `INTERNAL: ${error instanceof Error ? error.message : String(error)}`;
@@ -294,7 +294,7 @@ async function markFailing(t: Sql, s: ScheduleRow, at: Date, error: unknown): Pr
  * per transaction until none is due.
  */
 export async function fireDueSchedules(
-  sql: Sql,
+  sql: Db,
   { now = null, graceMs = 60_000, defaults = BUILTIN_DEFAULTS, batchSize = 100 }: {
     now?: Date | null;
     graceMs?: number;
@@ -304,8 +304,7 @@ export async function fireDueSchedules(
 ): Promise<FireResult> {
   let fired = 0, skipped = 0, failed = 0;
   for (;;) {
-    const n = await sql.begin(async (tx) => {
-      const t = tx as unknown as Sql;
+    const n = await atomically(sql, async (t) => {
       const at = await dbNow(t, now);
       const due = await t<ScheduleRow[]>`
         SELECT * FROM sluice.schedules
@@ -314,9 +313,9 @@ export async function fireDueSchedules(
         FOR UPDATE SKIP LOCKED`;
       for (const s of due) {
         // A savepoint per schedule: a failure rolls back this schedule's firing only.
-        const outcome = await tx.savepoint((sp) =>
-          fireOne(sp as unknown as Sql, s, at, graceMs, defaults)
-        ).catch((e: unknown) => ({ error: e }));
+        const outcome = await t.savepoint((sp) => fireOne(sp, s, at, graceMs, defaults)).catch((
+          e: unknown,
+        ) => ({ error: e }));
         if ("error" in outcome) {
           await markFailing(t, s, at, outcome.error);
           failed++;
@@ -331,7 +330,7 @@ export async function fireDueSchedules(
 
 /** Schedules whose last slot could not fire, oldest failure first (the schedule_failing alert). */
 export async function failingSchedules(
-  sql: Sql,
+  sql: Db,
 ): Promise<{ name: string; lastError: string | null; failingSince: string | null }[]> {
   const rows = await sql<Pick<ScheduleRow, "name" | "last_error" | "failing_since">[]>`
     SELECT name, last_error, failing_since FROM sluice.schedules
@@ -345,7 +344,7 @@ export async function failingSchedules(
 
 /** For the ops view: how many schedules, paused, and the next firing. */
 export async function schedulerHealth(
-  sql: Sql,
+  sql: Db,
 ): Promise<{ schedules: number; paused: number; nextFireAt: string | null; overdue: number }> {
   const [r] = await sql<
     [{ schedules: number; paused: number; next: Date | null; overdue: number }]

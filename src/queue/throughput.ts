@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 
 export interface ThroughputBucket {
   /** Start of the bucket (ISO). */
@@ -33,7 +33,7 @@ export interface Throughput {
  * bench/ops_page.ts); jobs scheduled long ago that finished in the window may be missed.
  */
 export async function jobThroughput(
-  sql: Sql,
+  sql: Db,
   {
     windowMs = 3_600_000,
     bucketMs = 60_000,

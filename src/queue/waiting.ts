@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 
 /**
  * Seconds since the oldest runnable job of each named queue became due (absent when none is
@@ -6,7 +6,7 @@ import type { Sql } from "../db/connect.ts";
  * gauges (src/obs/db_gauges.ts): the caller caches it, since a deep queue makes it a long range.
  */
 export async function oldestWaitingSeconds(
-  sql: Sql,
+  sql: Db,
   queues: readonly string[],
 ): Promise<Map<string, number>> {
   if (queues.length === 0) return new Map();

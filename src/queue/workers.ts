@@ -1,4 +1,4 @@
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { heldForPrefetch } from "./prefetch_lease.ts";
 
 /**
@@ -32,7 +32,7 @@ export interface WorkerRecord extends WorkerInfo {
 /** A worker that has not been seen for this long is considered gone. */
 export const WORKER_STALE_AFTER_MS = 60_000;
 
-export async function registerWorker(sql: Sql, w: WorkerInfo): Promise<void> {
+export async function registerWorker(sql: Db, w: WorkerInfo): Promise<void> {
   await sql`
     INSERT INTO sluice.workers (id, host, pid, queues, concurrency, version, metrics_addr)
     VALUES (${w.id}, ${w.host}, ${w.pid}, ${w.queues}, ${w.concurrency}, ${w.version}, ${w.metricsAddr})
@@ -42,11 +42,11 @@ export async function registerWorker(sql: Sql, w: WorkerInfo): Promise<void> {
       stopped_at = NULL, kind = 'process'`;
 }
 
-export async function touchWorker(sql: Sql, id: string): Promise<void> {
+export async function touchWorker(sql: Db, id: string): Promise<void> {
   await sql`UPDATE sluice.workers SET last_seen_at = now() WHERE id = ${id}`;
 }
 
-export async function stopWorker(sql: Sql, id: string): Promise<void> {
+export async function stopWorker(sql: Db, id: string): Promise<void> {
   await sql`UPDATE sluice.workers SET stopped_at = now(), last_seen_at = now() WHERE id = ${id}`;
 }
 
@@ -69,7 +69,7 @@ interface WorkerRow {
 
 /** Workers seen within `sinceMs` (default a day), with the jobs each one is running now. */
 export async function listWorkers(
-  sql: Sql,
+  sql: Db,
   { sinceMs = 86_400_000 }: { sinceMs?: number } = {},
 ): Promise<WorkerRecord[]> {
   const rows = await sql<WorkerRow[]>`
@@ -132,7 +132,7 @@ export interface PullWorkerSightings {
  * once a second: the in-process map skips the statement for a worker seen within the second,
  * and the `last_seen_at` guard skips the write when another api process just did it.
  */
-export function pullWorkerSightings(sql: Sql): PullWorkerSightings {
+export function pullWorkerSightings(sql: Db): PullWorkerSightings {
   const recent = new Map<string, number>();
   const due = (key: string): boolean => {
     const now = Date.now();

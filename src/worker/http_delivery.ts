@@ -3,7 +3,7 @@ import { originOf } from "../delivery/circuit.ts";
 import type { Resolve } from "../delivery/destination.ts";
 import { createEgress, type Egress } from "../delivery/egress.ts";
 import { redactUrlsIn } from "../delivery/redact.ts";
-import { retryAfterMs } from "../delivery/retry_after.ts";
+import { retryAfterMs } from "../queue/retry_after.ts";
 import { Signer } from "../delivery/signature.ts";
 import { isSluiceError } from "../errors.ts";
 import type { LeasedJob } from "../queue/job.ts";

@@ -1,6 +1,7 @@
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
+import { Engine } from "../queue/engine.ts";
 import { leaseJobs } from "../queue/lease.ts";
 import { PREFETCH_LEASE_MS } from "../queue/prefetch_lease.ts";
 import { promoteDueJobs } from "../queue/promote.ts";
@@ -34,6 +35,8 @@ export interface WorkerOptions {
   pollMs: number;
   shutdownGraceMs: number;
   defaults?: EngineDefaults;
+  /** The role's engine state (src/queue/engine.ts); default: one made for `sql`. */
+  engine?: Engine;
   handlers?: HandlerMap;
   /** Extra delivery modes by name (`http` comes from the delivery module). */
   deliveries?: Partial<Record<string, Deliver>>;
@@ -58,7 +61,7 @@ const MAX_LEASE_BATCH = 1000;
  */
 export class Worker {
   readonly id: string;
-  readonly #o: WorkerOptions & { handlers: HandlerMap; log: Logger };
+  readonly #o: WorkerOptions & { handlers: HandlerMap; log: Logger; engine: Engine };
   readonly #clock: Clock;
   readonly #log: Logger;
   readonly #attempts = new Attempts();
@@ -82,7 +85,12 @@ export class Worker {
 
   constructor(opts: WorkerOptions) {
     this.id = opts.workerId;
-    const o = this.#o = { handlers: handlerMap(), log: silentLogger, ...opts };
+    const o = this.#o = {
+      handlers: handlerMap(),
+      log: silentLogger,
+      ...opts,
+      engine: opts.engine ?? new Engine(opts.sql, { defaults: opts.defaults }),
+    };
     const clock = this.#clock = opts.clock ?? systemClock;
     const log = this.#log = o.log.child({ worker_id: this.id });
     const { sql, onAttempt } = o;
@@ -277,6 +285,7 @@ export class Worker {
         leaseMs,
         concurrency: queue.effective.concurrency,
         rateLimit: queue.effective.rateLimit,
+        tokens: o.engine.leaseTokens,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;
       for (const job of jobs) this.#prefetch.hold(job, queue, sentAt, leaseMs);

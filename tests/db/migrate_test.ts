@@ -257,9 +257,7 @@ Deno.test("migrate() runs a '-- sluice:no-transaction' migration outside a trans
 
   await t.step("inside a caller's transaction (restore) it runs without CONCURRENTLY", async () => {
     await withTestDatabase(async (db) => {
-      const { applied } = await db.sql.begin((tx) =>
-        applyMigrations(tx as unknown as Sql, [...MIGRATIONS, ONLINE])
-      );
+      const { applied } = await db.sql.begin((tx) => applyMigrations(tx, [...MIGRATIONS, ONLINE]));
       deepStrictEqual(applied.map((m) => m.name), ["online_index"]);
       strictEqual(await indexValid(db.sql, "online_marker_idx"), true);
     });

@@ -9,7 +9,7 @@ import { requireConfig } from "../../src/config.ts";
 import { scrubPayloads } from "../../src/maintenance/scrubber.ts";
 import { checkTableHealth } from "../../src/maintenance/table_health.ts";
 import { createLogger } from "../../src/obs/log.ts";
-import { opsQueuesSnapshot } from "../../src/obs/triage.ts";
+import { opsQueuesSnapshot } from "../../src/api/triage.ts";
 import { enqueueJobs } from "../../src/queue/enqueue.ts";
 import { getJob, jobTimeline } from "../../src/queue/inspect.ts";
 import { leaseJobs } from "../../src/queue/lease.ts";

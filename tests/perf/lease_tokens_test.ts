@@ -1,15 +1,25 @@
 import { equal, notEqual, ok } from "node:assert/strict";
 import { openDatabase, type Sql } from "../../src/db/connect.ts";
 import { enqueueJobs } from "../../src/queue/enqueue.ts";
-import { leaseJobs } from "../../src/queue/lease.ts";
+import { leaseJobs, LeaseTokens } from "../../src/queue/lease.ts";
 import { completeJobs, releaseJobs } from "../../src/queue/outcome.ts";
 import { createTestDatabase } from "../_helpers/db.ts";
 
 const SPAN = 2n ** 32n;
-const lease = (sql: Sql, max: number) =>
-  leaseJobs(sql, { queue: "default", workerId: "w", max, leaseMs: 30_000 });
+const sources = new WeakMap<Sql, LeaseTokens>();
+/** Each pool leases with its own token source, as each role's Engine does. */
+const lease = (sql: Sql, max: number) => {
+  if (!sources.has(sql)) sources.set(sql, new LeaseTokens(sql));
+  return leaseJobs(sql, {
+    queue: "default",
+    workerId: "w",
+    max,
+    leaseMs: 30_000,
+    tokens: sources.get(sql),
+  });
+};
 
-Deno.test("lease tokens come from a durable per-handle epoch and never repeat", async () => {
+Deno.test("lease tokens come from a durable per-source epoch and never repeat", async () => {
   const db = await createTestDatabase();
   // A second pool on the same database stands for a second worker process.
   const other = await openDatabase({ databaseUrl: db.url, dataDir: "", max: 2 });

@@ -147,11 +147,11 @@ Deno.test("enqueueJob() inside the caller's transaction rolls back with it", asy
   const db = await createTestDatabase();
   try {
     await rejects(db.sql.begin(async (tx) => {
-      await enqueueJob(tx as unknown as Sql, { kind: "k" });
+      await enqueueJob(tx, { kind: "k" });
       throw new Error("caller failed");
     }));
     equal(await count(db.sql), 0);
-    await db.sql.begin((tx) => enqueueJob(tx as unknown as Sql, { kind: "k" }));
+    await db.sql.begin((tx) => enqueueJob(tx, { kind: "k" }));
     equal(await count(db.sql), 1);
   } finally {
     await db.drop();

@@ -9,7 +9,7 @@
  *             signing secrets
  *   online    none of the above
  */
-import type { Sql } from "../db/connect.ts";
+import type { Db } from "../db/connect.ts";
 import { getLeader } from "../maintenance/leader.ts";
 import type { StateCounts } from "../queue/inspect.ts";
 import {
@@ -21,7 +21,7 @@ import {
 } from "../queue/queues.ts";
 import { schedulerHealth } from "../queue/schedules.ts";
 import { listWorkers, type WorkerRecord } from "../queue/workers.ts";
-import { readDbGauges } from "./db_gauges.ts";
+import { readDbGauges } from "../obs/db_gauges.ts";
 
 export type OpsStatus = "online" | "degraded" | "offline";
 
@@ -70,7 +70,7 @@ export interface OpsQueuesSnapshot {
 }
 
 export async function opsQueuesSnapshot(
-  sql: Sql,
+  sql: Db,
   { defaults = BUILTIN_DEFAULTS, signingSecrets = 0 }: {
     defaults?: EngineDefaults;
     /** How many signing secrets are configured (config.signingSecrets.length), never the secrets. */

@@ -1,0 +1,72 @@
+/**
+ * Verified bearer tokens, cached per api process.
+ *
+ * Tokens are looked up by the SHA-256 digest of what the caller sent: no secret is ever compared
+ * byte by byte, so response timing says nothing about a token's characters. Verified tokens are
+ * cached for `cacheMs` (a revoked token stops working within that delay), and `last_used_at` is
+ * written in one batched UPDATE every `flushMs`, never once per request.
+ */
+import type { Sql } from "../db/connect.ts";
+import type { Logger } from "../obs/log.ts";
+import { findTokenByHash, hashToken, touchTokens } from "../auth/tokens.ts";
+import type { ApiToken } from "./env.ts";
+
+const MAX_CACHED = 10_000;
+
+export class TokenAuthenticator {
+  readonly #sql: Sql;
+  readonly #log: Logger;
+  readonly #cacheMs: number;
+  readonly #flushMs: number;
+  readonly #cache = new Map<string, { token: ApiToken; at: number }>();
+  #used = new Set<string>();
+  #lastFlush = Date.now();
+  #flushing: Promise<void> | null = null;
+
+  constructor(
+    sql: Sql,
+    log: Logger,
+    { cacheMs = 2_000, flushMs = 5_000 }: { cacheMs?: number; flushMs?: number } = {},
+  ) {
+    this.#sql = sql;
+    this.#log = log;
+    this.#cacheMs = cacheMs;
+    this.#flushMs = flushMs;
+  }
+
+  /** The live token for this secret, or null (unknown or revoked). */
+  async verify(secret: string): Promise<ApiToken | null> {
+    if (secret.length > 512) return null;
+    const hash = await hashToken(secret);
+    const now = Date.now();
+    const hit = this.#cache.get(hash);
+    let token = hit && now - hit.at < this.#cacheMs ? hit.token : null;
+    if (!token) {
+      token = await findTokenByHash(this.#sql, hash);
+      if (this.#cache.size >= MAX_CACHED) this.#cache.clear();
+      if (token && this.#cacheMs > 0) this.#cache.set(hash, { token, at: now });
+      else this.#cache.delete(hash);
+    }
+    if (token) this.#markUsed(token.id, now);
+    return token;
+  }
+
+  #markUsed(id: string, now: number): void {
+    this.#used.add(id);
+    // Piggybacks on traffic instead of a timer: no background task to stop in tests, and an
+    // idle api has nothing to write anyway. `flush()` at shutdown writes the remainder.
+    if (now - this.#lastFlush >= this.#flushMs && !this.#flushing) {
+      this.flush().catch((e) => this.#log.warn("token_touch_failed", { error: e }));
+    }
+  }
+
+  /** Writes the pending `last_used_at` updates now. */
+  flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing;
+    this.#lastFlush = Date.now();
+    const ids = [...this.#used];
+    this.#used = new Set();
+    this.#flushing = touchTokens(this.#sql, ids).finally(() => (this.#flushing = null));
+    return this.#flushing;
+  }
+}

@@ -1,6 +1,11 @@
 import { deepStrictEqual, equal } from "node:assert/strict";
 import { Hono } from "hono";
 import { clientIp } from "../../src/api/client_ip.ts";
+import { startApiServer } from "../../src/api/serve.ts";
+import { requireConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/obs/log.ts";
+import { engineDefaults } from "../../src/queue/queues.ts";
+import { withTestDatabase } from "../_helpers/db.ts";
 import { parsePrometheus, valueOf } from "../obs/_prom_parser.ts";
 import { createTestApi } from "./_app.ts";
 
@@ -70,4 +75,41 @@ Deno.test("http_request lines carry client_ip; rate limits use it and count by r
   } finally {
     await api.close();
   }
+});
+
+Deno.test("startApiServer(): http_request lines carry the socket's address over real HTTP; a forwarded one only from SLUICE_TRUSTED_PROXIES", async (t) => {
+  await withTestDatabase(async (db) => {
+    /** The client_ip of the http_request line for one real request through Deno.serve. */
+    const logged = async (env: Record<string, string>) => {
+      const { config } = requireConfig({
+        DATABASE_URL: db.url,
+        SLUICE_API_ADDR: "127.0.0.1:0",
+        ...env,
+      });
+      const lines: Record<string, unknown>[] = [];
+      const log = createLogger({ level: "debug", write: (l) => lines.push(JSON.parse(l)) });
+      const server = await startApiServer({
+        sql: db.sql,
+        config,
+        log,
+        defaults: engineDefaults(config),
+      });
+      try {
+        const r = await fetch(`${server.url}/healthz`, {
+          headers: { "x-forwarded-for": "203.0.113.7" },
+        });
+        equal(r.status, 200);
+        await r.body?.cancel();
+      } finally {
+        await server.close();
+      }
+      return lines.filter((l) => l.msg === "http_request").map((l) => l.client_ip);
+    };
+    await t.step("by default the header is ignored: the peer's own address", async () => {
+      deepStrictEqual(await logged({}), ["127.0.0.1"]);
+    });
+    await t.step("from a trusted proxy: the address it forwarded for", async () => {
+      deepStrictEqual(await logged({ SLUICE_TRUSTED_PROXIES: "127.0.0.1/32" }), ["203.0.113.7"]);
+    });
+  });
 });

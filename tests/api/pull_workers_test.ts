@@ -79,6 +79,19 @@ Deno.test("pull workers are workers: listed, counted per delivery mode, not stal
         SELECT extract(epoch FROM now() - last_seen_at)::float8 AS age FROM sluice.workers
         WHERE id = 'puller-1'`;
       assert(w!.age < 60, `last seen ${w!.age} s ago`);
+      // Both listings show that heartbeat as the pull worker's last sign of life.
+      const listed = async (path: string) => {
+        const r = await api.call("GET", path, { as: "read" });
+        const p = r.body.workers.find((x: { id: string }) => x.id === "puller-1");
+        assert(p, `${path}: ${JSON.stringify(r.body.workers)}`);
+        return p as { lastSeenAt: string; state: string };
+      };
+      for (const path of ["/v1/workers", "/v1/ops/queues"]) {
+        const p = await listed(path);
+        const age = Date.now() - Date.parse(p.lastSeenAt);
+        assert(age >= -5_000 && age < 60_000, `${path}: lastSeenAt ${p.lastSeenAt}`);
+        equal(p.state, "online", path);
+      }
     });
 
     await t.step(

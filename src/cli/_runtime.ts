@@ -2,7 +2,9 @@ import type { Config } from "../config.ts";
 import { requireConfig } from "../config.ts";
 import { connectTo, openDatabase, type Sql } from "../db/connect.ts";
 import { type EmbeddedCluster, startEmbedded } from "../db/embedded.ts";
+import { passwordFromUrlFile } from "../db/credentials.ts";
 import { assertNoPendingMigrations, migrate } from "../db/migrate.ts";
+import { describePostgresUrl } from "../db/url.ts";
 import { SluiceError } from "../errors.ts";
 import { createLogger, type Logger } from "../obs/log.ts";
 
@@ -50,7 +52,12 @@ export async function connectRole(
     sql = connectTo(embedded.connection, { max });
     describe = `embedded PostgreSQL in ${embedded.dataDir} (socket ${embedded.connection.host})`;
   } else {
-    sql = await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, max });
+    sql = await openDatabase({
+      databaseUrl: config.databaseUrl,
+      dataDir: config.dataDir,
+      max,
+      password: rotatingPassword(config),
+    });
     describe = config.databaseUrl
       ? redactUrl(config.databaseUrl)
       : `embedded PostgreSQL in ${config.dataDir}`;
@@ -127,10 +134,14 @@ export function shutdownSignal(): Promise<"SIGINT" | "SIGTERM"> {
 
 export function redactUrl(url: string): string {
   try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
+    return describePostgresUrl(url);
   } catch {
     return "<unparseable DATABASE_URL>";
   }
+}
+
+/** With `DATABASE_URL_FILE`, each new connection re-reads the password (rotation, no restart). */
+function rotatingPassword(config: Config): (() => Promise<string>) | undefined {
+  const file = Deno.env.get("DATABASE_URL_FILE");
+  return config.databaseUrl && file ? passwordFromUrlFile(file) : undefined;
 }

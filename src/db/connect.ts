@@ -10,6 +10,7 @@
 import postgres from "postgres";
 import { SluiceError } from "../errors.ts";
 import { type EmbeddedConnection, findRunningEmbedded } from "./embedded.ts";
+import { parsePostgresUrl } from "./url.ts";
 
 export type Sql = postgres.Sql;
 
@@ -18,6 +19,11 @@ export interface ConnectOptions {
   max?: number;
   /** Server NOTICEs; silenced by default (migrations and `IF NOT EXISTS` emit them). */
   onnotice?: (notice: postgres.Notice) => void;
+  /**
+   * Asked on every new connection, so a rotated password is used from the next reconnect on
+   * (src/db/credentials.ts); default: the URL's password.
+   */
+  password?: () => Promise<string>;
 }
 
 export interface OpenDatabaseOptions extends ConnectOptions {
@@ -36,10 +42,16 @@ export function databaseOptionsFromEnv(): { databaseUrl: string | null; dataDir:
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Sql> {
   if (opts.databaseUrl) {
     const { url, host, port } = parseDatabaseUrl(opts.databaseUrl);
+    // postgres.js takes `host`/`port` arrays at run time (parseOptions: `Array.isArray(host)`)
+    // though its typings say string; arrays keep IPv6 hosts intact, a joined string would not.
+    const hosts = { ...(host ? { host } : {}), ...(port ? { port } : {}) } as {
+      host?: string;
+      port?: number;
+    };
     return postgres(url, {
       ...commonOptions(opts),
-      ...(host ? { host } : {}),
-      ...(port ? { port } : {}),
+      ...hosts,
+      ...(opts.password ? { pass: opts.password } : {}),
     });
   }
   const connection = await findRunningEmbedded(opts.dataDir);
@@ -66,34 +78,30 @@ export function connectTo(connection: EmbeddedConnection, opts: ConnectOptions =
 }
 
 /**
- * Splits libpq-style `host`/`port` query parameters (a socket directory) off a URL. Other
- * query parameters (`sslmode`, …) stay for postgres.js.
+ * Splits a URL into what postgres.js needs: the one-host URL (user, database, `sslmode`, …) and
+ * the host list, which it would otherwise mis-parse. libpq-style `host`/`port` query
+ * parameters (a socket directory) replace the host list, as in psql.
  */
 export function parseDatabaseUrl(databaseUrl: string): {
   url: string;
-  host: string | null;
-  port: number | null;
+  host: string | string[] | null;
+  port: number | number[] | null;
 } {
-  let u: URL;
-  try {
-    u = new URL(databaseUrl);
-  } catch {
-    throw new SluiceError(
-      "CONFIG_INVALID",
-      "DATABASE_URL is not a valid URL: expected 'postgres://user:pass@host:5432/db'",
-    );
-  }
-  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
-    throw new SluiceError(
-      "CONFIG_INVALID",
-      `DATABASE_URL has scheme '${u.protocol.replace(/:$/, "")}': expected 'postgres://'`,
-    );
-  }
+  const parsed = parsePostgresUrl(databaseUrl);
+  const u = parsed.singleHost;
   const host = u.searchParams.get("host");
   const port = u.searchParams.get("port");
   u.searchParams.delete("host");
   u.searchParams.delete("port");
-  return { url: u.toString(), host: host || null, port: port ? Number(port) : null };
+  if (host || parsed.hosts.length < 2) {
+    return { url: u.toString(), host: host || null, port: port ? Number(port) : null };
+  }
+  const defaultPort = port ? Number(port) : 5432;
+  return {
+    url: u.toString(),
+    host: parsed.hosts.map((h) => h.host),
+    port: parsed.hosts.map((h) => h.port ?? defaultPort),
+  };
 }
 
 function commonOptions(opts: ConnectOptions) {

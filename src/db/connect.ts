@@ -93,6 +93,13 @@ export function parseDatabaseUrl(databaseUrl: string): {
   const port = u.searchParams.get("port");
   u.searchParams.delete("host");
   u.searchParams.delete("port");
+  // postgres.js 3.4 judges `read-write` by the `default_transaction_read_only` the server
+  // reports, which a hot standby reports as `off`: it kept pool connections on the standby
+  // and every INSERT failed there (tests/faults/failover_test.ts). `primary` checks
+  // `in_hot_standby` / `pg_is_in_recovery()`, which is what a failover changes.
+  if (u.searchParams.get("target_session_attrs") === "read-write") {
+    u.searchParams.set("target_session_attrs", "primary");
+  }
   if (host || parsed.hosts.length < 2) {
     return { url: u.toString(), host: host || null, port: port ? Number(port) : null };
   }

@@ -21,7 +21,7 @@ Deno.test("parsePostgresUrl() takes libpq's host list, IPv6 and default ports in
 
 Deno.test("parseDatabaseUrl() hands postgres.js host and port arrays, socket dirs unchanged", () => {
   deepStrictEqual(parseDatabaseUrl(HA), {
-    url: "postgres://sluice:s3cr%40t@db1:5432/sluice?target_session_attrs=read-write",
+    url: "postgres://sluice:s3cr%40t@db1:5432/sluice?target_session_attrs=primary",
     host: ["db1", "db2", "fd00::7"],
     port: [5432, 5433, 5432],
   });

@@ -84,11 +84,13 @@ export async function connectRole(
       await new Promise((r) => setTimeout(r, delay));
     }
   }
+  const unwatch = watchHangup(config, log);
   return {
     sql,
     embedded,
     describe,
     close: async () => {
+      unwatch();
       await sql.end({ timeout: 5 }).catch(() => {});
       await embedded?.stop();
     },
@@ -138,6 +140,25 @@ export function redactUrl(url: string): string {
   } catch {
     return "<unparseable DATABASE_URL>";
   }
+}
+
+/**
+ * SIGHUP with `DATABASE_URL_FILE`: read the file now and say whether it holds a usable URL, so a
+ * rotation is checked at once instead of at the next reconnect (which reads it anyway). Without
+ * a listener SIGHUP would end the process.
+ */
+function watchHangup(config: Config, log: Logger): () => void {
+  const file = Deno.env.get("DATABASE_URL_FILE");
+  if (!config.databaseUrl || !file || Deno.build.os === "windows") return () => {};
+  const read = passwordFromUrlFile(file);
+  const onHangup = () => {
+    read().then(
+      () => log.info("database_url_file_reloaded", { file }),
+      (e) => log.error("database_url_file_invalid", { file, error: e }),
+    );
+  };
+  Deno.addSignalListener("SIGHUP", onHangup);
+  return () => Deno.removeSignalListener("SIGHUP", onHangup);
 }
 
 /** With `DATABASE_URL_FILE`, each new connection re-reads the password (rotation, no restart). */

@@ -47,6 +47,10 @@ Deno.test("password rotation with DATABASE_URL_FILE: reconnects use the new pass
     const rotatedAt = new Date();
     await sql`ALTER ROLE sluice PASSWORD 'pw-two'`;
     await Deno.writeTextFile(urlFile, pair.url("sluice", "pw-two") + "\n");
+    // SIGHUP checks the file at once (and must not end the process).
+    const from = worker.lines.length;
+    worker.signal("SIGHUP");
+    await worker.waitLog("database_url_file_reloaded", { from, timeoutMs: 10_000 });
     const [killed] = await sql<{ n: number }[]>`
       SELECT count(pg_terminate_backend(pid))::int AS n FROM pg_stat_activity
       WHERE usename = 'sluice'`;

@@ -22,6 +22,7 @@ import { z } from "zod";
 import { SluiceError } from "./errors.ts";
 import { isQueueName } from "./queue/names.ts";
 import { backupKeyId } from "./backup/key.ts";
+import { describePostgresUrl, parsePostgresUrl } from "./db/url.ts";
 
 export type ConfigSource = "env" | "file" | "default";
 
@@ -351,26 +352,19 @@ function queueList(raw: string): string[] | null {
 
 function postgresUrl(raw: string): string {
   const text = raw.trim();
-  let url: URL;
   try {
-    url = new URL(text);
-  } catch {
-    // Never quote it: it may hold a password.
-    return invalid("the value is not a URL (use postgres://user:password@host:5432/dbname)");
-  }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    invalid(`the URL scheme must be postgres:// or postgresql://, not ${quote(url.protocol)}`);
+    parsePostgresUrl(text);
+  } catch (e) {
+    // The problem never quotes the value: it may hold a password.
+    return invalid(String((e as SluiceError).details?.problem ?? (e as Error).message));
   }
   return text;
 }
 
-/** Shows where the database is (scheme, user, host, database) but never the password or query. */
+/** Shows where the database is (scheme, user, hosts, database) but never the password or query. */
 function redactUrl(value: string): string {
   try {
-    const url = new URL(value);
-    const user = url.username ? `${url.username}${url.password ? ":<redacted>" : ""}@` : "";
-    const query = url.search ? "?<redacted>" : "";
-    return `${url.protocol}//${user}${url.host}${url.pathname}${query}`;
+    return describePostgresUrl(value);
   } catch {
     return redactLength(value);
   }

@@ -50,13 +50,15 @@ export function validationHook(
 /**
  * postgres.js connection failures and PostgreSQL's "cannot connect now" classes. EPIPE and
  * friends: a query written to a socket the server just closed (a restart under load); without
- * them such requests answered 500 instead of 503.
+ * them such requests answered 500 instead of 503. 25006 (read-only transaction): a connection
+ * that reached a standby or a demoted primary during a failover; the writable server is about
+ * to be elsewhere, so it is an outage to retry, not a bug.
  */
 function isDatabaseDown(e: unknown): boolean {
   const code = (e as { code?: unknown })?.code;
   return typeof code === "string" && (
     /^(ECONNREFUSED|ENOENT|ETIMEDOUT|ECONNRESET|EPIPE|ECONNABORTED|ENOTCONN|EHOSTUNREACH|ENETUNREACH|CONNECT_TIMEOUT|CONNECTION_(CLOSED|ENDED|DESTROYED))$/
-      .test(code) || /^(08|57P0|53300)/.test(code)
+      .test(code) || /^(08|57P0|53300|25006)/.test(code)
   );
 }
 

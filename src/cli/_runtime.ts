@@ -2,7 +2,9 @@ import type { Config } from "../config.ts";
 import { requireConfig } from "../config.ts";
 import { type ConnectOptions, connectTo, openDatabase, type Sql } from "../db/connect.ts";
 import { type EmbeddedCluster, startEmbedded } from "../db/embedded.ts";
+import { passwordFromUrlFile } from "../db/credentials.ts";
 import { assertNoPendingMigrations, migrate } from "../db/migrate.ts";
+import { describePostgresUrl } from "../db/url.ts";
 import { isSluiceError, SluiceError } from "../errors.ts";
 import { exitCodeOf, UsageError } from "./_command.ts";
 import { createLogger, type Logger } from "../obs/log.ts";
@@ -106,6 +108,7 @@ export async function connectRole(
       databaseUrl: config.databaseUrl,
       dataDir: config.dataDir,
       ...pool,
+      password: rotatingPassword(config),
     });
     describe = config.databaseUrl
       ? redactUrl(config.databaseUrl)
@@ -134,18 +137,23 @@ export async function connectRole(
     }
   }
   const pools = [sql];
+  const unwatch = watchHangup(config, log);
   return {
     sql,
     embedded,
     describe,
     openPool: async (opts) => {
-      const more = embedded
-        ? connectTo(embedded.connection, opts)
-        : await openDatabase({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, ...opts });
+      const more = embedded ? connectTo(embedded.connection, opts) : await openDatabase({
+        databaseUrl: config.databaseUrl,
+        dataDir: config.dataDir,
+        ...opts,
+        password: rotatingPassword(config),
+      });
       pools.push(more);
       return more;
     },
     close: async () => {
+      unwatch();
       await Promise.all(pools.map((p) => p.end({ timeout: 5 }).catch(() => {})));
       await embedded?.stop();
     },
@@ -195,10 +203,33 @@ export function shutdownSignal(): Promise<"SIGINT" | "SIGTERM"> {
 
 export function redactUrl(url: string): string {
   try {
-    const u = new URL(url);
-    if (u.password) u.password = "***";
-    return u.toString();
+    return describePostgresUrl(url);
   } catch {
     return "<unparseable DATABASE_URL>";
   }
+}
+
+/**
+ * SIGHUP with `DATABASE_URL_FILE`: read the file now and say whether it holds a usable URL, so a
+ * rotation is checked at once instead of at the next reconnect (which reads it anyway). Without
+ * a listener SIGHUP would end the process.
+ */
+function watchHangup(config: Config, log: Logger): () => void {
+  const file = Deno.env.get("DATABASE_URL_FILE");
+  if (!config.databaseUrl || !file || Deno.build.os === "windows") return () => {};
+  const read = passwordFromUrlFile(file);
+  const onHangup = () => {
+    read().then(
+      () => log.info("database_url_file_reloaded", { file }),
+      (e) => log.error("database_url_file_invalid", { file, error: e }),
+    );
+  };
+  Deno.addSignalListener("SIGHUP", onHangup);
+  return () => Deno.removeSignalListener("SIGHUP", onHangup);
+}
+
+/** With `DATABASE_URL_FILE`, each new connection re-reads the password (rotation, no restart). */
+function rotatingPassword(config: Config): (() => Promise<string>) | undefined {
+  const file = Deno.env.get("DATABASE_URL_FILE");
+  return config.databaseUrl && file ? passwordFromUrlFile(file) : undefined;
 }

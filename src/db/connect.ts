@@ -11,6 +11,7 @@
 import postgres from "postgres";
 import { SluiceError } from "../errors.ts";
 import { type EmbeddedConnection, findRunningEmbedded } from "./embedded.ts";
+import { parsePostgresUrl } from "./url.ts";
 
 /** A pool: opens connections, listens, reserves, ends. Only process roles hold one. */
 export type Sql = postgres.Sql;
@@ -53,6 +54,11 @@ export interface ConnectOptions {
   statementTimeoutMs?: number | null;
   /** `application_name` in pg_stat_activity, so an operator sees whose a query is; "sluice". */
   applicationName?: string;
+  /**
+   * Asked on every new connection, so a rotated password is used from the next reconnect on
+   * (src/db/credentials.ts); default: the URL's password.
+   */
+  password?: () => Promise<string>;
 }
 
 export interface OpenDatabaseOptions extends ConnectOptions {
@@ -63,10 +69,16 @@ export interface OpenDatabaseOptions extends ConnectOptions {
 export async function openDatabase(opts: OpenDatabaseOptions): Promise<Sql> {
   if (opts.databaseUrl) {
     const { url, host, port } = parseDatabaseUrl(opts.databaseUrl);
+    // postgres.js takes `host`/`port` arrays at run time (parseOptions: `Array.isArray(host)`)
+    // though its typings say string; arrays keep IPv6 hosts intact, a joined string would not.
+    const hosts = { ...(host ? { host } : {}), ...(port ? { port } : {}) } as {
+      host?: string;
+      port?: number;
+    };
     return postgres(url, {
       ...commonOptions(opts),
-      ...(host ? { host } : {}),
-      ...(port ? { port } : {}),
+      ...hosts,
+      ...(opts.password ? { pass: opts.password } : {}),
     });
   }
   const connection = await findRunningEmbedded(opts.dataDir);
@@ -93,34 +105,37 @@ export function connectTo(connection: EmbeddedConnection, opts: ConnectOptions =
 }
 
 /**
- * Splits libpq-style `host`/`port` query parameters (a socket directory) off a URL. Other
- * query parameters (`sslmode`, …) stay for postgres.js.
+ * Splits a URL into what postgres.js needs: the one-host URL (user, database, `sslmode`, …) and
+ * the host list, which it would otherwise mis-parse. libpq-style `host`/`port` query
+ * parameters (a socket directory) replace the host list, as in psql.
  */
 export function parseDatabaseUrl(databaseUrl: string): {
   url: string;
-  host: string | null;
-  port: number | null;
+  host: string | string[] | null;
+  port: number | number[] | null;
 } {
-  let u: URL;
-  try {
-    u = new URL(databaseUrl);
-  } catch {
-    throw new SluiceError(
-      "CONFIG_INVALID",
-      "DATABASE_URL is not a valid URL: expected 'postgres://user:pass@host:5432/db'",
-    );
-  }
-  if (u.protocol !== "postgres:" && u.protocol !== "postgresql:") {
-    throw new SluiceError(
-      "CONFIG_INVALID",
-      `DATABASE_URL has scheme '${u.protocol.replace(/:$/, "")}': expected 'postgres://'`,
-    );
-  }
+  const parsed = parsePostgresUrl(databaseUrl);
+  const u = parsed.singleHost;
   const host = u.searchParams.get("host");
   const port = u.searchParams.get("port");
   u.searchParams.delete("host");
   u.searchParams.delete("port");
-  return { url: u.toString(), host: host || null, port: port ? Number(port) : null };
+  // postgres.js 3.4 judges `read-write` by the `default_transaction_read_only` the server
+  // reports, which a hot standby reports as `off`: it kept pool connections on the standby
+  // and every INSERT failed there (tests/faults/failover_test.ts). `primary` checks
+  // `in_hot_standby` / `pg_is_in_recovery()`, which is what a failover changes.
+  if (u.searchParams.get("target_session_attrs") === "read-write") {
+    u.searchParams.set("target_session_attrs", "primary");
+  }
+  if (host || parsed.hosts.length < 2) {
+    return { url: u.toString(), host: host || null, port: port ? Number(port) : null };
+  }
+  const defaultPort = port ? Number(port) : 5432;
+  return {
+    url: u.toString(),
+    host: parsed.hosts.map((h) => h.host),
+    port: parsed.hosts.map((h) => h.port ?? defaultPort),
+  };
 }
 
 function commonOptions(opts: ConnectOptions) {

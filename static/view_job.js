@@ -45,11 +45,17 @@ function actions(job) {
   ];
 }
 
-/** Explain's facts in words, times as local time and distance from now. */
+/** Explain's facts in words, times as local time and distance from now, at any depth. */
 function factText(v) {
   if (v == null) return "—";
   if (isIsoTime(v)) return humanizeTimes(v);
-  return typeof v === "object" ? JSON.stringify(v) : String(v);
+  if (Array.isArray(v)) return v.map(factText).join(", ");
+  if (typeof v === "object") {
+    return Object.entries(v).filter(([, x]) => x != null).map(([k, x]) =>
+      `${label(k)}: ${factText(x)}`
+    ).join(" · ");
+  }
+  return String(v);
 }
 
 function facts(job, children) {
@@ -105,12 +111,6 @@ function facts(job, children) {
         : "none",
     ),
   );
-}
-
-function detailText(d) {
-  return Object.entries(d).filter(([, v]) => v != null).map(([k, v]) =>
-    `${label(k)}: ${typeof v === "object" ? JSON.stringify(v) : factText(v)}`
-  ).join(" · ");
 }
 
 export async function viewJob(c, _params, id) {
@@ -195,7 +195,7 @@ export async function viewJob(c, _params, id) {
           e.attempt ? h("span", { class: "muted" }, ` · attempt ${e.attempt}`) : null,
           e.workerId ? h("span", { class: "muted" }, ` · ${e.workerId}`) : null,
           Object.keys(e.detail).length
-            ? h("div", { class: "hint mono" }, detailText(e.detail))
+            ? h("div", { class: "hint mono" }, factText(e.detail))
             : null,
         )
       ),

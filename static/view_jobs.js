@@ -28,7 +28,6 @@ export function jobsTable(jobs, { select } = {}) {
       { label: "Attempt", cls: "num", cell: (j) => `${j.attempt}/${j.maxAttempts}` },
       {
         label: "Last error",
-        cls: "hide-narrow",
         cell: (j) => j.lastError ? `${j.lastError.code}: ${j.lastError.message}`.slice(0, 120) : "",
       },
       { label: "Created", cell: (j) => time(j.createdAt) },

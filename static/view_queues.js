@@ -1,5 +1,5 @@
 // The queues list, and the queue table the overview shares.
-import { client, qs, STATES, WAITING } from "./client.js";
+import { client, qs, STATES } from "./client.js";
 import { chip, dataTable, empty, h, section } from "./dom.js";
 import { age, fmt } from "./format.js";
 
@@ -7,10 +7,6 @@ import { age, fmt } from "./format.js";
 export function oldestWaitingMs(q) {
   return q.oldestWaitingAt ? Math.max(0, Date.now() - Date.parse(q.oldestWaitingAt)) : null;
 }
-
-const narrow = (
-  s,
-) => (WAITING.includes(s) || s === "running" || s === "dead" ? "num" : "num hide-narrow");
 
 export function queuesTable(queues) {
   if (queues.length === 0) {
@@ -29,7 +25,7 @@ export function queuesTable(queues) {
       },
       ...STATES.map((s) => ({
         label: s[0].toUpperCase() + s.slice(1),
-        cls: narrow(s),
+        cls: "num",
         attrs: () => ({ dataset: { state: s } }),
         cell: (q) =>
           q.counts[s]

@@ -165,6 +165,8 @@ function boot() {
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) refreshSoon();
   });
+  // Back from an outage the browser noticed: fetch now instead of after the backoff.
+  addEventListener("online", () => refreshSoon());
   keyboard();
   setInterval(() => {
     for (const t of document.querySelectorAll("time[datetime]")) {

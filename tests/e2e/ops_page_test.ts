@@ -338,6 +338,28 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       await page.setViewportSize(DESKTOP);
     });
 
+    await t.step(
+      "an outage keeps the last data, marked stale, and the banner leaves after",
+      async () => {
+        for (const [size, viewport] of SIZES) {
+          await page.setViewportSize(viewport);
+          await page.goto(`${sluice.base}/#/queues`);
+          await page.waitForSelector("table[data-table=queues] tr[data-queue=flaky]");
+          await context.setOffline(true);
+          await page.waitForSelector("#banner:not([hidden])", { timeout: 15_000 });
+          match(await page.innerText("#banner"), /NETWORK_ERROR.*stale since \d\d:\d\d/);
+          equal(await page.textContent("#live-text"), "Offline");
+          assert(await page.isVisible("table[data-table=queues] tr[data-queue=flaky]"), "kept");
+          await shot(page, `outage-${size}`);
+          await context.setOffline(false);
+          await page.waitForSelector("#banner", { state: "hidden", timeout: 15_000 });
+          equal(await page.textContent("#live-text"), "Live");
+          equal(await page.locator("#view.stale").count(), 0);
+        }
+        await page.setViewportSize(DESKTOP);
+      },
+    );
+
     await t.step("cross-site requests with the cookie are refused", async () => {
       // An attacker page on another origin (same host, other port: same-site, so even the
       // SameSite cookie is sent, and the Origin check must refuse it).

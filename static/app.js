@@ -65,10 +65,13 @@ function onSignedIn(s) {
   route();
 }
 
-/** The server's reason when a session was ended (signed out elsewhere, token revoked), or null. */
+/**
+ * Why a session ended under the page (signed out in another tab, its token revoked with
+ * `sluice token revoke`), in words with the server's code, or null for any other 401.
+ */
 function endedSession(err) {
   return err?.code === "SESSION_REVOKED" || err?.code === "TOKEN_REVOKED"
-    ? `${err.code}: ${err.message}`
+    ? `Your session ended: ${err.message} (${err.code})`
     : null;
 }
 
@@ -160,7 +163,14 @@ function boot() {
     } catch { /* signed out either way */ }
     onSignedOut();
   });
-  onUnauthorized((e) => onSignedOut(endedSession(e)));
+  // A 401 while signed in: the session ended under the page. Without a revocation code the
+  // cookie is gone (signed out in another tab) or expired.
+  onUnauthorized((e) =>
+    onSignedOut(
+      endedSession(e) ??
+        `Your session ended: it expired or was signed out in another tab. Sign in again (${e.code})`,
+    )
+  );
   addEventListener("hashchange", () => route());
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden) refreshSoon();

@@ -432,7 +432,43 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       await page.reload();
       await page.waitForSelector("#signin:not([hidden])");
       await page.waitForSelector("#signin-error:not([hidden])");
-      match(await page.locator("#signin-error").innerText(), /^TOKEN_REVOKED: /);
+      match(
+        await page.locator("#signin-error").innerText(),
+        /^Your session ended: the token .* has been revoked.*\(TOKEN_REVOKED\)$/,
+      );
+    });
+
+    await t.step("a session ended while the page is open says why, at both sizes", async () => {
+      const ops = `sluice_${"e2eOpsToken".padEnd(40, "o")}`;
+      await db.sql`
+        INSERT INTO sluice.tokens (name, scope, hash) VALUES ('ops', 'admin', ${await hashToken(
+        ops,
+      )})`;
+      // Desktop: the token is revoked from the CLI's code path while the overview polls.
+      await page.setViewportSize(DESKTOP);
+      await signIn(page, sluice.base, ops, "ops · admin");
+      await page.waitForSelector("[data-section=status]");
+      await revokeToken(db.sql, "ops");
+      await page.waitForSelector("#signin-error:not([hidden])", { timeout: 15_000 });
+      match(await page.innerText("#signin-error"), /\(TOKEN_REVOKED\)$/);
+      assert(await page.isVisible("#signin"), "the sign-in form is back");
+      await shot(page, "session-ended-token-desktop");
+      // Phone: signed out in another tab of the same browser; this tab's next poll says so.
+      await page.setViewportSize(PHONE);
+      await signIn(page, sluice.base, ADMIN, "bootstrap · admin");
+      await page.waitForSelector("[data-section=status]");
+      const other = await context.newPage();
+      await other.goto(`${sluice.base}/#/queues`);
+      await other.waitForSelector("#signout", { state: "visible" });
+      await other.click("#signout");
+      await other.close();
+      await page.waitForSelector("#signin-error:not([hidden])", { timeout: 15_000 });
+      match(
+        await page.innerText("#signin-error"),
+        /^Your session ended: it expired or was signed out in another tab\. Sign in again \(\w+\)$/,
+      );
+      await shot(page, "session-ended-signed-out-phone");
+      await page.setViewportSize(DESKTOP);
     });
 
     equal(

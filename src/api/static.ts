@@ -6,6 +6,21 @@
 import { Hono } from "hono";
 import indexHtml from "../../static/index.html" with { type: "text" };
 import appJs from "../../static/app.js" with { type: "text" };
+import chartJs from "../../static/chart.js" with { type: "text" };
+import clientJs from "../../static/client.js" with { type: "text" };
+import domJs from "../../static/dom.js" with { type: "text" };
+import formatJs from "../../static/format.js" with { type: "text" };
+import liveJs from "../../static/live.js" with { type: "text" };
+import routerJs from "../../static/router.js" with { type: "text" };
+import viewcircuitsJs from "../../static/view_circuits.js" with { type: "text" };
+import viewdlqJs from "../../static/view_dlq.js" with { type: "text" };
+import viewjobJs from "../../static/view_job.js" with { type: "text" };
+import viewjobsJs from "../../static/view_jobs.js" with { type: "text" };
+import viewoverviewJs from "../../static/view_overview.js" with { type: "text" };
+import viewqueueJs from "../../static/view_queue.js" with { type: "text" };
+import viewqueuesJs from "../../static/view_queues.js" with { type: "text" };
+import viewschedulesJs from "../../static/view_schedules.js" with { type: "text" };
+import viewworkersJs from "../../static/view_workers.js" with { type: "text" };
 import appCss from "../../static/app.css" with { type: "text" };
 
 /**
@@ -39,14 +54,45 @@ async function asset(body: string, type: string): Promise<Asset> {
   return { body, type, etag: `"${hex}"` };
 }
 
+/** The page's ES modules by URL path; app.js imports the rest (no build step). */
+const MODULES: Record<string, string> = {
+  "/app.js": appJs,
+  "/chart.js": chartJs,
+  "/client.js": clientJs,
+  "/dom.js": domJs,
+  "/format.js": formatJs,
+  "/live.js": liveJs,
+  "/router.js": routerJs,
+  "/view_circuits.js": viewcircuitsJs,
+  "/view_dlq.js": viewdlqJs,
+  "/view_job.js": viewjobJs,
+  "/view_jobs.js": viewjobsJs,
+  "/view_overview.js": viewoverviewJs,
+  "/view_queue.js": viewqueueJs,
+  "/view_queues.js": viewqueuesJs,
+  "/view_schedules.js": viewschedulesJs,
+  "/view_workers.js": viewworkersJs,
+};
+
 const ASSETS: Promise<Record<string, Asset>> = (async () => ({
   "/": await asset(indexHtml, "text/html; charset=utf-8"),
-  "/app.js": await asset(appJs, "text/javascript; charset=utf-8"),
   "/app.css": await asset(appCss, "text/css; charset=utf-8"),
+  ...Object.fromEntries(
+    await Promise.all(
+      Object.entries(MODULES).map(async ([path, body]) =>
+        [path, await asset(body, "text/javascript; charset=utf-8")] as const
+      ),
+    ),
+  ),
 }))();
 
 /** Paths the ops page answers; anything else falls through to the API's 404. */
-export const OPS_PAGE_PATHS: readonly string[] = ["/", "/index.html", "/app.js", "/app.css"];
+export const OPS_PAGE_PATHS: readonly string[] = [
+  "/",
+  "/index.html",
+  "/app.css",
+  ...Object.keys(MODULES),
+];
 
 /**
  * Serves the page. Assets revalidate on every load (`no-cache` + ETag → 304), so an upgrade

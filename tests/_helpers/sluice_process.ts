@@ -37,20 +37,26 @@ export function freePort(): number {
   return port;
 }
 
-/** `sluice up` (or `api`) on the test database, serving the API (and the page) on a free port. */
+/**
+ * `sluice up` (or `api`) on the test database, serving the API (and the page) on a free port.
+ * `program` runs something else than main.ts (the bundle), from `cwd`.
+ */
 export async function startSluice(
   db: TestDatabase,
-  { token, role = "up", env: extraEnv = {} }: {
-    token: string;
-    role?: "up" | "api";
-    env?: Record<string, string>;
-  },
+  { token, role = "up", env: extraEnv = {}, program = ["run", "-A", `${ROOT}main.ts`], cwd = ROOT }:
+    {
+      token: string;
+      role?: "up" | "api";
+      env?: Record<string, string>;
+      program?: string[];
+      cwd?: string;
+    },
 ) {
   const port = freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", `${ROOT}main.ts`, role, ...(role === "up" ? ["--concurrency", "4"] : [])],
-    cwd: ROOT,
+    args: [...program, role, ...(role === "up" ? ["--concurrency", "4"] : [])],
+    cwd,
     env: {
       PATH: Deno.env.get("PATH") ?? "/usr/bin:/bin",
       HOME: Deno.env.get("HOME") ?? "/root",

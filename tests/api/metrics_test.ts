@@ -1,6 +1,7 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { parsePrometheus, valueOf } from "../obs/_prom_parser.ts";
 import { createTestApi } from "./_app.ts";
+import { OPS_PAGE_PATHS } from "../../src/api/static.ts";
 
 const DESIGN_SERIES = [
   "sluice_http_requests_total",
@@ -127,7 +128,7 @@ Deno.test("the OpenAPI document lists every route the app serves", async () => {
         documented.add(`${method.toUpperCase()} ${path.replace(/\{(\w+)\}/g, ":$1")}`);
       }
     }
-    const pagePaths = new Set(["/", "/index.html", "/app.js", "/app.css", "/v1/openapi.json"]);
+    const pagePaths = new Set([...OPS_PAGE_PATHS, "/v1/openapi.json"]);
     const served = api.app.routes
       .filter((r) => r.method !== "ALL" && !pagePaths.has(r.path))
       .map((r) => `${r.method} ${r.path}`);

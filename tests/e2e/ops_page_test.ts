@@ -46,6 +46,23 @@ async function shot(page: Page, name: string) {
   await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
 }
 
+const DESKTOP = { width: 1440, height: 900 };
+const PHONE = { width: 390, height: 844 };
+const SIZES = [["desktop", DESKTOP], ["phone", PHONE]] as const;
+
+/** What every view must satisfy at any size: see tests/e2e/ops_page_test.ts steps. */
+async function layoutFacts(page: Page) {
+  return await page.evaluate(() => {
+    const ths = [...document.querySelectorAll("#view th")];
+    return {
+      overflow: document.documentElement.scrollWidth - innerWidth,
+      thWithoutScope: ths.filter((th) => !th.getAttribute("scope")).length,
+      camelHeaders: ths.map((th) => th.textContent ?? "").filter((t) => /[a-z][A-Z]/.test(t)),
+      live: document.querySelector("#live-text")?.textContent,
+    };
+  });
+}
+
 async function confirm(page: Page) {
   await page.waitForSelector("dialog#confirm[open]");
   await page.click("#confirm-ok");
@@ -91,7 +108,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       return r.body.jobs.length === 4;
     }, { timeoutMs: 20_000, what: "4 dead jobs in flaky" });
 
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const context = await browser.newContext({ viewport: DESKTOP });
     const page = await context.newPage();
     const pageErrors: string[] = [];
     page.on("pageerror", (e) => pageErrors.push(String(e)));
@@ -224,6 +241,125 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       await shot(page, "schedules-created");
     });
 
+    await t.step("every view is accessible and fits at 1440×900 and 390×844", async () => {
+      const views = ["overview", "queues", "jobs", "dlq", `jobs/${deadIds[3]}`, "workers"];
+      views.push("schedules", "circuits", "decisions", "queues/flaky");
+      for (const [size, viewport] of SIZES) {
+        await page.setViewportSize(viewport);
+        for (const view of views) {
+          await page.goto(`${sluice.base}/#/${view}`);
+          await page.waitForSelector(`[data-view="/${view}"] h1`);
+          await page.waitForSelector(`[data-view="/${view}"] [data-section]`);
+          const facts = await layoutFacts(page);
+          equal(
+            facts.overflow <= 0,
+            true,
+            `${view} at ${size} scrolls sideways by ${facts.overflow}px`,
+          );
+          equal(facts.thWithoutScope, 0, `${view}: table headers without scope`);
+          equal(facts.camelHeaders.length, 0, `${view}: headers ${facts.camelHeaders}`);
+          equal(facts.live, "Live", "the live state is said in words");
+          await shot(page, `a11y-${view.replace("/", "-")}-${size}`);
+        }
+      }
+    });
+
+    await t.step("on a phone the nav folds into a menu and tables become cards", async () => {
+      await page.setViewportSize(PHONE);
+      await page.goto(`${sluice.base}/#/queues`);
+      await page.waitForSelector("table[data-table=queues]");
+      equal(await page.isVisible("#nav"), false, "the nav is folded");
+      await page.click("#menu");
+      const boxes = await page.$$eval("#nav a", (as) =>
+        as.map((a) => {
+          const r = a.getBoundingClientRect();
+          return { text: a.textContent, left: r.left, right: r.right, width: r.width };
+        }));
+      equal(boxes.length, 8);
+      for (const b of boxes) {
+        assert(b.width > 0 && b.left >= 0 && b.right <= PHONE.width, JSON.stringify(b));
+      }
+      await shot(page, "nav-menu-phone");
+      await page.click("#nav a[data-view=dlq]");
+      await page.waitForSelector("[data-view='/dlq'] h1");
+      equal(await page.isVisible("#nav"), false, "choosing a view folds the menu again");
+      await page.goto(`${sluice.base}/#/queues`);
+      const cell = page.locator("tr[data-queue=flaky] td[data-state=dead]");
+      equal(await cell.evaluate((td) => getComputedStyle(td.parentElement!).display), "block");
+      assert(await cell.isVisible(), "the right-hand columns stay on screen as card lines");
+      const box = (await cell.boundingBox())!;
+      assert(box.x >= 0 && box.x + box.width <= PHONE.width, JSON.stringify(box));
+      await shot(page, "queues-cards-phone");
+      await page.setViewportSize(DESKTOP);
+      equal(
+        await cell.evaluate((td) => getComputedStyle(td.parentElement!).display),
+        "table-row",
+      );
+    });
+
+    await t.step("each chart has a table of its numbers", async () => {
+      await page.goto(`${sluice.base}/#/overview`);
+      await page.waitForSelector("[data-section=charts] svg.chart");
+      const charts = await page.$$eval(
+        "[data-section=charts] svg.chart",
+        (svgs) =>
+          svgs.map((svg) => {
+            const table = svg.parentElement?.querySelector("details.chart-table table");
+            return {
+              label: svg.getAttribute("aria-label"),
+              headers: table ? [...table.querySelectorAll("th[scope=col]")].length : 0,
+            };
+          }),
+      );
+      equal(charts.length, 3);
+      for (const c of charts) assert(c.headers >= 2, JSON.stringify(c));
+      await page.click("details.chart-table summary");
+      await shot(page, "overview-chart-table");
+    });
+
+    await t.step("explain shows times for people, not ISO strings", async () => {
+      await page.goto(`${sluice.base}/#/jobs/${deadIds[3]}`);
+      const text = (await (await page.waitForSelector(".explain")).innerText()) ?? "";
+      equal(/\d{4}-\d\d-\d\dT\d\d:/.test(text), false, text);
+    });
+
+    await t.step("a destructive dialog starts on Cancel, so Enter does nothing", async () => {
+      for (const [size, viewport] of SIZES) {
+        await page.setViewportSize(viewport);
+        await page.goto(`${sluice.base}/#/queues/flaky`);
+        await page.click("button:text-is('Drain')");
+        await page.waitForSelector("dialog#confirm[open]");
+        equal(await page.evaluate(() => document.activeElement?.id), "confirm-cancel");
+        await shot(page, `dialog-${size}`);
+        await page.keyboard.press("Enter");
+        await page.waitForSelector("dialog#confirm:not([open])", { state: "attached" });
+        equal((await admin("GET", "/v1/queues/flaky")).body.queue.paused, false);
+      }
+      await page.setViewportSize(DESKTOP);
+    });
+
+    await t.step(
+      "an outage keeps the last data, marked stale, and the banner leaves after",
+      async () => {
+        for (const [size, viewport] of SIZES) {
+          await page.setViewportSize(viewport);
+          await page.goto(`${sluice.base}/#/queues`);
+          await page.waitForSelector("table[data-table=queues] tr[data-queue=flaky]");
+          await context.setOffline(true);
+          await page.waitForSelector("#banner:not([hidden])", { timeout: 15_000 });
+          match(await page.innerText("#banner"), /NETWORK_ERROR.*stale since \d\d:\d\d/);
+          equal(await page.textContent("#live-text"), "Offline");
+          assert(await page.isVisible("table[data-table=queues] tr[data-queue=flaky]"), "kept");
+          await shot(page, `outage-${size}`);
+          await context.setOffline(false);
+          await page.waitForSelector("#banner", { state: "hidden", timeout: 15_000 });
+          equal(await page.textContent("#live-text"), "Live");
+          equal(await page.locator("#view.stale").count(), 0);
+        }
+        await page.setViewportSize(DESKTOP);
+      },
+    );
+
     await t.step("cross-site requests with the cookie are refused", async () => {
       // An attacker page on another origin (same host, other port: same-site, so even the
       // SameSite cookie is sent, and the Origin check must refuse it).
@@ -296,7 +432,43 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       await page.reload();
       await page.waitForSelector("#signin:not([hidden])");
       await page.waitForSelector("#signin-error:not([hidden])");
-      match(await page.locator("#signin-error").innerText(), /^TOKEN_REVOKED: /);
+      match(
+        await page.locator("#signin-error").innerText(),
+        /^Your session ended: the token .* has been revoked.*\(TOKEN_REVOKED\)$/,
+      );
+    });
+
+    await t.step("a session ended while the page is open says why, at both sizes", async () => {
+      const ops = `sluice_${"e2eOpsToken".padEnd(40, "o")}`;
+      await db.sql`
+        INSERT INTO sluice.tokens (name, scope, hash) VALUES ('ops', 'admin', ${await hashToken(
+        ops,
+      )})`;
+      // Desktop: the token is revoked from the CLI's code path while the overview polls.
+      await page.setViewportSize(DESKTOP);
+      await signIn(page, sluice.base, ops, "ops · admin");
+      await page.waitForSelector("[data-section=status]");
+      await revokeToken(db.sql, "ops");
+      await page.waitForSelector("#signin-error:not([hidden])", { timeout: 15_000 });
+      match(await page.innerText("#signin-error"), /\(TOKEN_REVOKED\)$/);
+      assert(await page.isVisible("#signin"), "the sign-in form is back");
+      await shot(page, "session-ended-token-desktop");
+      // Phone: signed out in another tab of the same browser; this tab's next poll says so.
+      await page.setViewportSize(PHONE);
+      await signIn(page, sluice.base, ADMIN, "bootstrap · admin");
+      await page.waitForSelector("[data-section=status]");
+      const other = await context.newPage();
+      await other.goto(`${sluice.base}/#/queues`);
+      await other.waitForSelector("#signout", { state: "visible" });
+      await other.click("#signout");
+      await other.close();
+      await page.waitForSelector("#signin-error:not([hidden])", { timeout: 15_000 });
+      match(
+        await page.innerText("#signin-error"),
+        /^Your session ended: it expired or was signed out in another tab\. Sign in again \(\w+\)$/,
+      );
+      await shot(page, "session-ended-signed-out-phone");
+      await page.setViewportSize(DESKTOP);
     });
 
     equal(

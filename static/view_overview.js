@@ -1,0 +1,133 @@
+// The overview: status with its reasons, headline numbers, alerts, charts, queues.
+import { client, WAITING } from "./client.js";
+import { h, objectTable, section } from "./dom.js";
+import { fmt } from "./format.js";
+import { lineChart, PALETTE } from "./chart.js";
+import { queuesTable } from "./view_queues.js";
+
+const HISTORY_MS = 3_600_000;
+
+// Queue depth has no server-side history yet: sampled at each poll, kept for an hour in
+// sessionStorage so a reload keeps the chart.
+const depth = {
+  add(queues) {
+    const now = Date.now();
+    let samples = [];
+    try {
+      samples = JSON.parse(sessionStorage.getItem("sluice.depth") ?? "[]");
+    } catch { /* a corrupt entry starts a new history */ }
+    samples = samples.filter((s) => s.t > now - HISTORY_MS);
+    const last = samples.at(-1);
+    if (!last || now - last.t > 4_000) {
+      const q = {};
+      for (const x of queues) q[x.name] = WAITING.reduce((a, s) => a + (x.counts[s] ?? 0), 0);
+      samples.push({ t: now, q });
+    }
+    sessionStorage.setItem("sluice.depth", JSON.stringify(samples));
+    return samples;
+  },
+};
+
+const stat = (label, value, ...more) =>
+  h("div", { class: "panel stat" }, h("div", { class: "label" }, label), value, ...more);
+
+export async function viewOverview(c) {
+  const [{ queues }, ops, { workers }, alerts, stats] = await Promise.all([
+    client.queues(),
+    client.opsQueues(),
+    client.workers(),
+    client.alerts(),
+    client.throughput(),
+  ]);
+  const samples = depth.add(queues);
+  const online = workers.filter((w) => w.state === "online");
+  const total = (s) => queues.reduce((a, q) => a + (q.counts[s] ?? 0), 0);
+
+  c.querySelector("h1") ?? c.append(h("h1", {}, "Overview"));
+  section(c, "status", () =>
+    h(
+      "div",
+      { class: "grid" },
+      stat(
+        "Status",
+        h("div", { class: `big s-${ops.status}` }, ops.status),
+        ops.reasons.length ? h("div", { class: "muted" }, ops.reasons.join("; ")) : null,
+      ),
+      stat("Workers online", h("div", { class: "big" }, fmt(online.length))),
+      stat(
+        "Waiting / running",
+        h(
+          "div",
+          { class: "big" },
+          `${fmt(WAITING.reduce((a, s) => a + total(s), 0))} / ${fmt(total("running"))}`,
+        ),
+      ),
+      stat(
+        "Dead letters",
+        h("div", { class: `big${total("dead") ? " s-dead" : ""}` }, fmt(total("dead"))),
+        h("a", { href: "#/dlq" }, "Open the dead-letter queue"),
+      ),
+    ));
+
+  section(c, "alerts", () => [
+    h("h2", {}, "Firing alerts"),
+    alerts.firing.length === 0
+      ? h("p", { class: "muted", dataset: { alerts: "none" } }, "No alert is firing.")
+      : objectTable(alerts.firing, ["name", "subject", "value", "threshold", "firedAt"]),
+    alerts.pending.length === 0 ? null : h(
+      "p",
+      { class: "muted" },
+      `Pending: ${
+        alerts.pending.map((a) => a.subject ? `${a.name} (${a.subject})` : a.name).join(", ")
+      }`,
+    ),
+  ]);
+
+  const now = Date.now();
+  const pts = (f) => stats.buckets.map((x) => [Date.parse(x.at), f(x)]);
+  const throughput = [
+    { name: "succeeded / min", points: pts((x) => x.succeeded), color: "#1a7f37" },
+    { name: "dead / min", points: pts((x) => x.dead), color: "#cf222e" },
+    { name: "failed attempts / min", points: pts((x) => x.failed), color: "#9a6700" },
+  ];
+  const failureRate = [{
+    name: "failure rate",
+    points: pts((x) => {
+      const bad = x.failed + x.dead;
+      return bad + x.succeeded ? bad / (bad + x.succeeded) : 0;
+    }),
+    color: "#cf222e",
+  }];
+  const depthSeries = queues.slice(0, PALETTE.length).map((q, i) => ({
+    name: `${q.name} waiting`,
+    points: samples.filter((s) => s.q[q.name] != null).map((s) => [s.t, s.q[q.name]]),
+    color: PALETTE[i],
+  }));
+  const range = { xMin: now - HISTORY_MS, xMax: now };
+  section(c, "charts", () =>
+    h(
+      "div",
+      { class: "grid" },
+      h(
+        "div",
+        { class: "panel" },
+        h("h2", {}, "Throughput, last hour"),
+        lineChart({ series: throughput, ...range, yLabel: "Jobs per minute" }),
+      ),
+      h(
+        "div",
+        { class: "panel" },
+        h("h2", {}, "Failure rate"),
+        h("p", { class: "hint" }, "(failed attempts + dead) / finished attempts"),
+        lineChart({ series: failureRate, ...range, yLabel: "Failure rate", percent: true }),
+      ),
+      h(
+        "div",
+        { class: "panel" },
+        h("h2", {}, "Queue depth"),
+        lineChart({ series: depthSeries, ...range, yLabel: "Jobs waiting" }),
+        h("p", { class: "hint" }, "Sampled every 5 s while this page is open."),
+      ),
+    ));
+  section(c, "queues", () => [h("h2", {}, "Queues"), queuesTable(queues)]);
+}

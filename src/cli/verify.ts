@@ -239,11 +239,24 @@ export async function verifyDeployment(o: VerifyOptions): Promise<Check[]> {
   if (page) {
     // The page is only as good as what it loads: a build that lost an embedded asset serves
     // an index whose script 404s, and the browser shows a blank page.
-    for (const path of pageAssets(page.text)) {
-      await probe("ops page asset", anonymous, path, (a) => {
-        return a.status === 200 ? null : describeAnswer(a);
-      }, () => "served");
+    const paths = pageAssets(page.text);
+    const broken: string[] = [];
+    for (const path of paths) {
+      try {
+        const a = await httpRequest(anonymous, "GET", path);
+        if (a.status !== 200) broken.push(`${path}: ${describeAnswer(a)}`);
+      } catch (e) {
+        broken.push(`${path}: ${(e as Error).message}`);
+      }
     }
+    checks.push({
+      check: "ops page assets",
+      target: `${o.api}/`,
+      ok: broken.length === 0,
+      detail: broken.length === 0
+        ? `${paths.length} scripts and stylesheets served`
+        : `${broken.length} of ${paths.length} not served: ${broken.join(", ")}`,
+    });
   }
   for (const w of o.workers) {
     await healthz("worker", { base: w, token: null, timeoutMs: o.timeoutMs });

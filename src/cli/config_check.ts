@@ -16,13 +16,14 @@ import {
   UsageError,
 } from "./_command.ts";
 import { printJson, printTable } from "./_output.ts";
+import { createLogger } from "../obs/log.ts";
 
 function reference(): string {
   const width = Math.max(...CONFIG_VARS.map((v) => v.name.length)) + 2;
   return CONFIG_VARS.map((v) => `  ${v.name.padEnd(width)}${v.description}`).join("\n");
 }
 
-const HELP = `Usage: sluice config check [--json]
+const HELP = `Usage: sluice config check [--json | --log]
 
 Validates the whole environment at once and prints every problem, one per line, including
 unknown SLUICE_* names (usually typos, with the closest known name). When the configuration is
@@ -35,6 +36,9 @@ Durations: 500ms, 15s, 5m, 2h, 7d. Sizes: 512KB, 1MB (decimal), 2GiB (binary), p
 
 Options:
   --json    {"ok","problems","unknown":[{"name","suggestion"}],"warnings","config":[{"name","value","source"}]}
+  --log     one JSON log line instead, for a unit's journal beside the role's own lines:
+            'config_checked' (variables set, warnings) or 'config_invalid' (code
+            CONFIG_INVALID, every problem); the systemd units' ExecStartPre uses it
   -h, --help
 
 Exit codes: 0 valid, 2 any problem or unknown name.
@@ -57,7 +61,7 @@ export const configCommand: Command = {
 };
 
 function check(args: string[]): number {
-  const parsed = parseFlags(args, { json: { type: "boolean" } }, HELP, {
+  const parsed = parseFlags(args, { json: { type: "boolean" }, log: { type: "boolean" } }, HELP, {
     allowPositionals: true,
   });
   if (!parsed) return EXIT_OK;
@@ -77,6 +81,25 @@ function check(args: string[]): number {
   const ok = result.ok && result.unknown.length === 0;
   const rows = result.ok ? describeConfig(result.config, result.sources) : null;
 
+  if (parsed.values.json && parsed.values.log) {
+    throw new UsageError("--json and --log exclude each other");
+  }
+  if (parsed.values.log) {
+    // A unit's journal holds the role's JSON lines; the check before it must not break
+    // `journalctl -u sluice-api -o cat | jq` with a text table.
+    const log = createLogger({ role: "config", format: "json" });
+    const problemList = [...problems, ...unknownLines];
+    if (!ok) {
+      log.error("config_invalid", { code: "CONFIG_INVALID", problems: problemList, warnings });
+      return EXIT_USAGE;
+    }
+    log.info("config_checked", {
+      variables_set: rows?.filter((r) => r.source !== "default").length ?? 0,
+      variables: rows?.length ?? 0,
+      warnings,
+    });
+    return EXIT_OK;
+  }
   if (parsed.values.json) {
     printJson({ ok, problems, unknown: result.unknown, warnings, config: rows });
     return ok ? EXIT_OK : EXIT_USAGE;

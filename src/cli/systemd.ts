@@ -16,7 +16,7 @@ Writes hardened systemd unit files, one per role:
                                SLUICE_WORKER_METRICS_ADDR) for a queue set
   sluice-maintenance.service   \`sluice maintenance\`
 
-Each runs \`sluice config check\` first (ExecStartPre): a drifted environment blocks the start
+Each runs \`sluice config check --log\` first (ExecStartPre): a drifted environment blocks the start
 and the reason is in the journal (journalctl -u sluice-api). Restart=on-failure with a delay
 and a start limit; NoNewPrivileges, ProtectSystem=strict (only the data dir writable),
 ProtectHome, PrivateTmp, no capabilities. Secrets are systemd credentials (LoadCredential),
@@ -193,7 +193,7 @@ function unit(
     ...o.secrets.map((s, i) => `Environment=${s}_FILE=%d/${credentials[i]}`),
     `WorkingDirectory=${o.dataDir}`,
     ...(o.dataDir.startsWith("/var/lib/") ? [`StateDirectory=${o.dataDir.slice(9)}`] : []),
-    `ExecStartPre=${o.bin} config check`,
+    `ExecStartPre=${o.bin} config check --log`,
     ...u.service,
     ...(u.restart
       ? ["Restart=on-failure", "RestartSec=5s", "TimeoutStopSec=45s", "KillSignal=SIGTERM"]

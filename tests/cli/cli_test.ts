@@ -211,3 +211,23 @@ Deno.test("sluice config check --json reports problems and unknown names", async
   deepStrictEqual(body.unknown, [{ name: "SLUICE_LEAS", suggestion: "SLUICE_LEASE" }]);
   strictEqual(body.config, null);
 });
+
+Deno.test("sluice config check --log writes one JSON line, for a unit's journal", async () => {
+  const bad = await sluice(["config", "check", "--log"], BAD_ENV);
+  strictEqual(bad.code, 2);
+  const lines = (bad.stdout + bad.stderr).split("\n").filter((l) => l.trim() !== "");
+  strictEqual(lines.length, 1, bad.stdout + bad.stderr);
+  const invalid = JSON.parse(lines[0]!);
+  strictEqual(invalid.msg, "config_invalid");
+  strictEqual(invalid.code, "CONFIG_INVALID");
+  strictEqual(invalid.problems.length, 5); // four problems and the unknown name
+  const good = await sluice(["config", "check", "--log"], {
+    DATABASE_URL: "postgres://sluice:hunter2@db.internal:5432/sluice",
+  });
+  strictEqual(good.code, 0, good.stdout + good.stderr);
+  const checked = JSON.parse(good.stdout.trim());
+  strictEqual(checked.msg, "config_checked");
+  strictEqual(checked.variables_set, 1);
+  assert(!good.stdout.includes("hunter2"));
+  strictEqual((await sluice(["config", "check", "--log", "--json"])).code, 2);
+});

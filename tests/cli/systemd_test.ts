@@ -59,7 +59,7 @@ Deno.test("sluice systemd writes units that systemd-analyze verify accepts", asy
       const text = await Deno.readTextFile(`${out}/${f}`);
       for (
         const line of [
-          `ExecStartPre=${bin} config check`,
+          `ExecStartPre=${bin} config check --log`,
           "NoNewPrivileges=yes",
           "ProtectSystem=strict",
           "ReadWritePaths=/var/lib/sluice",

@@ -65,8 +65,15 @@ export async function startApiServer(
   }
   const ctx = createApiContext({ sql, config, log, defaults, registry });
   const app = createApp(ctx);
-  await pruneEnqueueWindows(sql).catch(() => 0);
-  const prune = setInterval(() => pruneEnqueueWindows(sql).catch(() => 0), PRUNE_EVERY_MS);
+  // Pruning only bounds the size of the admission windows table: a failed pass is logged and
+  // retried at the next interval, never a reason to stop serving.
+  const pruneWindows = () =>
+    pruneEnqueueWindows(sql).catch((e) => {
+      log.warn("enqueue_windows_prune_failed", { error: e });
+      return 0;
+    });
+  await pruneWindows();
+  const prune = setInterval(pruneWindows, PRUNE_EVERY_MS);
   const abort = new AbortController();
   const listening = Promise.withResolvers<Deno.NetAddr>();
   const server = Deno.serve({

@@ -38,8 +38,8 @@ Options:
   --json        print the manifest and trailer as JSON on stdout (not with --out -)
   -h, --help
 
-Restore with \`sluice restore --in FILE\`. Database: DATABASE_URL, else the embedded
-PostgreSQL a running \`sluice up\` started in SLUICE_DATA_DIR.
+Restore with \`sluice restore --in FILE\`. Database: DATABASE_URL (or DATABASE_URL_FILE), else
+the embedded PostgreSQL a running \`sluice up\` started in SLUICE_DATA_DIR.
 
 Exit codes: 0 ok, 1 failure (ARCHIVE_INVALID for a damaged archive, BACKUP_UNSIGNED,
 BACKUP_KEY_MISMATCH, BACKUP_SIGNATURE_INVALID), 2 usage error.

@@ -38,8 +38,8 @@ Options:
 Stop Sluice's roles (api, workers, maintenance) before restoring: the restore waits for their
 locks, and they would see the schema replaced under them.
 
-Database: DATABASE_URL, else the embedded PostgreSQL a running \`sluice up\` started in
-SLUICE_DATA_DIR.
+Database: DATABASE_URL (or DATABASE_URL_FILE), else the embedded PostgreSQL a running
+\`sluice up\` started in SLUICE_DATA_DIR.
 
 Exit codes: 0 ok, 1 failure (RESTORE_TARGET_NOT_EMPTY, ARCHIVE_INVALID, ARCHIVE_TOO_NEW,
 BACKUP_UNSIGNED, BACKUP_KEY_MISMATCH, BACKUP_SIGNATURE_INVALID), 2 usage error.

@@ -10,7 +10,6 @@ import { openDatabase } from "../../src/db/connect.ts";
 import { migrate } from "../../src/db/migrate.ts";
 import { enqueueJobs } from "../../src/queue/enqueue.ts";
 import { createQueue } from "../../src/queue/queues.ts";
-import { waitFor } from "../_helpers/wait.ts";
 import { Ledger } from "./_ledger.ts";
 import { startReplicaPair } from "./_replica.ts";
 import { SluiceProcess, started, stopAll, tempExecFile } from "./_procs.ts";

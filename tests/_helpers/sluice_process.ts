@@ -6,6 +6,7 @@ import { fileURLToPath } from "node:url";
 import { type Browser, chromium } from "playwright-core";
 import type { TestDatabase } from "./db.ts";
 import { waitFor } from "./wait.ts";
+import { freePort } from "./net.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
@@ -30,12 +31,7 @@ export function isolatedEnv(extra: Record<string, string> = {}): Record<string, 
   };
 }
 
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+export { freePort } from "./net.ts";
 
 /**
  * `sluice up` (or `api`) on the test database, serving the API (and the page) on a free port.

@@ -184,6 +184,26 @@ echo "end $SLUICE_JOB_ID $SLUICE_ATTEMPT" >> '${f}'`,
   }
 
   /** Waits until every accepted job is finished (succeeded, dead or cancelled). */
+  /**
+   * Proves the reaper runs (again): plants a `running` job on `queue` whose lease has already
+   * expired, counted as faulted, and waits until something took it out of `running`.
+   */
+  async reaperRuns(queue: string, { timeoutMs, what }: { timeoutMs: number; what: string }) {
+    const sql = this.#sql;
+    const [ghost] = await sql<{ id: string }[]>`
+      INSERT INTO sluice.jobs (queue, kind, payload, state, attempt, max_attempts, lease_token,
+        worker_id, leased_at, lease_expires_at, started_at, tags)
+      VALUES (${queue}, 'sleep:0', '{}', 'running', 1, 3, 1, 'ghost', now(), now(), now(), '{ghost}')
+      RETURNING id::text`;
+    this.accept([ghost!.id]);
+    this.faulted([ghost!.id]);
+    await waitFor(async () => {
+      const [r] = await sql<{ state: string }[]>`
+        SELECT state FROM sluice.jobs WHERE id = ${ghost!.id}`;
+      return r!.state !== "running";
+    }, { timeoutMs, what });
+  }
+
   async settle(timeoutMs = 30_000): Promise<void> {
     const ids = this.accepted;
     try {

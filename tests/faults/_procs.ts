@@ -159,6 +159,17 @@ export async function started(p: SluiceProcess, timeoutMs = 30_000): Promise<voi
   await p.waitLog("worker_started", { timeoutMs });
 }
 
+/** Waits until the api at `base` answers `/readyz` with 200. */
+export async function apiReady(base: string, timeoutMs = 30_000): Promise<void> {
+  await waitFor(async () => {
+    try {
+      return (await fetch(`${base}/readyz`)).ok;
+    } catch {
+      return false;
+    }
+  }, { timeoutMs, intervalMs: 100, what: "the api to be ready" });
+}
+
 /** Stops every process, also after a failed assertion; never leaves children behind. */
 export async function stopAll(procs: SluiceProcess[]): Promise<void> {
   await Promise.all(procs.map((p) => p.stop().catch(() => {})));

@@ -8,6 +8,7 @@
  * Roles: `postgres` (superuser, trust on loopback, for the test's own pool) and `sluice`
  * (password, scram) for the processes under test, so a password rotation can be exercised.
  */
+import { freePort } from "../_helpers/net.ts";
 import { dirname } from "node:path";
 import postgres from "postgres";
 import { findPgBin } from "../../src/db/embedded.ts";
@@ -29,13 +30,6 @@ export interface ReplicaPair {
 }
 
 export const DATABASE = "sluice";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 async function run(bin: string, args: string[]): Promise<string> {
   const argv = [bin, ...args];

@@ -4,12 +4,14 @@
  * The api must answer 503 (never a 2xx for an enqueue that did not commit, never a 500), and
  * each role must work again by itself soon after PostgreSQL is back.
  */
+import { freePort } from "../_helpers/net.ts";
 import { equal, ok as assert } from "node:assert/strict";
 import { createQueue } from "../../src/queue/queues.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { startOwnCluster } from "./_cluster.ts";
 import { Ledger } from "./_ledger.ts";
 import {
+  apiReady,
   FULL,
   LEASE_MS,
   REAPER_MS,
@@ -19,13 +21,6 @@ import {
   stopAll,
   tempExecFile,
 } from "./_procs.ts";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 Deno.test("PostgreSQL restart under HTTP load: 503 not 2xx, api + worker + maintenance recover, I1-I4", async () => {
   const own = await startOwnCluster();
@@ -57,13 +52,7 @@ Deno.test("PostgreSQL restart under HTTP load: 503 not 2xx, api + worker + maint
     await Promise.all([
       started(worker),
       maint.waitLog("maintenance_started", { timeoutMs: 30_000 }),
-      waitFor(async () => {
-        try {
-          return (await fetch(`${base}/readyz`)).ok;
-        } catch {
-          return false;
-        }
-      }, { timeoutMs: 30_000, intervalMs: 100, what: "the api to be ready" }),
+      apiReady(base),
     ]);
     ledger.watch({ leaseMs: LEASE_MS, reaperMs: REAPER_MS });
 
@@ -133,18 +122,10 @@ Deno.test("PostgreSQL restart under HTTP load: 503 not 2xx, api + worker + maint
       return r!.n > 0;
     }, { timeoutMs: left(), intervalMs: 100, what: "the worker to lease again" });
     const workerBackMs = Date.now() - backAt;
-    const [ghost] = await sql<{ id: string }[]>`
-      INSERT INTO sluice.jobs (queue, kind, payload, state, attempt, max_attempts, lease_token,
-        worker_id, leased_at, lease_expires_at, started_at, tags)
-      VALUES ('load', 'sleep:0', '{}', 'running', 1, 3, 1, 'ghost', now(), now(), now(), '{ghost}')
-      RETURNING id::text`;
-    ledger.accept([ghost!.id]);
-    ledger.faulted([ghost!.id]);
-    await waitFor(async () => {
-      const [r] = await sql<{ state: string }[]>`
-        SELECT state FROM sluice.jobs WHERE id = ${ghost!.id}`;
-      return r!.state !== "running";
-    }, { timeoutMs: left(), what: "maintenance's reaper to run again" });
+    await ledger.reaperRuns("load", {
+      timeoutMs: left(),
+      what: "maintenance's reaper to run again",
+    });
     const recoveredMs = Date.now() - backAt;
     const reaperBackMs = recoveredMs;
     ledger.exempt(outageFrom, backAt + recoveredMs);

@@ -10,6 +10,7 @@
  * which the ledger allows after a crash (`crashed()`), but never a lost job or two successes.
  * Without synchronous replication, the test measures what a failover loses.
  */
+import { freePort } from "../_helpers/net.ts";
 import { equal, ok as assert } from "node:assert/strict";
 import { openDatabase, type Sql } from "../../src/db/connect.ts";
 import { migrate } from "../../src/db/migrate.ts";
@@ -18,6 +19,7 @@ import { waitFor } from "../_helpers/wait.ts";
 import { Ledger } from "./_ledger.ts";
 import { type ReplicaPair, startReplicaPair, superuser } from "./_replica.ts";
 import {
+  apiReady,
   FULL,
   LEASE_MS,
   REAPER_MS,
@@ -28,13 +30,6 @@ import {
 } from "./_procs.ts";
 
 const PASSWORD = "failover-pw";
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
 
 interface Outcome {
   /** 201s answered before the primary stopped whose job the promoted standby does not have. */
@@ -79,13 +74,7 @@ async function failover(
     await Promise.all([
       started(worker),
       maint.waitLog("maintenance_started", { timeoutMs: 30_000 }),
-      waitFor(async () => {
-        try {
-          return (await fetch(`${base}/readyz`)).ok;
-        } catch {
-          return false;
-        }
-      }, { timeoutMs: 30_000, intervalMs: 100, what: "the api to be ready" }),
+      apiReady(base),
     ]);
     ledger.watch({ leaseMs: LEASE_MS, reaperMs: REAPER_MS });
 
@@ -149,18 +138,10 @@ async function failover(
         WHERE leased_at > ${new Date(promotedAt)} AND worker_id = 'w1'`;
       return rows[0]!.at ? rows : null;
     }, { timeoutMs: left(), intervalMs: 100, what: "the worker to lease on the new primary" });
-    const [ghost] = await sql<{ id: string }[]>`
-      INSERT INTO sluice.jobs (queue, kind, payload, state, attempt, max_attempts, lease_token,
-        worker_id, leased_at, lease_expires_at, started_at, tags)
-      VALUES ('ha', 'sleep:0', '{}', 'running', 1, 3, 1, 'ghost', now(), now(), now(), '{ghost}')
-      RETURNING id::text`;
-    ledger.accept([ghost!.id]);
-    ledger.faulted([ghost!.id]);
-    await waitFor(async () => {
-      const [r] = await sql<{ state: string }[]>`
-        SELECT state FROM sluice.jobs WHERE id = ${ghost!.id}`;
-      return r!.state !== "running";
-    }, { timeoutMs: left(), what: "maintenance's reaper to run on the new primary" });
+    await ledger.reaperRuns("ha", {
+      timeoutMs: left(),
+      what: "maintenance's reaper to run on the new primary",
+    });
     ledger.exempt(stoppedAt, Date.now());
 
     producing = false;

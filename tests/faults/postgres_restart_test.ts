@@ -96,18 +96,7 @@ Deno.test("PostgreSQL restart under load: every role reconnects within 10 s, I1-
         WHERE leased_at > ${new Date(backAt)} AND worker_id IN ('up1', 'w2')`;
       return r!.n > 0;
     }, { timeoutMs: left(), intervalMs: 100, what: "a worker to lease again" });
-    const [ghost] = await sql<{ id: string }[]>`
-      INSERT INTO sluice.jobs (queue, kind, payload, state, attempt, max_attempts, lease_token,
-        worker_id, leased_at, lease_expires_at, started_at, tags)
-      VALUES ('load', 'sleep:0', '{}', 'running', 1, 3, 1, 'ghost', now(), now(), now(), '{ghost}')
-      RETURNING id::text`;
-    ledger.accept([ghost!.id]);
-    ledger.faulted([ghost!.id]);
-    await waitFor(async () => {
-      const [r] = await sql<{ state: string }[]>`
-        SELECT state FROM sluice.jobs WHERE id = ${ghost!.id}`;
-      return r!.state !== "running";
-    }, { timeoutMs: left(), what: "the reaper to run again" });
+    await ledger.reaperRuns("load", { timeoutMs: left(), what: "the reaper to run again" });
     await waitFor(async () => {
       const [r] = await sql<{ n: number }[]>`
         SELECT count(*)::int AS n FROM pg_stat_activity

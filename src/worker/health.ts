@@ -54,7 +54,10 @@ export function workerHealth(
     });
   return async function health(): Promise<WorkerHealth> {
     const w = worker();
+    // One moment for every count: the database read below may take a while, and the totals
+    // must agree with the per-queue figures they sum.
     const stats = w?.queueStats() ?? new Map<string, { inFlight: number; held: number }>();
+    const inFlight = w?.inFlight ?? 0;
     if (performance.now() - readMono >= ttlMs) {
       let timer: ReturnType<typeof setTimeout> | undefined;
       await Promise.race([
@@ -70,7 +73,7 @@ export function workerHealth(
       oldestWaitingSeconds: waiting.get(name) ?? null,
     })).sort((a, b) => a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
     return {
-      inFlight: w?.inFlight ?? 0,
+      inFlight,
       held: queues.reduce((n, q) => n + q.held, 0),
       capacity,
       queues,

@@ -57,6 +57,13 @@ Deno.test("worker /healthz and /health carry in-flight, held, capacity and oldes
     await w.start();
     await enqueueJobs(db.sql, Array.from({ length: 20 }, () => ({ queue: "a", kind: "t.fast" })));
     await waitFor(() => fast === 20, { what: "fast warm-up jobs" });
+    // A success stays in flight until its batched completion is written: wait for the writes,
+    // or the warm-up jobs would still count below.
+    await waitFor(async () => {
+      const [r] = await db.sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM sluice.jobs WHERE queue = 'a' AND state = 'succeeded'`;
+      return r!.n === 20;
+    }, { what: "the warm-up completions written" });
     // Two long jobs take both slots; the three fast ones leased with them wait held.
     await enqueueJobs(db.sql, [
       { queue: "a", kind: "t.slow" },

@@ -46,7 +46,7 @@ export interface SystemFigures {
 const now = () => performance.now();
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Worker settings as `sluice worker` resolves them with nothing set (src/config.ts). */
+/** Worker settings as `sluice worker` resolves them with nothing set (src/config/vars/worker.ts). */
 export const DEFAULT_WORKER = { leaseMs: 30_000, pollMs: 1_000, shutdownGraceMs: 30_000 };
 
 export async function enqueueOneRate(sql: Sql, n: number): Promise<number> {

@@ -56,7 +56,7 @@ import {
 import { fmtMs, fmtRate, median, spread } from "./_stats.ts";
 import type { Sql } from "../src/db/connect.ts";
 import { startMaintenance } from "../src/cli/maintenance.ts";
-import { requireConfig } from "../src/config.ts";
+import { requireConfig } from "../src/config/load.ts";
 import { createLogger } from "../src/obs/log.ts";
 
 const HERE = dirname(fileURLToPath(import.meta.url));

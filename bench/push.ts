@@ -12,7 +12,7 @@
  * NON-durable test cluster (fsync off), so a standalone figure is flattering.
  */
 import { parseArgs } from "node:util";
-import { BUILTIN_DELIVERY_DENY, LOCAL_DELIVERY_DENY } from "../src/config.ts";
+import { BUILTIN_DELIVERY_DENY, LOCAL_DELIVERY_DENY } from "../src/config/vars/delivery.ts";
 import { CircuitBreaker } from "../src/delivery/circuit.ts";
 import { enqueueJobs } from "../src/queue/enqueue.ts";
 import { createQueue } from "../src/queue/queues.ts";

@@ -5,7 +5,7 @@
  */
 import type { Context } from "hono";
 import { OpenAPIHono } from "@hono/zod-openapi";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/vars.ts";
 import type { Sql } from "../db/connect.ts";
 import type { DbGauges } from "../obs/db_gauges.ts";
 import type { Logger } from "../obs/log.ts";

@@ -8,7 +8,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { Hono } from "hono";
 import type { Context } from "hono";
-import { showSize } from "../config.ts";
+import { showSize } from "../config/parse.ts";
 import { migrationLabel, migrationStatus } from "../db/migrate.ts";
 import { type ErrorCode, SluiceError } from "../errors.ts";
 import type { Scope } from "../auth/tokens.ts";

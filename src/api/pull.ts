@@ -20,7 +20,7 @@ import {
 } from "../queue/outcome.ts";
 import { getQueue } from "../queue/queues.ts";
 import { pullWorkerSightings } from "../queue/workers.ts";
-import { showDuration } from "../config.ts";
+import { showDuration } from "../config/parse.ts";
 import { requireScope } from "./auth.ts";
 import { clientIp } from "./client_ip.ts";
 import { type ApiContext, newRouter } from "./deps.ts";

@@ -3,7 +3,7 @@
  * mappers turn engine values into the resource shapes of DESIGN.md "Shapes".
  */
 import { z } from "@hono/zod-openapi";
-import { parseDuration, showDuration } from "../config.ts";
+import { parseDuration, showDuration } from "../config/parse.ts";
 import { SluiceError } from "../errors.ts";
 import type { EnqueueInput } from "../queue/enqueue.ts";
 import { type Job, JOB_STATES } from "../queue/job.ts";

@@ -1,5 +1,6 @@
 /** Serving the API on `SLUICE_API_ADDR` with `Deno.serve`: shared by `sluice api` and `sluice up`. */
-import { type Config, showListenAddr } from "../config.ts";
+import { showListenAddr } from "../config/parse.ts";
+import type { Config } from "../config/vars.ts";
 import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";

@@ -20,7 +20,7 @@ import { opsAlerts } from "../maintenance/alerts.ts";
 import { checkTableHealth, type TableHealth } from "../maintenance/table_health.ts";
 import { type OpsQueuesSnapshot, opsQueuesSnapshot, type OpsStatus } from "./triage.ts";
 import { shared } from "./_shared.ts";
-import type { Config } from "../config.ts";
+import type { Config } from "../config/vars.ts";
 import type { Sql } from "../db/connect.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 

@@ -3,7 +3,7 @@
  * prints when there is none. Always printed (also with --quiet or --json, on stderr): without a
  * key, an archive edited by whoever can write it passes every check.
  */
-import type { Config } from "../config.ts";
+import type { Config } from "../config/vars.ts";
 import type { ArchiveHeader } from "../backup/archive.ts";
 import { backupKey, type BackupSigner } from "../backup/key.ts";
 

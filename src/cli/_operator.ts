@@ -1,6 +1,6 @@
-import { requireConfig } from "../config.ts";
-import type { Config } from "../config.ts";
-import { parseDuration } from "../config.ts";
+import { requireConfig } from "../config/load.ts";
+import { parseDuration } from "../config/parse.ts";
+import type { Config } from "../config/vars.ts";
 import { openDatabase, type Sql } from "../db/connect.ts";
 import { UsageError } from "./_command.ts";
 import { engineDefaults } from "./_runtime.ts";

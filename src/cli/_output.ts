@@ -45,7 +45,7 @@ const DAY = 24 * HOUR;
 
 /**
  * A human duration with at most two units: `850ms`, `1.5s`, `42s`, `3m 20s`, `2h 5m`, `3d 4h`.
- * For reading, not for feeding back into config (see `showDuration` in config.ts for that).
+ * For reading, not for feeding back into config (see `showDuration` in src/config/parse.ts for that).
  */
 export function formatDuration(ms: number): string {
   if (!Number.isFinite(ms)) return String(ms);

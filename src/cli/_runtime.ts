@@ -1,5 +1,5 @@
-import type { Config } from "../config.ts";
-import { requireConfig } from "../config.ts";
+import { requireConfig } from "../config/load.ts";
+import type { Config } from "../config/vars.ts";
 import { type ConnectOptions, connectTo, openDatabase, type Sql } from "../db/connect.ts";
 import { type EmbeddedCluster, startEmbedded } from "../db/embedded.ts";
 import { passwordFromUrlFile } from "../db/credentials.ts";

@@ -1,7 +1,7 @@
 import { backupDatabase, type BackupResult } from "../backup/backup.ts";
 import { type ArchiveHeader, type ArchiveTrailer, verifyArchive } from "../backup/archive.ts";
 import type { BackupSigner } from "../backup/key.ts";
-import { requireConfig } from "../config.ts";
+import { requireConfig } from "../config/load.ts";
 import { backupKeyOf, signatureNote } from "./_backup_key.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import { withOperatorDb } from "./_operator.ts";

@@ -1,11 +1,8 @@
 import { isLoopbackHost } from "../api/_cidr.ts";
-import {
-  type Config,
-  CONFIG_VARS,
-  describeConfig,
-  describeUnknown,
-  loadConfig,
-} from "../config.ts";
+import { loadConfig } from "../config/load.ts";
+import { describeConfig } from "../config/show.ts";
+import { describeUnknown } from "../config/unknown.ts";
+import { type Config, CONFIG_VARS } from "../config/vars.ts";
 import { destinationRules, reachableLoopback } from "../delivery/destination.ts";
 import {
   type Command,

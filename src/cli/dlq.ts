@@ -1,4 +1,4 @@
-import { parseDuration } from "../config.ts";
+import { parseDuration } from "../config/parse.ts";
 import { listDeadLetterGroups, MAX_REPLAY_PER_CALL, replayDeadLetters } from "../queue/dlq.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import { intFlag, withOperatorDb } from "./_operator.ts";

@@ -1,4 +1,4 @@
-import { closestName } from "../config.ts";
+import { closestName } from "../config/closest.ts";
 import { type Command, EXIT_OK, EXIT_USAGE, reportError, UsageError } from "./_command.ts";
 import { COMMANDS } from "./commands.ts";
 import { HELP_HELP, renderHelp } from "./help.ts";

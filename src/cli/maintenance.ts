@@ -1,4 +1,4 @@
-import type { Config } from "../config.ts";
+import type { Config } from "../config/vars.ts";
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { acquireLeadership, releaseLeadership } from "../maintenance/leader.ts";

@@ -1,4 +1,4 @@
-import { parseSize } from "../config.ts";
+import { parseSize } from "../config/parse.ts";
 import { assertDestinationAllowed, destinationRules } from "../delivery/destination.ts";
 import { emptyCounts } from "../queue/inspect.ts";
 import { readDbGauges } from "../obs/db_gauges.ts";

@@ -1,6 +1,6 @@
 import { restoreDatabase } from "../backup/restore.ts";
 import { backupKeyOf, signatureNote } from "./_backup_key.ts";
-import { requireConfig } from "../config.ts";
+import { requireConfig } from "../config/load.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import { withOperatorDb } from "./_operator.ts";
 import { printJson, renderTable } from "./_output.ts";

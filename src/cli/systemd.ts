@@ -1,5 +1,5 @@
 import { basename, resolve } from "node:path";
-import { CONFIG_VARS } from "../config.ts";
+import { CONFIG_VARS } from "../config/vars.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 
 const HELP = `Usage: sluice systemd [--out DIR] [--user U] [--env-file F] [--bin PATH]

@@ -1,4 +1,5 @@
-import type { Config } from "../config.ts";
+import { showListenAddr } from "../config/parse.ts";
+import type { Config } from "../config/vars.ts";
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { assertQueueName } from "../queue/names.ts";
@@ -8,7 +9,6 @@ import type { Deliver } from "../worker/deliver.ts";
 import { httpDelivery } from "../worker/http_delivery.ts";
 import { Worker, type WorkerOptions } from "../worker/worker.ts";
 import { workerHealth } from "../worker/health.ts";
-import { showListenAddr } from "../config.ts";
 import type { Registry } from "../obs/metrics.ts";
 import { createWorkerMetrics } from "../obs/worker_metrics.ts";
 import { startWorkerServer } from "../obs/worker_server.ts";

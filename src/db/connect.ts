@@ -1,6 +1,6 @@
 /**
  * Opening the database: the URL from the loaded config (`DATABASE_URL` or `DATABASE_URL_FILE`,
- * src/config.ts; never the environment directly, so every command honours both) when given,
+ * src/config/load.ts; never the environment directly, so every command honours both) when given,
  * else the embedded cluster a running `sluice up` started in the data dir.
  *
  * URLs may name a unix socket directory the libpq way, `postgres://sluice@localhost/db?host=/dir`

@@ -1,4 +1,5 @@
-import { BUILTIN_DELIVERY_DENY, type Config } from "../config.ts";
+import type { Config } from "../config/vars.ts";
+import { BUILTIN_DELIVERY_DENY } from "../config/vars/delivery.ts";
 import { SluiceError } from "../errors.ts";
 
 /**

@@ -26,7 +26,7 @@
  *   schedule_failing        at least one cron schedule's last slot could not fire (its
  *                           queue is gone, its job was refused); fires at once
  */
-import type { Config } from "../config.ts";
+import type { Config } from "../config/vars.ts";
 import type { Db } from "../db/connect.ts";
 import { type AlertName, readDbGauges } from "../obs/db_gauges.ts";
 import type { Logger } from "../obs/log.ts";

@@ -4,7 +4,7 @@
  * configuration: SLUICE_MAINTENANCE_DISABLE drops services by name, and a service whose
  * setting is off (SLUICE_SCRUB_PAYLOADS_AFTER=off) is not listed.
  */
-import type { Config } from "../config.ts";
+import type { Config } from "../config/vars.ts";
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { promoteDueJobs } from "../queue/promote.ts";

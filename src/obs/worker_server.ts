@@ -6,7 +6,7 @@
  * no job data (queue names and counts only). A port already in use is logged and the worker runs
  * on without it: losing metrics must never stop job processing.
  */
-import type { ListenAddr } from "../config.ts";
+import type { ListenAddr } from "../config/parse.ts";
 import type { Logger } from "./log.ts";
 import type { Registry } from "./metrics.ts";
 import { exposition, PROMETHEUS_CONTENT_TYPE } from "./prometheus.ts";

@@ -46,7 +46,7 @@ export interface EngineDefaults {
 }
 
 /**
- * The defaults as the engine uses them, picked from a loaded configuration (src/config.ts:
+ * The defaults as the engine uses them, picked from a loaded configuration (src/config/vars/queues.ts:
  * SLUICE_MAX_ATTEMPTS, SLUICE_BACKOFF_*, …). Takes any object with these fields, so the engine
  * imports nothing of the configuration layer.
  */

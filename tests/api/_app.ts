@@ -3,7 +3,7 @@ import { createApiContext, createApp } from "../../src/api/app.ts";
 import type { ApiContext } from "../../src/api/deps.ts";
 import { createToken, type Scope } from "../../src/auth/tokens.ts";
 import { engineDefaults } from "../../src/queue/queues.ts";
-import { requireConfig } from "../../src/config.ts";
+import { requireConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { createTestDatabase, type TestDatabase } from "../_helpers/db.ts";
 

@@ -2,7 +2,7 @@ import { deepStrictEqual, equal } from "node:assert/strict";
 import { Hono } from "hono";
 import { clientIp } from "../../src/api/client_ip.ts";
 import { startApiServer } from "../../src/api/serve.ts";
-import { requireConfig } from "../../src/config.ts";
+import { requireConfig } from "../../src/config/load.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { engineDefaults } from "../../src/queue/queues.ts";
 import { withTestDatabase } from "../_helpers/db.ts";

@@ -1,7 +1,7 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { parse } from "yaml";
 import { COMMAND_GROUPS, COMMANDS } from "../../src/cli/commands.ts";
-import { CONFIG_VARS } from "../../src/config.ts";
+import { CONFIG_VARS } from "../../src/config/vars.ts";
 
 interface Service {
   image?: string;

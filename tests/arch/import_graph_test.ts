@@ -26,7 +26,7 @@ const LAYERS: { name: string; prefixes: string[] }[] = [
   },
   { name: "db", prefixes: ["src/db/"] },
   { name: "engine", prefixes: ["src/queue/", "src/auth/", "src/backup/"] },
-  { name: "config", prefixes: ["src/config.ts"] },
+  { name: "config", prefixes: ["src/config/"] },
   { name: "delivery", prefixes: ["src/delivery/"] },
   { name: "worker", prefixes: ["src/worker/"] },
   { name: "obs", prefixes: ["src/obs/"] },

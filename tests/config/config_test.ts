@@ -1,20 +1,16 @@
 import { deepStrictEqual, ok as assert, strictEqual, throws } from "node:assert/strict";
+import { closestName } from "../../src/config/closest.ts";
+import { type ConfigResult, loadConfig, requireConfig } from "../../src/config/load.ts";
 import {
-  BUILTIN_DELIVERY_DENY,
-  closestName,
-  type Config,
-  CONFIG_VARS,
-  type ConfigResult,
-  describeConfig,
   type ListenAddr,
-  loadConfig,
-  LOCAL_DELIVERY_DENY,
   parseCidr,
   parseDuration,
   parseListenAddr,
   parseSize,
-  requireConfig,
-} from "../../src/config.ts";
+} from "../../src/config/parse.ts";
+import { describeConfig } from "../../src/config/show.ts";
+import { type Config, CONFIG_VARS } from "../../src/config/vars.ts";
+import { BUILTIN_DELIVERY_DENY, LOCAL_DELIVERY_DENY } from "../../src/config/vars/delivery.ts";
 import { isSluiceError } from "../../src/errors.ts";
 
 // Compile-time: `Config` has exactly these fields and types (a table typo would widen one to
@@ -257,9 +253,9 @@ Deno.test("loadConfig() parses durations, sizes and their special values", () =>
     SLUICE_DB_STATEMENT_TIMEOUT: "0",
   }));
   deepStrictEqual(problems, [
-    'SLUICE_LEASE: "500ms" is too short (at least 1s)',
-    'SLUICE_DB_STATEMENT_TIMEOUT: "0" is too short (at least 10ms)',
     'SLUICE_MIN_FREE_DISK: "lots" is not a size (use e.g. 512KB, 1MB, 2GiB or a number of bytes)',
+    'SLUICE_DB_STATEMENT_TIMEOUT: "0" is too short (at least 10ms)',
+    'SLUICE_LEASE: "500ms" is too short (at least 1s)',
   ]);
 });
 
@@ -447,9 +443,9 @@ Deno.test("loadConfig() reads NAME_FILE variants", async (t) => {
         }));
         deepStrictEqual(problems, [
           `DATABASE_URL_FILE: cannot read "${dir}/missing" (no such file)`,
+          `SLUICE_BOOTSTRAP_TOKEN_FILE: "${dir}/empty" is empty`,
           "SLUICE_LEASE and SLUICE_LEASE_FILE are both set (use one)",
           'SLUICE_POLL: "forever" is not a duration (use e.g. 500ms, 15s, 5m)',
-          `SLUICE_BOOTSTRAP_TOKEN_FILE: "${dir}/empty" is empty`,
         ]);
       },
     );

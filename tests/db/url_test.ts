@@ -1,7 +1,8 @@
 import { deepStrictEqual, equal, throws } from "node:assert/strict";
 import { parseDatabaseUrl } from "../../src/db/connect.ts";
 import { describePostgresUrl, parsePostgresUrl } from "../../src/db/url.ts";
-import { describeConfig, loadConfig } from "../../src/config.ts";
+import { loadConfig } from "../../src/config/load.ts";
+import { describeConfig } from "../../src/config/show.ts";
 
 const HA =
   "postgres://sluice:s3cr%40t@db1:5432,db2:5433,[fd00::7]/sluice?target_session_attrs=read-write";

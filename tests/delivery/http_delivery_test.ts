@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal, ok as assert, rejects } from "node:assert/strict";
-import { requireConfig } from "../../src/config.ts";
+import { requireConfig } from "../../src/config/load.ts";
 import {
   assertDestinationAllowed,
   deniedBy,

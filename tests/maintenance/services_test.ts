@@ -5,7 +5,7 @@ import { evaluateAlerts, opsAlerts } from "../../src/maintenance/alerts.ts";
 import { runMaintenancePass } from "../../src/maintenance/loop.ts";
 import { pruneHistory } from "../../src/maintenance/pruner.ts";
 import { maintenanceServices } from "../../src/maintenance/services.ts";
-import { requireConfig } from "../../src/config.ts";
+import { requireConfig } from "../../src/config/load.ts";
 import { scrubPayloads } from "../../src/maintenance/scrubber.ts";
 import { checkTableHealth } from "../../src/maintenance/table_health.ts";
 import { createLogger } from "../../src/obs/log.ts";

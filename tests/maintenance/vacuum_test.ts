@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok } from "node:assert/strict";
 import { alertThresholds, evaluateAlerts, opsAlerts } from "../../src/maintenance/alerts.ts";
-import { requireConfig } from "../../src/config.ts";
+import { requireConfig } from "../../src/config/load.ts";
 import { hotTableVacuum } from "../../src/maintenance/vacuum.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { createTestDatabase, type Sql } from "../_helpers/db.ts";

@@ -118,9 +118,9 @@ Deno.test("sluice config check prints every problem and exits 2", async () => {
   const problems = r.stdout.split("\n").filter((l) => l.startsWith("problem: "));
   deepStrictEqual(problems, [
     'problem: SLUICE_API_ADDR: "localhost" is not a host:port address (use e.g. 127.0.0.1:8080, 0.0.0.0:8080, [::1]:8080 or off)',
+    'problem: SLUICE_BOOTSTRAP_TOKEN: the token must start with "sluice_", be at least 32 characters and contain no spaces (got 19 characters)',
     'problem: SLUICE_CONCURRENCY: "0" is out of range (1 to 10000)',
     'problem: SLUICE_LEASE: "abc" is not a duration (use e.g. 500ms, 15s, 5m)',
-    'problem: SLUICE_BOOTSTRAP_TOKEN: the token must start with "sluice_", be at least 32 characters and contain no spaces (got 19 characters)',
     "problem: SLUICE_LEAS is not a Sluice variable (did you mean SLUICE_LEASE?)",
   ]);
   assert(r.stdout.includes("5 problems: the configuration is invalid"));

@@ -2,13 +2,10 @@ import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { silentLogger } from "../obs/log.ts";
 import { Engine } from "../queue/engine.ts";
-import { leaseJobs } from "../queue/lease.ts";
-import { PREFETCH_LEASE_MS } from "../queue/prefetch_lease.ts";
-import { promoteDueJobs } from "../queue/promote.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults } from "../queue/queues.ts";
 import { registerWorker, stopWorker } from "../queue/workers.ts";
-import { type Attempt, type AttemptEvent, Attempts, move, type Run } from "./attempt.ts";
-import { type Clock, systemClock, type TimerId } from "./clock.ts";
+import { type AttemptEvent, Attempts } from "./attempt.ts";
+import { type Clock, systemClock } from "./clock.ts";
 import { CompletionBatch } from "./completions.ts";
 import type { WorkerContext } from "./context.ts";
 import { checkDeadlines, Deadlines } from "./deadlines.ts";
@@ -16,10 +13,11 @@ import { type Deliver, execDelivery, inlineDelivery } from "./deliver.ts";
 import { type HandlerMap, handlerMap } from "./handlers.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { Outcomes } from "./outcomes.ts";
-import { dueForFullLease, nextFullLeaseAt, Prefetch } from "./prefetch.ts";
-import { runAttempt, type RunDeps } from "./run.ts";
+import { LeaseLoop } from "./loop.ts";
+import { Prefetch } from "./prefetch.ts";
 import { drain } from "./shutdown.ts";
 import { ServedQueues } from "./served_queues.ts";
+import { Slots } from "./slots.ts";
 import { Wakeup } from "./_wakeup.ts";
 import { Listener } from "./_listener.ts";
 
@@ -50,14 +48,12 @@ export interface WorkerOptions {
   clock?: Clock;
 }
 
-const NOTIFY_RECHECK_MS = 25;
-const MAX_LEASE_BATCH = 1000;
-
 /**
- * The lease loop: leases in batches up to the free concurrency (and beyond it while attempts
- * are fast, see prefetch.ts), runs attempts concurrently, and on stop releases what it could
- * not finish within the grace period. An attempt's life is the state machine in attempt.ts;
- * heartbeats, deadlines, batched completions and the other outcomes are one module each.
+ * A worker process's engine room: leases in batches up to the free concurrency (and beyond it
+ * while attempts are fast, see prefetch.ts), runs attempts concurrently, and on stop releases
+ * what it could not finish within the grace period. The loop is loop.ts, the slots slots.ts; an
+ * attempt's life is the state machine in attempt.ts; heartbeats, deadlines, batched completions
+ * and the other outcomes are one module each. This class wires them and owns start and stop.
  */
 export class Worker {
   readonly id: string;
@@ -67,21 +63,14 @@ export class Worker {
   readonly #attempts = new Attempts();
   readonly #prefetch: Prefetch;
   readonly #completions: CompletionBatch;
-  readonly #outcomes: Outcomes;
   readonly #heartbeat: Heartbeat;
   readonly #deadlines: Deadlines;
   readonly #queues: ServedQueues;
   readonly #wakeup: Wakeup;
-  readonly #deliveries: Record<string, Deliver>;
-  readonly #runDeps: RunDeps;
-  #rotation = 0;
+  readonly #loop: LeaseLoop;
   #stopping = false;
   #running: Promise<void> | null = null;
   #listener?: Listener;
-  #dbErrors = 0;
-  #recheck?: TimerId;
-  /** Queue of the most recent lease, for the worker's own metrics. */
-  lastLeasedQueue: string | null = null;
 
   constructor(opts: WorkerOptions) {
     this.id = opts.workerId;
@@ -93,16 +82,17 @@ export class Worker {
     };
     const clock = this.#clock = opts.clock ?? systemClock;
     const log = this.#log = o.log.child({ worker_id: this.id });
-    const { sql, onAttempt } = o;
+    const { sql, onAttempt, concurrency, leaseMs } = o;
     const attempts = this.#attempts;
-    this.#wakeup = new Wakeup(clock);
-    this.#deliveries = {
+    const wakeup = this.#wakeup = new Wakeup(clock);
+    const stopping = () => this.#stopping;
+    const deliveries: Record<string, Deliver> = {
       inline: inlineDelivery(o.handlers),
       exec: execDelivery,
       ...(opts.deliveries as Record<string, Deliver>),
     };
-    this.#prefetch = new Prefetch(o.concurrency, clock);
-    this.#queues = new ServedQueues({
+    const prefetch = this.#prefetch = new Prefetch(concurrency, clock);
+    const queues = this.#queues = new ServedQueues({
       sql,
       names: o.queues,
       defaults: o.defaults ?? BUILTIN_DEFAULTS,
@@ -110,35 +100,53 @@ export class Worker {
       log,
     });
     const ctx: WorkerContext = { sql, workerId: this.id, clock, log, attempts, onAttempt };
-    this.#completions = new CompletionBatch(ctx);
-    this.#outcomes = new Outcomes({
+    const completions = this.#completions = new CompletionBatch(ctx);
+    const outcomes = new Outcomes({
       ...ctx,
-      observe: (ms) => this.#prefetch.observe(ms),
-      settle: (a, run, status) => this.#settle(a, run, status),
+      observe: (ms) => prefetch.observe(ms),
+      settle: (a, run, status) => slots.settle(a, run, status),
     });
-    const outcomes = this.#outcomes;
-    this.#runDeps = {
-      deliveries: this.#deliveries,
-      log,
-      attempts,
-      outcomes,
-      succeed: (a, run, result) => this.#succeed(a, run, result),
-      wake: () => this.#wakeup.wake(),
-    };
-    this.#deadlines = new Deadlines(clock, (now) =>
-      checkDeadlines(attempts.values(), now, {
-        leaseExpired: (a) =>
-          outcomes.lose(a, "the lease expired before a heartbeat could renew it", {
-            reason: "expired_without_heartbeat",
-          }),
-        timedOut: (a) => outcomes.timeOut(a),
-      }));
-    this.#heartbeat = new Heartbeat({
+    const deadlines = this.#deadlines = new Deadlines(
+      clock,
+      (now) =>
+        checkDeadlines(attempts.values(), now, {
+          leaseExpired: (a) =>
+            outcomes.lose(a, "the lease expired before a heartbeat could renew it", {
+              reason: "expired_without_heartbeat",
+            }),
+          timedOut: (a) => outcomes.timeOut(a),
+        }),
+    );
+    const heartbeat = this.#heartbeat = new Heartbeat({
       ...ctx,
-      leaseMs: o.leaseMs,
+      leaseMs,
       onLost: (a) => outcomes.lose(a, "the lease was lost; another attempt may run"),
-      armDeadline: (at) => this.#deadlines.arm(at),
+      armDeadline: (at) => deadlines.arm(at),
       onCancel: (a) => outcomes.cancel(a),
+    });
+    // One bag for both: each takes the parts it names.
+    const parts = {
+      ...ctx,
+      deliveries,
+      outcomes,
+      prefetch,
+      completions,
+      deadlines,
+      heartbeat,
+      queues,
+      wakeup,
+      concurrency,
+      leaseMs,
+      stopping,
+      wake: () => wakeup.wake(),
+    };
+    const slots = new Slots(parts);
+    this.#loop = new LeaseLoop({
+      ...parts,
+      slots,
+      engine: o.engine,
+      pollMs: o.pollMs,
+      ensureListening: () => void this.#listener?.ensure(),
     });
   }
 
@@ -148,6 +156,11 @@ export class Worker {
 
   inFlightIds(): string[] {
     return this.#attempts.ids();
+  }
+
+  /** Queue of the most recent lease, for the worker's own metrics. */
+  get lastLeasedQueue(): string | null {
+    return this.#loop.lastLeasedQueue;
   }
 
   /** Starts the loop; resolves once it is leasing. `stop()` ends it. */
@@ -163,17 +176,23 @@ export class Worker {
       metricsAddr: o.metricsAddr ?? null,
     });
     // On (re)connect jobs may have arrived while we were not listening: wake up and look.
-    this.#listener = new Listener(o.sql, "sluice_jobs", (p) => this.#onNotify(p), () => {
-      this.#wakeup.wake();
-    });
+    const listener = this.#listener = new Listener(
+      o.sql,
+      "sluice_jobs",
+      (p) => this.#loop.notify(p),
+      () => this.#wakeup.wake(),
+    );
     try {
-      await this.#listener.listen();
+      await listener.listen();
     } catch (e) {
-      await this.#listener.close();
+      await listener.close();
       throw e;
     }
     this.#heartbeat.start();
-    this.#running = this.#loop();
+    this.#running = (async () => {
+      await this.#loop.run();
+      await this.#drain();
+    })();
     this.#log.info("worker_started", {
       queues: o.queues ?? ["*"],
       concurrency: o.concurrency,
@@ -203,185 +222,6 @@ export class Worker {
     return stats;
   }
 
-  /**
-   * Any notification wakes the loop, whatever queues it names: only one of several concurrent
-   * enqueues notifies (migration 0006), so a payload may omit queues that also got jobs. A
-   * second look ~25 ms later catches rows whose transaction skipped its notification and
-   * committed just after the one that sent it.
-   */
-  #onNotify(payload: string): void {
-    this.#queues.noticeNotify(payload);
-    this.#wakeup.wake();
-    this.#recheck ??= this.#clock.setTimeout(() => {
-      this.#recheck = undefined;
-      this.#wakeup.wake();
-    }, NOTIFY_RECHECK_MS);
-  }
-
-  async #loop(): Promise<void> {
-    const { sql, concurrency, pollMs } = this.#o;
-    let lastPromote = -Infinity;
-    let promote = false;
-    while (!this.#stopping) {
-      // Not awaited: a hung connection must not stall leasing; the poll covers the gap.
-      void this.#listener?.ensure();
-      try {
-        await this.#queues.refresh();
-        // Perf (issue #8): write the finished batch and lease the next one at the same time,
-        // on two pool connections, instead of one after the other: PostgreSQL flushes both
-        // commits together, so a loop turn costs one commit wait instead of two. Slots whose
-        // completion is being written count as free (their handlers are done).
-        // Promotion of due jobs rides along instead of running between a wake-up and its lease:
-        // once a second it delayed the lease a woken worker was about to send by a round trip
-        // (the p99 of enqueue→start). What it promotes is NOTIFYed and leased next turn.
-        const [, leased] = await Promise.all([
-          this.#completions.flush(),
-          this.#leaseRound(),
-          promote ? promoteDueJobs(sql) : null,
-          this.#renewStarted(),
-        ]);
-        promote = false;
-        this.#dbErrors = 0;
-        if (leased && this.#attempts.busy < concurrency) continue;
-        const waitMs = Math.min(pollMs, this.#nextDueMs());
-        const woken = await this.#wakeup.wait(waitMs);
-        const now = this.#clock.now();
-        if ((!woken && waitMs === pollMs) || now - lastPromote >= pollMs) {
-          lastPromote = now;
-          promote = true;
-        }
-      } catch (e) {
-        await this.#onLoopError(e);
-      }
-    }
-    await this.#drain();
-  }
-
-  /** One pass over the served queues; true when it leased a full batch somewhere. */
-  async #leaseRound(): Promise<boolean> {
-    const o = this.#o;
-    const names = this.#queues.leasable(this.#deliveries);
-    this.#startHeld();
-    await this.#prefetch.releaseOverdue(o.sql, this.#log);
-    if (names.length === 0) return false;
-    let full = false;
-    const extra = this.#prefetch.depth(this.#runningSince());
-    // While prefetching, the whole batch is leased short: held jobs wait unrenewed.
-    const leaseMs = extra > 0 ? Math.min(o.leaseMs, PREFETCH_LEASE_MS) : o.leaseMs;
-    // Rotate the starting queue so one busy queue cannot starve the others.
-    const start = this.#rotation++ % names.length;
-    for (let i = 0; i < names.length && !this.#stopping; i++) {
-      const room = o.concurrency + extra - this.#attempts.busy - this.#prefetch.size;
-      if (room <= 0) return true;
-      const queue = this.#queues.get(names[(start + i) % names.length]!)!;
-      const max = Math.min(room, MAX_LEASE_BATCH);
-      // Taken before the statement is sent: the local deadline can only be earlier than the
-      // database's `lease_expires_at`, never later.
-      const sentAt = this.#clock.now();
-      const jobs = await leaseJobs(o.sql, {
-        queue: queue.name,
-        workerId: this.id,
-        max,
-        leaseMs,
-        concurrency: queue.effective.concurrency,
-        rateLimit: queue.effective.rateLimit,
-        tokens: o.engine.leaseTokens,
-      });
-      if (jobs.length > 0) this.lastLeasedQueue = queue.name;
-      for (const job of jobs) this.#prefetch.hold(job, queue, sentAt, leaseMs);
-      this.#startHeld();
-      if (jobs.length === max) full = true;
-    }
-    return full;
-  }
-
-  *#runningSince(): Iterable<number> {
-    for (const a of this.#attempts.values()) {
-      if (a.state.tag === "running") yield a.state.run.startedAt;
-    }
-  }
-
-  /** Starts held (prefetched) attempts in the free slots, oldest first. */
-  #startHeld(): void {
-    while (this.#attempts.busy < this.#o.concurrency && !this.#stopping) {
-      const a = this.#prefetch.next();
-      if (!a) return;
-      this.#begin(a);
-    }
-  }
-
-  /** Renews attempts started on a prefetch lease to the full lease (see dueForFullLease). */
-  async #renewStarted(): Promise<void> {
-    const due = dueForFullLease(this.#attempts.values(), this.#clock.now());
-    if (due.size === 0) return;
-    for (const run of due.values()) run.shortLease = false;
-    try {
-      await this.#heartbeat.renew([...due.keys()]);
-    } catch (e) {
-      for (const run of due.values()) run.shortLease = true;
-      throw e;
-    }
-  }
-
-  /** Ms until a held job is overdue or a started one is due for its full lease. */
-  #nextDueMs(): number {
-    const due = Math.min(this.#prefetch.nextDue(), nextFullLeaseAt(this.#attempts.values()));
-    return Math.max(0, Math.ceil(due - this.#clock.now()));
-  }
-
-  #begin(a: Attempt): void {
-    if (a.state.tag !== "held") return;
-    const { job, queue } = a;
-    const { leasedAt, leaseMs } = a.state;
-    const startedAt = this.#clock.now();
-    // A timer fires at once for delays past 2^31-1 ms; no attempt runs 24 days anyway.
-    const timeoutMs = Math.min(job.timeoutMs ?? queue.effective.timeoutMs, 2 ** 31 - 1);
-    const run: Run = {
-      controller: new AbortController(),
-      startedAt,
-      timeoutAt: startedAt + timeoutMs,
-      timeoutMs,
-      leaseDeadline: leasedAt + leaseMs,
-      shortLease: leaseMs < this.#o.leaseMs,
-    };
-    move(a, { tag: "running", run });
-    this.#attempts.add(a);
-    this.#deadlines.arm(Math.min(run.timeoutAt, run.leaseDeadline));
-    runAttempt(a, run, this.#runDeps);
-  }
-
-  #succeed(a: Attempt, run: Run, result: unknown): void {
-    if (a.state.tag !== "running") return;
-    this.#prefetch.observe(this.#clock.now() - run.startedAt);
-    this.#completions.add(a, run, result);
-    // Its slot is free now (the completion is only waiting to be written): start the next held
-    // job at once rather than at the next loop turn, so prefetched jobs run back to back.
-    this.#startHeld();
-    this.#wakeup.wake();
-  }
-
-  #settle(a: Attempt, run: Run, status?: AttemptEvent["status"]): void {
-    if (status) {
-      this.#o.onAttempt?.({ job: a.job, status, durationMs: this.#clock.now() - run.startedAt });
-    }
-    this.#attempts.delete(a);
-    this.#startHeld();
-    this.#wakeup.wake();
-  }
-
-  async #onLoopError(e: unknown): Promise<void> {
-    this.#dbErrors++;
-    // Capped, jittered backoff; log the first error and then every 10th, so an outage is
-    // visible without flooding the log.
-    // Capped at 2 s: after an outage the worker is leasing again within about a second of
-    // PostgreSQL coming back, at the cost of one cheap failed query per second meanwhile.
-    const ceiling = Math.min(2_000, 100 * 2 ** Math.min(this.#dbErrors, 5));
-    if (this.#dbErrors === 1 || this.#dbErrors % 10 === 0) {
-      this.#log.error("worker_loop_error", { error: e, consecutive: this.#dbErrors });
-    }
-    await this.#wakeup.wait(Math.floor(ceiling / 2 + Math.random() * ceiling / 2));
-  }
-
   async #drain(): Promise<void> {
     const o = this.#o;
     await drain({
@@ -392,13 +232,13 @@ export class Worker {
       attempts: this.#attempts,
       prefetch: this.#prefetch,
       completions: this.#completions,
-      renewStarted: () => this.#renewStarted(),
+      renewStarted: () => this.#loop.renewStarted(),
       wait: (ms) => this.#wakeup.wait(ms),
       onAttempt: o.onAttempt,
     });
     this.#heartbeat.stop();
     this.#deadlines.stop();
-    this.#clock.clearTimeout(this.#recheck);
+    this.#loop.close();
     await this.#listener?.close();
     await stopWorker(o.sql, this.id).catch(() => {});
     this.#log.info("worker_stopped", {});

@@ -82,7 +82,6 @@ export function maintenanceHolder(config: Config): string {
 /** The maintenance loop as `sluice maintenance` and `sluice up` run it. */
 export function startMaintenance(sql: Sql, config: Config, log: Logger): MaintenanceLoop {
   return startMaintenanceLoop(sql, {
-    intervalMs: config.maintenanceIntervalMs,
     log,
     services: maintenanceServices(config),
     holder: maintenanceHolder(config),

@@ -35,6 +35,7 @@ import { countCallbackRefusals } from "../delivery/callback_refusals.ts";
 import { sampleDepth } from "./_depth_samples.ts";
 import { failingSchedules } from "../queue/schedules.ts";
 import { checkTableHealth } from "./table_health.ts";
+import type { Every, MaintenanceService } from "./service.ts";
 
 export interface AlertThresholds {
   staleHeartbeatRatio: number;
@@ -367,5 +368,18 @@ export async function opsAlerts(
     firing: rows.filter((r) => r.state === "firing").map(toRecord),
     pending: rows.filter((r) => r.state === "pending").map(toRecord),
     recent: events.map((e) => ({ ...e, at: e.at.toISOString() })),
+  };
+}
+
+/** The alerts service: one evaluation of every alert per pass. */
+export function alerts(
+  { everyMs, thresholds }: Every & { thresholds: AlertThresholds },
+): MaintenanceService {
+  return {
+    name: "alerts",
+    everyMs,
+    run: async (sql, { now, log }) => ({ ...await evaluateAlerts(sql, thresholds, { now, log }) }),
+    // Info only on a transition (fired, resolved); steady state every pass is debug noise.
+    state: ["evaluated", "firing"],
   };
 }

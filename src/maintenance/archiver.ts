@@ -1,4 +1,5 @@
 import type { Db } from "../db/connect.ts";
+import type { Every, MaintenanceService } from "./service.ts";
 
 /**
  * Moves succeeded jobs finished more than `olderThanMs` ago from `sluice.jobs` to
@@ -43,4 +44,15 @@ export async function archiveSucceededJobs(
     archived += n;
     if (n < batchSize) return { archived };
   }
+}
+
+/** The archiver service: SLUICE_ARCHIVE_SUCCEEDED_AFTER is `olderThanMs`. */
+export function archiver(
+  { everyMs, olderThanMs }: Every & { olderThanMs: number },
+): MaintenanceService {
+  return {
+    name: "archiver",
+    everyMs,
+    run: (sql, { now }) => archiveSucceededJobs(sql, { olderThanMs, now }),
+  };
 }

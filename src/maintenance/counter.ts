@@ -1,4 +1,5 @@
 import { atomically, type Db } from "../db/connect.ts";
+import type { Every, MaintenanceService } from "./service.ts";
 
 /**
  * Counts finished jobs (succeeded, cancelled) per queue into `sluice.job_count_snapshots`, at
@@ -28,4 +29,12 @@ export async function countFinishedJobs(
       RETURNING 1`;
     return { counted: rows.length };
   }) as { counted: number };
+}
+
+/**
+ * The counter service. It runs every pass and the snapshot's own age (`minIntervalMs`, read from
+ * the database) decides whether to count, so a new leader never counts twice in a minute.
+ */
+export function counter({ everyMs }: Every): MaintenanceService {
+  return { name: "counter", everyMs, run: (sql, { now }) => countFinishedJobs(sql, { now }) };
 }

@@ -1,8 +1,10 @@
 /**
- * The maintenance role's loop (`sluice maintenance`, and inside `sluice up`): every interval it
- * takes or renews the leader lease (src/maintenance/leader.ts) and, while it leads, runs one
- * pass of every enabled service. A failing service is logged and the others still run; the loop
- * never dies with the database (the next pass tries again). Standbys only try to take the lease.
+ * The maintenance role's loop (`sluice maintenance`, and inside `sluice up`): it takes or renews
+ * the leader lease (src/maintenance/leader.ts) and, while it leads, runs each enabled service
+ * whose interval (`MaintenanceService.everyMs`) has passed since its last pass ended, in list
+ * order, then sleeps until the next one is due. A failing service is logged and the others still
+ * run; the loop never dies with the database (the next pass tries again). Standbys only try to
+ * take the lease.
  *
  * Each service pass logs one `maintenance_pass` line with its counts — at info when it did
  * something, at debug when every count is 0 or names standing state (`MaintenanceService.state`:
@@ -11,9 +13,9 @@
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { acquireLeadership, releaseLeadership } from "./leader.ts";
-import type { MaintenanceService, ServiceContext } from "./services.ts";
+import type { MaintenanceService, ServiceContext } from "./service.ts";
 
-export type { MaintenanceService } from "./services.ts";
+export type { MaintenanceService } from "./service.ts";
 
 export interface MaintenanceLoop {
   /** True while this process holds the lease. */
@@ -22,7 +24,6 @@ export interface MaintenanceLoop {
 }
 
 export interface MaintenanceOptions {
-  intervalMs: number;
   log: Logger;
   services: MaintenanceService[];
   /** This process's name in the lease row. */
@@ -106,19 +107,31 @@ export function startMaintenanceLoop(sql: Sql, o: MaintenanceOptions): Maintenan
     if (!stopped && leading) void renew();
   }, renewEvery);
 
+  // performance.now() at which each service is due again; absent: due now. Counted from the
+  // end of the pass it ran in, so with equal intervals every pass runs every service.
+  const dueAt = new Map<MaintenanceService, number>();
+  const shortest = Math.min(renewEvery, ...o.services.map((s) => s.everyMs));
   const running = (async () => {
     while (!stopped) {
       if (await renew()) {
-        await runMaintenancePass(sql, o.services, {
+        const t = performance.now();
+        const due = o.services.filter((s) => (dueAt.get(s) ?? t) <= t);
+        await runMaintenancePass(sql, due, {
           log,
           holder: o.holder,
           now: o.now?.() ?? null,
           shouldStop: () => stopped,
         });
+        const end = performance.now();
+        for (const s of due) dueAt.set(s, end + s.everyMs);
       }
       if (stopped) break;
-      // A standby polls at the smaller of interval and TTL/3, so it takes over within the TTL.
-      const wait = leading ? o.intervalMs : Math.min(o.intervalMs, renewEvery);
+      const next = Math.min(...o.services.map((s) => dueAt.get(s) ?? 0)) - performance.now();
+      // A standby polls at the smaller of the shortest interval and TTL/3, so it takes over
+      // within the TTL.
+      const wait = leading && o.services.length > 0
+        ? Math.min(2 ** 31 - 1, Math.max(0, next))
+        : shortest;
       await new Promise<void>((resolve) => {
         wake = resolve;
         timer = setTimeout(resolve, wait);

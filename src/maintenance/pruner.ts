@@ -1,4 +1,5 @@
 import type { Db } from "../db/connect.ts";
+import type { Every, MaintenanceService } from "./service.ts";
 
 /**
  * Deletes history older than `olderThanMs` (SLUICE_PRUNE_HISTORY_AFTER), in batches:
@@ -78,5 +79,16 @@ export async function pruneHistory(
     policy_decisions: policyDecisions,
     callback_events: callbackEvents,
     callback_refusals: callbackRefusals,
+  };
+}
+
+/** The pruner service: SLUICE_PRUNE_HISTORY_AFTER is `olderThanMs`. */
+export function pruner(
+  { everyMs, olderThanMs }: Every & { olderThanMs: number },
+): MaintenanceService {
+  return {
+    name: "pruner",
+    everyMs,
+    run: (sql, { now }) => pruneHistory(sql, { olderThanMs, now }),
   };
 }

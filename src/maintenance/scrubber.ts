@@ -1,4 +1,5 @@
 import type { Db } from "../db/connect.ts";
+import type { Every, MaintenanceService } from "./service.ts";
 
 export const SCRUBBED = { scrubbed: true } as const;
 
@@ -48,4 +49,19 @@ export async function scrubPayloads(
     scrubbed += rows.length;
     if (rows.length < batchSize) return { scrubbed };
   }
+}
+
+/** The scrubber service: SLUICE_SCRUB_PAYLOADS_AFTER is `olderThanMs` (off: not listed). */
+export function scrubber(
+  { everyMs, olderThanMs }: Every & { olderThanMs: number },
+): MaintenanceService {
+  return {
+    name: "scrubber",
+    everyMs,
+    run: async (sql, { now, log }) => {
+      const r = await scrubPayloads(sql, { olderThanMs, now });
+      if (r.scrubbed > 0) log.info("scrubbed_payloads", { count: r.scrubbed });
+      return r;
+    },
+  };
 }

@@ -1,4 +1,5 @@
 import type { Db } from "../db/connect.ts";
+import type { Every, MaintenanceService } from "./service.ts";
 
 export interface TableHealth {
   /** Age of the oldest open transaction/snapshot in this database holding back vacuum. */
@@ -80,5 +81,26 @@ export async function checkTableHealth(
     lastAutovacuum: r.autovacuum?.toISOString() ?? null,
     xminPinned,
     warnings,
+  };
+}
+
+/** The table_health service: logs `table_health_warning` for each threshold passed. */
+export function tableHealth(
+  { everyMs, ...thresholds }: Every & { xminHorizonMs: number; deadTupleRatio: number },
+): MaintenanceService {
+  return {
+    name: "table_health",
+    everyMs,
+    run: async (sql, { log }) => {
+      const h = await checkTableHealth(sql, thresholds);
+      for (const w of h.warnings) {
+        log.warn("table_health_warning", {
+          detail: w,
+          oldest_xmin_seconds: h.oldestXminSeconds,
+          dead_tuple_ratio: Number(h.deadTupleRatio.toFixed(4)),
+        });
+      }
+      return { warnings: h.warnings.length };
+    },
   };
 }

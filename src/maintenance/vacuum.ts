@@ -1,5 +1,6 @@
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
+import type { Every, MaintenanceService } from "./service.ts";
 
 /**
  * Vacuums sluice.jobs when dead tuples pile up faster than autovacuum comes round.
@@ -61,4 +62,10 @@ export function hotTableVacuum(opts: HotVacuumOptions = HOT_VACUUM_DEFAULTS): Ho
       return { started: 1, running: 1 };
     },
   };
+}
+
+/** The vacuum service: checks every pass, vacuums in the background (see hotTableVacuum). */
+export function vacuum({ everyMs }: Every): MaintenanceService {
+  const v = hotTableVacuum();
+  return { name: "vacuum", everyMs, run: (sql, { log }) => v.run(sql, log), settled: v.settled };
 }

@@ -67,6 +67,10 @@
  * - rescue.ts    reapExpiredLeases: expired leases go back to available, or dead when exhausted.
  * - workers.ts   registerWorker / touchWorker / stopWorker / listWorkers / pullWorkerSightings.
  * - throughput.ts jobThroughput; waiting.ts oldestWaitingSeconds; decisions.ts record/list.
+ *
+ * No verb runs itself: the intervals of fireDueSchedules, promoteDueJobs and reapExpiredLeases
+ * are their maintenance services' (src/maintenance/scheduler.ts, promoter.ts, reaper.ts), and
+ * workers promote on their poll tick (src/worker/loop.ts).
  */
 export { Engine } from "./engine.ts";
 export { QueuePolicies } from "./policies.ts";

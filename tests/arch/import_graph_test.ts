@@ -123,6 +123,37 @@ Deno.test("src/ imports only from its own layer or a lower one", async () => {
   deepStrictEqual(upward, []);
 });
 
+/**
+ * Named apart from the layer order so it stays true whatever the layers above become (a config
+ * directory, a new role): the engine's verbs are called by loops, schedules and routes, never the
+ * other way round. Periodic services (their intervals and timers) live in src/maintenance/.
+ */
+const ENGINE = "src/queue/";
+const ABOVE_ENGINE = ["src/maintenance/", "src/worker/", "src/api/", "src/cli/", "src/config"];
+
+Deno.test("src/queue imports no loop, schedule, HTTP route, command or configuration module", async () => {
+  const found: string[] = [];
+  for (const [file, imports] of await graph()) {
+    if (!file.startsWith(ENGINE)) continue;
+    for (const t of imports) {
+      if (ABOVE_ENGINE.some((p) => t.startsWith(p))) found.push(`${file} → ${t}`);
+    }
+  }
+  deepStrictEqual(found, []);
+});
+
+Deno.test("src/queue sets no timer and reads no environment variable", async () => {
+  const found: string[] = [];
+  for (const file of await sourceFiles()) {
+    if (!file.startsWith(ENGINE)) continue;
+    const text = await Deno.readTextFile(join(ROOT, file));
+    for (const m of text.matchAll(/\b(setTimeout|setInterval|Deno\.env)\b/g)) {
+      found.push(`${file}: ${m[1]}`);
+    }
+  }
+  deepStrictEqual(found, []);
+});
+
 Deno.test("the import walk sees real edges (a guard against a regex that matches nothing)", async () => {
   const g = await graph();
   deepStrictEqual(g.get("src/queue/engine.ts")?.includes("src/queue/lease.ts"), true);

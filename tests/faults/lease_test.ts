@@ -5,6 +5,7 @@
 import { equal, ok as assert, rejects } from "node:assert/strict";
 import { openDatabase } from "../../src/db/connect.ts";
 import { startMaintenanceLoop } from "../../src/maintenance/loop.ts";
+import { reaper } from "../../src/maintenance/reaper.ts";
 import { silentLogger } from "../../src/obs/log.ts";
 import { enqueueJob, enqueueJobs } from "../../src/queue/enqueue.ts";
 import { getJob } from "../../src/queue/inspect.ts";
@@ -39,9 +40,8 @@ function worker(sql: Sql, id: string, over: Partial<WorkerOptions> = {}): Worker
 
 /** Just the reaper, every REAPER ms: the services these scenarios depend on. */
 const REAPER_ONLY = {
-  intervalMs: REAPER,
   log: silentLogger,
-  services: [{ name: "reaper", run: (sql: Sql) => reapExpiredLeases(sql) }],
+  services: [reaper({ everyMs: REAPER })],
   holder: "lease-test",
   leaderTtlMs: 5_000,
 };

@@ -45,6 +45,12 @@ export class FakeClock implements Clock {
     this.#timers.delete(id as number);
   }
 
+  /** A one-shot timer is set for `ms` from now: e.g. a loop asleep on its poll interval. */
+  waitingFor(ms: number): boolean {
+    for (const t of this.#timers.values()) if (!t.every && t.at === this.#now + ms) return true;
+    return false;
+  }
+
   /** Moves time forward by `ms`, synchronously: nothing else runs between two timers. */
   advance(ms: number): void {
     const end = this.#now + ms;

@@ -17,7 +17,8 @@ Runs the periodic services. Any number of maintenance processes may run: they el
 through the database (a lease renewed every third of SLUICE_MAINTENANCE_LEADER_TTL, default
 15s), and only the leader works; when it dies another takes over within the TTL.
 
-Services, in pass order (disable with SLUICE_MAINTENANCE_DISABLE=name,name):
+Services, in pass order, each every SLUICE_MAINTENANCE_INTERVAL after its last pass ended
+(disable with SLUICE_MAINTENANCE_DISABLE=name,name):
   reaper        jobs whose lease expired go back to available (or dead on their last attempt)
   promoter      scheduled and retrying jobs whose time came become available
   scheduler     fires due cron schedules (sluice schedule …), once per slot

@@ -105,6 +105,8 @@ async function runOnce(sql: Sql, config: Config, log: Logger, holder: string): P
     console.log(JSON.stringify({ holder, term: l.term, services: counts }));
     return Object.values(counts).some((c) => "error" in c) ? EXIT_FAILURE : EXIT_OK;
   } finally {
-    await releaseLeadership(sql, holder).catch(() => {});
+    await releaseLeadership(sql, holder).catch((e) =>
+      log.warn("maintenance_leader_release_failed", { error: e })
+    );
   }
 }

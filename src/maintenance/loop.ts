@@ -73,7 +73,10 @@ export async function runMaintenancePass(
       VALUES (${s.name}, ${holder}, now(), ${ms}, ${JSON.stringify(counts)}::text::jsonb, ${error})
       ON CONFLICT (service) DO UPDATE SET holder = excluded.holder,
         last_run_at = excluded.last_run_at, duration_ms = excluded.duration_ms,
-        counts = excluded.counts, error = excluded.error`.catch(() => {});
+        counts = excluded.counts, error = excluded.error`.catch((e) =>
+      // The pass itself ran; only its record for `maintenance status` is missing.
+      log.warn("maintenance_pass_record_failed", { service: s.name, error: e })
+    );
   }
   return out;
 }
@@ -151,8 +154,11 @@ export function startMaintenanceLoop(sql: Sql, o: MaintenanceOptions): Maintenan
       // Work a service left running in the background (the hot-table vacuum) ends first.
       await Promise.all(o.services.map((s) => s.settled?.()));
       if (leading) {
-        await releaseLeadership(sql, o.holder).catch(() => {});
-        log.info("maintenance_leader_released", {});
+        // A lease that cannot be released expires on its own; another holder waits it out.
+        await releaseLeadership(sql, o.holder).then(
+          () => log.info("maintenance_leader_released", {}),
+          (e) => log.warn("maintenance_leader_release_failed", { error: e }),
+        );
         leading = false;
       }
     },

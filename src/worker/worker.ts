@@ -240,7 +240,10 @@ export class Worker {
     this.#deadlines.stop();
     this.#loop.close();
     await this.#listener?.close();
-    await stopWorker(o.sql, this.id).catch(() => {});
+    // The row is marked stopped for the ops page; if that write fails it ages into "offline".
+    await stopWorker(o.sql, this.id).catch((e) =>
+      this.#log.warn("worker_stop_record_failed", { error: e })
+    );
     this.#log.info("worker_stopped", {});
   }
 }

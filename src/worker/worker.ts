@@ -285,6 +285,7 @@ export class Worker {
         leaseMs,
         concurrency: queue.effective.concurrency,
         rateLimit: queue.effective.rateLimit,
+        keyConcurrency: queue.effective.keyConcurrency,
         tokens: o.engine.leaseTokens,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;

@@ -38,7 +38,7 @@ export async function upsertDebounced(
       queue, kind, payload, state, priority, run_at, max_attempts, timeout_ms,
       key_owner, tags, created_by, concurrency_key, debounce_key
     ) VALUES (
-      ${row.queue}, ${row.kind}, ${row.payloadText}::jsonb, 'scheduled', ${row.priority},
+      ${row.queue}, ${row.kind}, ${row.payloadText}::text::jsonb, 'scheduled', ${row.priority},
       now() + ${row.debounce.delayMs} * interval '1 millisecond', ${row.max_attempts},
       ${row.timeout_ms}, ${row.key_owner}, ${row.tags}::text[], ${row.created_by},
       ${row.concurrency_key}, ${row.debounce.key}

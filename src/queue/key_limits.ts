@@ -54,11 +54,12 @@ export async function markServed(sql: Db, queue: string, ids: readonly string[])
     ON CONFLICT (queue, key) DO UPDATE SET served_at = EXCLUDED.served_at`;
 }
 
-/** Drops the turn of keys not served for `olderThanMs` (the pruner's pass). */
-export async function pruneKeyTurns(sql: Db, olderThanMs: number): Promise<number> {
-  const rows = await sql`
-    DELETE FROM sluice.key_turns
-    WHERE served_at < now() - ${olderThanMs} * interval '1 millisecond' RETURNING 1`;
+/**
+ * Drops the turns of keys not served since `cutoff` (the pruner's pass): such a key then counts
+ * as never served, which it may as well be.
+ */
+export async function pruneKeyTurns(sql: Db, cutoff: Date): Promise<number> {
+  const rows = await sql`DELETE FROM sluice.key_turns WHERE served_at < ${cutoff} RETURNING 1`;
   return rows.length;
 }
 

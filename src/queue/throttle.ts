@@ -99,8 +99,8 @@ export async function recordThrottled(
   });
 }
 
-/** Drops expired windows (the pruner's pass): an expired row answers nothing. */
-export async function pruneThrottleWindows(sql: Db): Promise<number> {
-  const rows = await sql`DELETE FROM sluice.throttle_windows WHERE until < now() RETURNING 1`;
+/** Drops windows that ended before `cutoff` (the pruner's pass): they answer nothing. */
+export async function pruneThrottleWindows(sql: Db, cutoff: Date): Promise<number> {
+  const rows = await sql`DELETE FROM sluice.throttle_windows WHERE until < ${cutoff} RETURNING 1`;
   return rows.length;
 }

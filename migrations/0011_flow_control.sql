@@ -29,6 +29,16 @@ CREATE UNIQUE INDEX CONCURRENTLY jobs_debounce_idx
   ON sluice.jobs (queue, key_owner, debounce_key)
   WHERE debounce_key IS NOT NULL AND state IN ('scheduled', 'available');
 
+-- The keyed lease's walk: distinct waiting keys (a skip scan) and each key's next jobs in
+-- delivery order. Partial on a key, so jobs of plain queues (no key) add nothing to it. A job
+-- without a key enqueued to a keyed queue carries the key '' (no user key is empty), which is
+-- exempt from the limit but found here.
+DROP INDEX CONCURRENTLY IF EXISTS sluice.jobs_key_available_idx;
+
+CREATE INDEX CONCURRENTLY jobs_key_available_idx
+  ON sluice.jobs (queue, concurrency_key, priority DESC, run_at, id)
+  WHERE state = 'available' AND concurrency_key IS NOT NULL;
+
 -- Running jobs per key, for the keyed lease and KEY_AT_LIMIT; small (running rows only).
 DROP INDEX CONCURRENTLY IF EXISTS sluice.jobs_key_running_idx;
 

@@ -4,7 +4,14 @@ import { explainJob } from "../queue/explain.ts";
 import { getJob, jobTimeline, listJobs } from "../queue/inspect.ts";
 import { type Job, JOB_STATES, type JobState } from "../queue/job.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
-import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
+import {
+  type Command,
+  EXIT_OK,
+  parseFlags,
+  reportError,
+  subcommandOf,
+  UsageError,
+} from "./_command.ts";
 import {
   ENQUEUE_FLAG_NAMES,
   ENQUEUE_FLAGS,
@@ -73,20 +80,8 @@ export const jobsCommand: Command = {
     try {
       const parsed = parseFlags(args, FLAGS, HELP, { allowPositionals: true });
       if (!parsed) return EXIT_OK;
-      const [sub, ...rest] = parsed.positionals;
       const v = parsed.values as Values;
-      if (!sub) {
-        throw new UsageError(
-          "missing subcommand (enqueue, get, list, timeline, explain, cancel, retry, replay)",
-        );
-      }
-      const allowed = ALLOWED[sub];
-      if (!allowed) throw new UsageError(`unknown subcommand '${sub}'`);
-      for (const key of Object.keys(v) as (keyof Values)[]) {
-        if (key !== "json" && !allowed.includes(key)) {
-          throw new UsageError(`--${key} does not apply to 'jobs ${sub}'`);
-        }
-      }
+      const { sub, rest } = subcommandOf("jobs", parsed.positionals, v, ALLOWED);
       const json = v.json === true;
       return await withOperatorDb(async (sql, { defaults }) => {
         switch (sub) {

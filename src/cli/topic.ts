@@ -1,5 +1,12 @@
 import { listSubscriptions, publish, subscribe, unsubscribe } from "../queue/topics.ts";
-import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
+import {
+  type Command,
+  EXIT_OK,
+  parseFlags,
+  reportError,
+  subcommandOf,
+  UsageError,
+} from "./_command.ts";
 import {
   ENQUEUE_FLAG_NAMES,
   ENQUEUE_FLAGS,
@@ -50,16 +57,8 @@ export const topicCommand: Command = {
     try {
       const parsed = parseFlags(args, FLAGS, HELP, { allowPositionals: true });
       if (!parsed) return EXIT_OK;
-      const [sub, ...rest] = parsed.positionals;
       const v = parsed.values as Values;
-      if (!sub) throw new UsageError("missing subcommand (publish, subscribe, unsubscribe, list)");
-      const allowed = ALLOWED[sub];
-      if (!allowed) throw new UsageError(`unknown subcommand '${sub}'`);
-      for (const key of Object.keys(v) as (keyof Values)[]) {
-        if (key !== "json" && !allowed.includes(key)) {
-          throw new UsageError(`--${key} does not apply to 'topic ${sub}'`);
-        }
-      }
+      const { sub, rest } = subcommandOf("topic", parsed.positionals, v, ALLOWED);
       const json = v.json === true;
       const queueOf = () => {
         if (!v.queue) throw new UsageError("--queue is required");

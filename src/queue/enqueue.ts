@@ -370,7 +370,7 @@ function newJob(row: InsertRow, db: SlimRow): Job {
     tags: [...row.tags],
     createdBy: row.created_by,
     cancelRequested: false,
-    concurrencyKey: row.concurrency_key,
+    concurrencyKey: row.concurrency_key || null,
   };
 }
 
@@ -534,7 +534,10 @@ function toInsertRow(
     tags,
     created_by: input.createdBy ?? null,
     retry_of: input.retryOf ?? null,
-    concurrency_key: flowKey(input.concurrencyKey ?? null, "concurrencyKey", fail),
+    // '' marks a job without a key in a keyed queue, so the keyed lease finds it through its
+    // index (src/queue/key_limits.ts); no given key is empty.
+    concurrency_key: flowKey(input.concurrencyKey ?? null, "concurrencyKey", fail) ??
+      (queue.effective.keyConcurrency !== null ? "" : null),
     ...flowOf(input, fail),
   };
 }
@@ -631,7 +634,7 @@ function fromInsertRow(r: InsertRow): EnqueueInput {
     tags: r.tags,
     createdBy: r.created_by,
     retryOf: r.retry_of,
-    concurrencyKey: r.concurrency_key,
+    concurrencyKey: r.concurrency_key || undefined,
   };
 }
 

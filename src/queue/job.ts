@@ -124,7 +124,8 @@ export function toJob(row: JobRow): Job {
     tags: row.tags ?? [],
     createdBy: row.created_by,
     cancelRequested: row.cancel_requested,
-    concurrencyKey: row.concurrency_key ?? null,
+    // '' is a keyed queue's "no key" (src/queue/enqueue.ts).
+    concurrencyKey: row.concurrency_key || null,
   };
 }
 

@@ -9,36 +9,75 @@
  * every completion committed so far, so `running` can only over-count (a completion committing
  * meanwhile), never under-count. Nothing but a lease makes a job `running`.
  *
- * Fairness: jobs are ranked within their key (row_number, in delivery order) and picked by
+ * Fairness: jobs are ranked within their key (in delivery order) and picked by
  * priority, then rank, then how long ago the key was last served (`sluice.key_turns`, never
  * served first), so one lease takes the first job of every key before the second of any, and
  * the next lease starts with the keys the last one did not reach: round robin across turns. A
  * hot key with 10,000 waiting jobs gets one slot per turn like each cold key, not all of them.
- * Jobs without a key rank as one key of their own and are not limited per key.
+ * Jobs without a key rank as one key of their own (stored as '') and are not limited per key.
  */
 import type { Db } from "../db/connect.ts";
 
-/** The `picked` relation of a keyed lease: ids of up to `max` jobs that fit under the limit. */
+/**
+ * Jobs further back than this in delivery order are not looked at for a job without any key
+ * (enqueued before the queue had keyConcurrency; newer ones carry the key '').
+ */
+const UNKEYED_WINDOW = 1_000;
+
+/**
+ * The `picked` relation of a keyed lease: ids of up to `max` jobs that fit under the limit.
+ * Its cost grows with the number of distinct waiting keys, not of waiting jobs: a skip scan
+ * over `jobs_key_available_idx` finds each waiting key with one index probe, and each key
+ * gives at most its free slots, in delivery order, through another.
+ */
 export function keyedPick(sql: Db, queue: string, limit: number, max: number) {
   return sql`
-      WITH running AS (
+      WITH RECURSIVE keys(k) AS (
+        SELECT min(concurrency_key) FROM sluice.jobs
+        WHERE state = 'available' AND queue = ${queue} AND concurrency_key IS NOT NULL
+        UNION ALL
+        SELECT (
+          SELECT min(concurrency_key) FROM sluice.jobs
+          WHERE state = 'available' AND queue = ${queue} AND concurrency_key IS NOT NULL
+            AND concurrency_key > keys.k
+        ) FROM keys WHERE keys.k IS NOT NULL
+      ),
+      running AS (
         SELECT concurrency_key AS k, count(*)::int AS n FROM sluice.jobs
         WHERE state = 'running' AND queue = ${queue} AND concurrency_key IS NOT NULL
         GROUP BY concurrency_key
       ),
-      ranked AS (
-        SELECT id, concurrency_key, priority, run_at,
-          row_number() OVER (
-            PARTITION BY concurrency_key ORDER BY priority DESC, run_at, id
-          ) AS rn
-        FROM sluice.jobs
-        WHERE state = 'available' AND queue = ${queue}
-          AND NOT EXISTS (SELECT 1 FROM sluice.queues WHERE name = ${queue} AND paused)
+      candidates AS (
+        SELECT c.id, c.priority, c.run_at, c.rn, t.served_at
+        FROM keys
+        LEFT JOIN running r ON r.k = keys.k
+        LEFT JOIN sluice.key_turns t ON t.queue = ${queue} AND t.key = keys.k
+        CROSS JOIN LATERAL (
+          SELECT id, priority, run_at,
+            row_number() OVER (ORDER BY priority DESC, run_at, id) AS rn
+          FROM (
+            SELECT id, priority, run_at FROM sluice.jobs
+            WHERE state = 'available' AND queue = ${queue} AND concurrency_key = keys.k
+            ORDER BY priority DESC, run_at, id
+            LIMIT CASE WHEN keys.k = '' THEN ${max}::int
+              ELSE least(greatest(${limit}::int - coalesce(r.n, 0), 0), ${max}::int) END
+          ) top
+        ) c
+        WHERE keys.k IS NOT NULL
+        UNION ALL
+        SELECT id, priority, run_at,
+          row_number() OVER (ORDER BY priority DESC, run_at, id) AS rn, NULL
+        FROM (
+          SELECT id, priority, run_at, concurrency_key FROM sluice.jobs
+          WHERE state = 'available' AND queue = ${queue}
+          ORDER BY priority DESC, run_at, id
+          LIMIT ${UNKEYED_WINDOW}
+        ) front
+        WHERE front.concurrency_key IS NULL
       )
-      SELECT r.id FROM ranked r LEFT JOIN running c ON c.k = r.concurrency_key
-      LEFT JOIN sluice.key_turns t ON t.queue = ${queue} AND t.key = r.concurrency_key
-      WHERE r.concurrency_key IS NULL OR r.rn + coalesce(c.n, 0) <= ${limit}
-      ORDER BY r.priority DESC, r.rn, t.served_at NULLS FIRST, r.run_at, r.id
+      SELECT id FROM candidates
+      WHERE NOT EXISTS (SELECT 1 FROM sluice.queues WHERE name = ${queue} AND paused)
+      ORDER BY priority DESC, rn, served_at NULLS FIRST, run_at, id
       LIMIT ${max}`;
 }
 

@@ -13,7 +13,7 @@ import {
   type EnqueueOptions,
   type EnqueueResult,
 } from "./enqueue.ts";
-import { isQueueName } from "./names.ts";
+import { assertName } from "./names.ts";
 import { queueNotFound } from "./queues.ts";
 
 export interface Subscription {
@@ -39,16 +39,7 @@ const toSubscription = (r: SubscriptionRow): Subscription => ({
 
 /** Topic names follow queue names: lowercase words joined by '.', '_' or '-', at most 64. */
 export function assertTopicName(name: unknown): string {
-  if (!isQueueName(name)) {
-    throw new SluiceError(
-      "VALIDATION_FAILED",
-      `topic name ${
-        JSON.stringify(name)
-      } is invalid: use lowercase letters and digits separated by '.', '_' or '-', at most 64 characters`,
-      { topic: name },
-    );
-  }
-  return name;
+  return assertName(name, "topic", "VALIDATION_FAILED");
 }
 
 /** Subscribes `queue` to `topic`; subscribing twice keeps the first (created: false). */

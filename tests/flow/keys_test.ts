@@ -18,7 +18,7 @@ async function runningPerKey(sql: Sql, queue: string): Promise<Record<string, nu
   const rows = await sql<{ k: string | null; n: number }[]>`
     SELECT concurrency_key AS k, count(*)::int AS n FROM sluice.jobs
     WHERE queue = ${queue} AND state = 'running' GROUP BY 1 ORDER BY 1`;
-  return Object.fromEntries(rows.map((r) => [r.k ?? "(none)", r.n]));
+  return Object.fromEntries(rows.map((r) => [r.k || "(none)", r.n]));
 }
 
 Deno.test("a keyed queue runs at most keyConcurrency jobs per key; jobs without a key are not limited", async () => {

@@ -64,12 +64,17 @@ export async function enqueueBatchRate(
   n: number,
   batch: number,
   kind = "sluice.noop",
+  keys = 0,
 ): Promise<number> {
   const { policies } = new Engine(sql);
   const t0 = now();
   for (let i = 0; i < n; i += batch) {
     const inputs: EnqueueInput[] = [];
-    for (let j = i; j < Math.min(n, i + batch); j++) inputs.push({ kind, payload: { i: j } });
+    for (let j = i; j < Math.min(n, i + batch); j++) {
+      // With keys, jobs take the keys in turn (bench --keys): the keyed lease path.
+      const concurrencyKey = keys > 0 ? `key:${j % keys}` : undefined;
+      inputs.push({ kind, payload: { i: j }, concurrencyKey });
+    }
     await enqueueJobs(sql, inputs, { policies });
   }
   return n / ((now() - t0) / 1000);

@@ -20,6 +20,9 @@ export type { Db } from "./db/connect.ts";
 export type { EnqueueInput, EnqueueResult } from "./queue/enqueue.ts";
 export { getJob, jobTimeline, listJobs } from "./queue/inspect.ts";
 export { explainJob } from "./queue/explain.ts";
+export { listSubscriptions, publish, subscribe, unsubscribe } from "./queue/topics.ts";
+export type { Subscription } from "./queue/topics.ts";
+export type { DebounceInput, ThrottleInput } from "./queue/flow_input.ts";
 export { cancelJob } from "./queue/cancel.ts";
 export { replayJob, retryJob } from "./queue/replay.ts";
 export {

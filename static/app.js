@@ -13,6 +13,7 @@ import { viewJob } from "./view_job.js";
 import { viewDlq } from "./view_dlq.js";
 import { viewWorkers } from "./view_workers.js";
 import { viewSchedules } from "./view_schedules.js";
+import { viewTopics } from "./view_topics.js";
 import { viewCircuits, viewDecisions } from "./view_circuits.js";
 
 const ROUTES = [
@@ -24,6 +25,7 @@ const ROUTES = [
   [/^\/dlq$/, viewDlq],
   [/^\/workers$/, viewWorkers],
   [/^\/schedules$/, viewSchedules],
+  [/^\/topics$/, viewTopics],
   [/^\/circuits$/, viewCircuits],
   [/^\/decisions$/, viewDecisions],
 ];

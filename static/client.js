@@ -144,6 +144,12 @@ export const ROUTES = [
   { method: "DELETE", path: "/v1/schedules/{name}", fields: ["deleted"] },
   {
     method: "GET",
+    path: "/v1/topics",
+    fields: ["topics", "subscriptions"],
+    items: ["name", "queues"],
+  },
+  {
+    method: "GET",
     path: "/v1/circuits",
     fields: ["circuits"],
     items: ["origin", "state", "consecutiveFailures", "windowFailures", "openedAt", "openUntil"],
@@ -304,6 +310,10 @@ export const client = {
   scheduleAction: (/** @type {string} */ name, /** @type {"pause"|"resume"} */ verb) =>
     api("POST", `/v1/schedules/${enc(name)}/${verb}`),
   deleteSchedule: (/** @type {string} */ name) => api("DELETE", `/v1/schedules/${enc(name)}`),
+  topics: () =>
+    api("GET", "/v1/topics").then((
+      r,
+    ) => /** @type {{topics: {name: string, queues: string[]}[], subscriptions: {topic: string, queue: string, createdAt: string}[]}} */ (r)),
   circuits: () => api("GET", "/v1/circuits").then((r) => /** @type {{circuits: Circuit[]}} */ (r)),
   decisions: (/** @type {Record<string, unknown>} */ filter) =>
     api("GET", `/v1/ingest/decisions${qs(filter)}`).then((

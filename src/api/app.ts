@@ -42,6 +42,7 @@ import { createSessionManager, documentSessionRoutes, sessionRouter } from "./se
 import { opsPageRouter } from "./static.ts";
 import { statusService } from "./status.ts";
 import { statsRouter } from "./stats.ts";
+import { topicsRouter } from "./topics.ts";
 import { workersRouter } from "./workers.ts";
 
 /** Routers mounted under `/v1`, behind bearer authentication. */
@@ -56,10 +57,14 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   opsRouter,
   schedulesRouter,
   circuitsRouter,
+  topicsRouter,
 ];
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
 const ENQUEUE_PATHS = new Set(["/v1/jobs", "/v1/jobs/batch"]);
+/** A publish enqueues too: its refusals are decisions like any enqueue's. */
+const isEnqueuePath = (path: string) =>
+  ENQUEUE_PATHS.has(path) || /^\/v1\/topics\/[^/]+\/publish$/.test(path);
 /** Public without a token: the schema describes the API and holds no data. */
 const PUBLIC_V1 = new Set(["/v1/openapi.json", "/v1/session"]);
 /**
@@ -157,7 +162,7 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
 function recordDenials(ctx: ApiContext): MiddlewareHandler<Env> {
   return async function recordDenials(c, next) {
     await next();
-    if (!c.error || c.req.method !== "POST" || !ENQUEUE_PATHS.has(c.req.path)) return;
+    if (!c.error || c.req.method !== "POST" || !isEnqueuePath(c.req.path)) return;
     const e = toSluiceError(c.error);
     const status = httpStatusOf(e.code);
     if (status < 400 || status >= 500 || e.code === "FORBIDDEN" || e.code === "RATE_LIMITED") {
@@ -170,7 +175,7 @@ function recordDenials(ctx: ApiContext): MiddlewareHandler<Env> {
     const unread = ["UNSUPPORTED_MEDIA_TYPE", "MALFORMED_JSON", "PAYLOAD_TOO_LARGE"];
     const queue = typeof e.details.queue === "string"
       ? e.details.queue
-      : unread.includes(e.code)
+      : unread.includes(e.code) || !ENQUEUE_PATHS.has(c.req.path)
       ? null
       : await queueOfBody(c);
     const tokenName = c.get("token")?.name ?? null;

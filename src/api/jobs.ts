@@ -3,15 +3,14 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { SluiceError } from "../errors.ts";
 import { cancelJob } from "../queue/cancel.ts";
-import { timed } from "../obs/series.ts";
-import type { Reservation } from "../queue/admission.ts";
-import { enqueueJobs, type EnqueueResult } from "../queue/enqueue.ts";
+import { enqueueJobs } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
 import { JOB_STATES } from "../queue/job.ts";
 import { assertQueueName } from "../queue/names.ts";
-import { type Queue, queueNotFound } from "../queue/queues.ts";
+import { queueNotFound } from "../queue/queues.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
+import { admitted } from "./_admitted.ts";
 import { ownerOf, requireScope } from "./auth.ts";
 import { type ApiContext, type Env, newRouter } from "./deps.ts";
 import {
@@ -59,36 +58,15 @@ export function jobsRouter(ctx: ApiContext) {
     // A missing queue answers 404 before any payload check, as it always did (a cache hit).
     const known = await engine.policies.get([...wanted.keys()]);
     for (const name of wanted.keys()) if (!known.has(name)) throw queueNotFound(name);
-    // Admission runs inside enqueueJobs, after validation: an oversized or invalid payload to a
-    // full queue answers 413/400, not 429 (the cheap checks come before the queue-state ones).
-    // It runs on the queues the INSERT is checked against, so a policy changed under the cache
-    // is admitted again as it is now (the earlier reservation given back first).
-    const held: { reservation?: Reservation } = {};
-    const admit = async (queues: Map<string, Queue>) => {
+    return await admitted(ctx, (queues) => {
       for (const name of wanted.keys()) if (!queues.has(name)) throw queueNotFound(name);
-      const previous = held.reservation;
-      held.reservation = undefined;
-      await previous?.release();
-      held.reservation = await ctx.admission.admit(queues, wanted);
-    };
-    let results: EnqueueResult[];
-    try {
-      results = await timed(
-        ctx.series,
-        "enqueue",
-        () =>
-          enqueueJobs(sql, inputs, {
-            policies: engine.policies,
-            maxBatch: max,
-            beforeInsert: admit,
-          }),
-      );
-    } catch (e) {
-      await held.reservation?.release();
-      throw e;
-    }
-    held.reservation?.commit();
-    return results;
+      return wanted;
+    }, (admit) =>
+      enqueueJobs(sql, inputs, {
+        policies: engine.policies,
+        maxBatch: max,
+        beforeInsert: admit,
+      }));
   }
 
   r.openapi(

@@ -122,6 +122,7 @@ export function pullRouter(ctx: ApiContext) {
         leaseMs: (b.leaseSeconds ?? defaultLeaseS) * 1000,
         concurrency: queue.effective.concurrency,
         rateLimit: queue.effective.rateLimit,
+        keyConcurrency: queue.effective.keyConcurrency,
         tokens: ctx.engine.leaseTokens,
       });
       return c.json({

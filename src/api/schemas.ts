@@ -57,6 +57,7 @@ export const JobSchema = z.object({
   tags: z.array(z.string()),
   createdBy: z.string().nullable(),
   cancelRequested: z.boolean(),
+  concurrencyKey: z.string().nullable(),
 }).openapi("Job");
 
 export type JobResource = z.infer<typeof JobSchema>;
@@ -87,6 +88,7 @@ export function jobResource(j: Job): JobResource {
     tags: j.tags,
     createdBy: j.createdBy,
     cancelRequested: j.cancelRequested,
+    concurrencyKey: j.concurrencyKey,
   };
 }
 
@@ -104,6 +106,20 @@ export const EnqueueBody = z.strictObject({
   timeout: Duration.optional(),
   idempotencyKey: z.string().optional().openapi({ example: "order-42" }),
   tags: z.array(z.string()).optional().openapi({ example: ["tenant:7"] }),
+  concurrencyKey: z.string().optional().openapi({
+    example: "tenant:7",
+    description: "counts against the queue's keyConcurrency: at most N running per key",
+  }),
+  throttle: z.strictObject({ key: z.string(), per: Duration }).optional().openapi({
+    example: { key: "user:9", per: "1m" },
+    description:
+      "at most one job per key per window; a later enqueue in the window answers 200 with the window's job (duplicate: true)",
+  }),
+  debounce: z.strictObject({ key: z.string(), delay: Duration }).optional().openapi({
+    example: { key: "doc:3", delay: "30s" },
+    description:
+      "one job after a quiet period: an enqueue while the key's job waits replaces its payload and runs it `delay` from now (200, duplicate: true)",
+  }),
 }).openapi("EnqueueRequest");
 
 export type EnqueueBodyType = z.infer<typeof EnqueueBody>;
@@ -139,6 +155,15 @@ export function toEnqueueInput(
     idempotencyKey: b.idempotencyKey,
     tags: b.tags,
     createdBy,
+    concurrencyKey: b.concurrencyKey,
+    throttle: b.throttle && {
+      key: b.throttle.key,
+      perMs: durationField(at("throttle.per"), b.throttle.per),
+    },
+    debounce: b.debounce && {
+      key: b.debounce.key,
+      delayMs: durationField(at("debounce.delay"), b.debounce.delay),
+    },
   };
 }
 
@@ -152,6 +177,9 @@ const DeliveryBody = z.strictObject({
 const policyFields = {
   paused: z.boolean().optional(),
   concurrency: z.number().int().min(1).max(100_000).nullable().optional(),
+  keyConcurrency: z.number().int().min(1).max(100_000).nullable().optional().openapi({
+    description: "at most this many running jobs per concurrencyKey; null: no per-key limit",
+  }),
   rateLimit: z.strictObject({ count: z.number().int().min(1), per: Duration }).nullable()
     .optional().openapi({ example: { count: 10, per: "1s" } }),
   maxPayloadBytes: z.number().int().min(1).nullable().optional(),
@@ -176,6 +204,7 @@ export function toQueuePolicy(b: QueuePatchType): QueuePolicy {
     v === undefined ? undefined : v === null ? null : durationField(f, v);
   const p: QueuePolicy = {
     concurrency: b.concurrency,
+    keyConcurrency: b.keyConcurrency,
     rateLimit: b.rateLimit === undefined ? undefined : b.rateLimit === null ? null : {
       count: b.rateLimit.count,
       perMs: positive("rateLimit.per", durationField("rateLimit.per", b.rateLimit.per)),
@@ -243,6 +272,7 @@ const showOrNull = (ms: number | null) => (ms === null ? null : showDuration(ms)
 /** A queue's effective policies as the API shows them (durations as text, env defaults filled). */
 export const PolicySchema = z.object({
   concurrency: z.number().nullable(),
+  keyConcurrency: z.number().nullable(),
   rateLimit: z.object({ count: z.number(), per: z.string() }).nullable(),
   maxPayloadBytes: z.number().nullable(),
   maxEnqueuePerMinute: z.number().nullable(),
@@ -287,6 +317,7 @@ export function policyResource(
   const d = revealSecrets ? e.delivery : redactDelivery(e.delivery);
   return {
     concurrency: e.concurrency,
+    keyConcurrency: e.keyConcurrency,
     rateLimit: e.rateLimit && { count: e.rateLimit.count, per: showDuration(e.rateLimit.perMs) },
     maxPayloadBytes: e.maxPayloadBytes,
     maxEnqueuePerMinute: e.maxEnqueuePerMinute,

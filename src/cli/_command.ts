@@ -51,6 +51,28 @@ export function parseFlags<O extends Options>(
   return parsed;
 }
 
+/**
+ * The subcommand named first, refusing a missing or unknown one and any flag (but --json) that
+ * does not apply to it; `allowed` lists each subcommand's flags.
+ */
+export function subcommandOf<V extends object>(
+  command: string,
+  positionals: string[],
+  values: V,
+  allowed: Record<string, (keyof V)[]>,
+): { sub: string; rest: string[] } {
+  const [sub, ...rest] = positionals;
+  if (!sub) throw new UsageError(`missing subcommand (${Object.keys(allowed).join(", ")})`);
+  const flags = allowed[sub];
+  if (!flags) throw new UsageError(`unknown subcommand '${sub}'`);
+  for (const key of Object.keys(values) as (keyof V)[]) {
+    if (key !== "json" && !flags.includes(key)) {
+      throw new UsageError(`--${String(key)} does not apply to '${command} ${sub}'`);
+    }
+  }
+  return { sub, rest };
+}
+
 /** Codes that mean "what you typed is wrong", not "something failed": exit 2. */
 const USAGE_CODES = new Set([
   "CONFIG_INVALID",

@@ -21,6 +21,7 @@ import { maintenanceCommand } from "./maintenance.ts";
 import { scheduleCommand } from "./schedule.ts";
 import { verifyCommand } from "./verify.ts";
 import { smokeCommand } from "./smoke.ts";
+import { topicCommand } from "./topic.ts";
 
 export const COMMANDS: readonly Command[] = [
   upCommand,
@@ -40,6 +41,7 @@ export const COMMANDS: readonly Command[] = [
   scheduleCommand,
   verifyCommand,
   smokeCommand,
+  topicCommand,
 ];
 
 /** Groups for `sluice help`, in display order; `help` itself is handled by the dispatcher. */
@@ -47,7 +49,18 @@ export const COMMAND_GROUPS: readonly { title: string; names: readonly string[] 
   { title: "Roles", names: ["up", "api", "worker", "maintenance"] },
   {
     title: "Operations",
-    names: ["jobs", "queue", "dlq", "schedule", "token", "backup", "restore", "verify", "smoke"],
+    names: [
+      "jobs",
+      "queue",
+      "topic",
+      "dlq",
+      "schedule",
+      "token",
+      "backup",
+      "restore",
+      "verify",
+      "smoke",
+    ],
   },
   { title: "Setup", names: ["migrate", "config", "systemd", "version", "help"] },
 ];

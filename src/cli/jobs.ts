@@ -4,8 +4,22 @@ import { explainJob } from "../queue/explain.ts";
 import { getJob, jobTimeline, listJobs } from "../queue/inspect.ts";
 import { type Job, JOB_STATES, type JobState } from "../queue/job.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
-import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
-import { durationFlag, intFlag, jsonFlag, onePositional, withOperatorDb } from "./_operator.ts";
+import {
+  type Command,
+  EXIT_OK,
+  parseFlags,
+  reportError,
+  subcommandOf,
+  UsageError,
+} from "./_command.ts";
+import {
+  ENQUEUE_FLAG_NAMES,
+  ENQUEUE_FLAGS,
+  ENQUEUE_FLAGS_HELP,
+  type EnqueueFlagValues,
+  enqueueInputOf,
+} from "./_enqueue_flags.ts";
+import { intFlag, onePositional, withOperatorDb } from "./_operator.ts";
 import { formatTime, printJson, printTable } from "./_output.ts";
 
 const HELP = `Usage: sluice jobs <subcommand> [options] [--json]
@@ -13,8 +27,7 @@ const HELP = `Usage: sluice jobs <subcommand> [options] [--json]
 Inspect and act on jobs straight against the database.
 
 Subcommands:
-  enqueue --kind K [--queue Q] [--payload JSON] [--priority N] [--delay 30s | --run-at ISO]
-          [--max-attempts N] [--timeout 30s] [--idempotency-key KEY] [--tag T]...
+  enqueue [--queue Q] ${ENQUEUE_FLAGS_HELP}
   get ID                 one job, with its errors
   list [--queue Q] [--state S] [--kind K] [--tag T] [--before ID] [--limit N]
                          newest first; --before takes the cursor printed under the table
@@ -34,50 +47,22 @@ States: ${JOB_STATES.join(", ")}. Priority: higher runs first.
 const FLAGS = {
   json: { type: "boolean" },
   queue: { type: "string" },
-  kind: { type: "string" },
-  payload: { type: "string" },
-  priority: { type: "string" },
-  delay: { type: "string" },
-  "run-at": { type: "string" },
-  "max-attempts": { type: "string" },
-  timeout: { type: "string" },
-  "idempotency-key": { type: "string" },
-  tag: { type: "string", multiple: true },
+  ...ENQUEUE_FLAGS,
   state: { type: "string" },
   before: { type: "string" },
   limit: { type: "string" },
 } as const;
 
-type Values = {
+type Values = EnqueueFlagValues & {
   json?: boolean;
   queue?: string;
-  kind?: string;
-  payload?: string;
-  priority?: string;
-  delay?: string;
-  "run-at"?: string;
-  "max-attempts"?: string;
-  timeout?: string;
-  "idempotency-key"?: string;
-  tag?: string[];
   state?: string;
   before?: string;
   limit?: string;
 };
 
 const ALLOWED: Record<string, (keyof Values)[]> = {
-  enqueue: [
-    "queue",
-    "kind",
-    "payload",
-    "priority",
-    "delay",
-    "run-at",
-    "max-attempts",
-    "timeout",
-    "idempotency-key",
-    "tag",
-  ],
+  enqueue: ["queue", ...ENQUEUE_FLAG_NAMES],
   list: ["queue", "state", "kind", "tag", "before", "limit"],
   get: [],
   timeline: [],
@@ -95,39 +80,16 @@ export const jobsCommand: Command = {
     try {
       const parsed = parseFlags(args, FLAGS, HELP, { allowPositionals: true });
       if (!parsed) return EXIT_OK;
-      const [sub, ...rest] = parsed.positionals;
       const v = parsed.values as Values;
-      if (!sub) {
-        throw new UsageError(
-          "missing subcommand (enqueue, get, list, timeline, explain, cancel, retry, replay)",
-        );
-      }
-      const allowed = ALLOWED[sub];
-      if (!allowed) throw new UsageError(`unknown subcommand '${sub}'`);
-      for (const key of Object.keys(v) as (keyof Values)[]) {
-        if (key !== "json" && !allowed.includes(key)) {
-          throw new UsageError(`--${key} does not apply to 'jobs ${sub}'`);
-        }
-      }
+      const { sub, rest } = subcommandOf("jobs", parsed.positionals, v, ALLOWED);
       const json = v.json === true;
       return await withOperatorDb(async (sql, { defaults }) => {
         switch (sub) {
           case "enqueue": {
             if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
-            if (!v.kind) throw new UsageError("--kind is required");
-            const r = await enqueueJob(sql, {
-              queue: v.queue,
-              kind: v.kind,
-              payload: jsonFlag("payload", v.payload),
-              priority: intFlag("priority", v.priority, -32768, 32767),
-              delayMs: durationFlag("delay", v.delay),
-              runAt: v["run-at"],
-              maxAttempts: intFlag("max-attempts", v["max-attempts"], 1, 1000),
-              timeoutMs: durationFlag("timeout", v.timeout),
-              idempotencyKey: v["idempotency-key"],
-              tags: v.tag,
-              createdBy: "cli",
-            }, { defaults });
+            const r = await enqueueJob(sql, { ...enqueueInputOf(v), queue: v.queue }, {
+              defaults,
+            });
             if (json) printJson(r);
             else {
               console.log(

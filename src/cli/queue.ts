@@ -32,6 +32,8 @@ Subcommands:
 
 Policy options ("none" removes a limit; omitted options take the SLUICE_* defaults):
   --concurrency N            jobs of this queue running at once, across all workers
+  --key-concurrency N        jobs running at once per concurrency key (jobs enqueued with
+                             --concurrency-key), across all workers
   --rate N/DURATION          jobs started per interval across all workers, e.g. 100/1m
   --max-attempts N           default attempts for new jobs
   --timeout DURATION         per-attempt timeout, e.g. 30s
@@ -57,6 +59,7 @@ Options:
 const FLAGS = {
   json: { type: "boolean" },
   concurrency: { type: "string" },
+  "key-concurrency": { type: "string" },
   rate: { type: "string" },
   "max-attempts": { type: "string" },
   timeout: { type: "string" },
@@ -203,6 +206,10 @@ const orNone = <T>(value: string | undefined, parse: (s: string) => T): T | null
 function policyFromFlags(v: Values): QueuePolicy {
   const p: QueuePolicy = {};
   p.concurrency = orNone(v.concurrency, (s) => intFlag("concurrency", s, 1, 100_000)!);
+  p.keyConcurrency = orNone(
+    v["key-concurrency"],
+    (s) => intFlag("key-concurrency", s, 1, 100_000)!,
+  );
   p.rateLimit = orNone(v.rate, (s) => {
     const [count, per] = s.split("/");
     const n = intFlag("rate", count, 1, 1_000_000);

@@ -1,4 +1,6 @@
 import type { Db } from "../db/connect.ts";
+import { pruneKeyTurns } from "../queue/key_limits.ts";
+import { pruneThrottleWindows } from "../queue/throttle.ts";
 import type { Every, MaintenanceService } from "./service.ts";
 
 /**
@@ -6,7 +8,8 @@ import type { Every, MaintenanceService } from "./service.ts";
  * - archived jobs (succeeded jobs already moved out by the archiver);
  * - dead and cancelled jobs still in sluice.jobs: the DLQ keeps a job for the same horizon,
  *   long enough to replay it, then it goes (a replayed copy is a new job and lives on);
- * - alert events, policy decisions, callback events and callback refusal counts.
+ * - alert events, policy decisions, callback events and callback refusal counts;
+ * - throttle windows that ended, and the turns of keys not served, before the horizon.
  * Unfinished jobs are never deleted, whatever their age.
  */
 export async function pruneHistory(
@@ -79,6 +82,8 @@ export async function pruneHistory(
     policy_decisions: policyDecisions,
     callback_events: callbackEvents,
     callback_refusals: callbackRefusals,
+    throttle_windows: await pruneThrottleWindows(sql, cutoff),
+    key_turns: await pruneKeyTurns(sql, cutoff),
   };
 }
 

@@ -2,7 +2,10 @@ import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import { isJobId } from "./inspect.ts";
 
-/** One denied enqueue (`sluice.policy_decisions`), as `/v1/ingest/decisions` shows it. */
+/**
+ * One denied enqueue (`sluice.policy_decisions`), as `/v1/ingest/decisions` shows it; also one
+ * that a throttle or debounce answered with an earlier job (THROTTLED, DEBOUNCED).
+ */
 export interface PolicyDecision {
   id: string;
   at: string;

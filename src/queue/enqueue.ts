@@ -1,5 +1,9 @@
-import type { Db } from "../db/connect.ts";
+import { atomically, type Db, type Tx } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
+import { recordDebounced, upsertDebounced } from "./debounce.ts";
+import { type DebounceInput, flowKey, flowOf, type ThrottleInput } from "./flow_input.ts";
+import { getJob } from "./inspect.ts";
+import { claimWindows, recordThrottled, recordWindowJobs } from "./throttle.ts";
 import { type Job, type JobRow, toJob } from "./job.ts";
 import { isStorableText, jsonValueProblem } from "./json_value.ts";
 import { assertKind, assertQueueName } from "./names.ts";
@@ -32,6 +36,12 @@ export interface EnqueueInput {
   tags?: string[];
   createdBy?: string | null;
   retryOf?: string | null;
+  /** Counts against the queue's keyConcurrency (docs/flow-control.md). */
+  concurrencyKey?: string | null;
+  /** At most one job per key and window, in the owner's key space (src/queue/throttle.ts). */
+  throttle?: ThrottleInput;
+  /** One job per key after a quiet period (src/queue/debounce.ts). */
+  debounce?: DebounceInput;
 }
 
 export interface EnqueueResult {
@@ -83,6 +93,9 @@ interface InsertRow {
   tags: string[];
   created_by: string | null;
   retry_of: string | null;
+  concurrency_key: string | null;
+  throttle: ThrottleInput | null;
+  debounce: DebounceInput | null;
 }
 
 export async function enqueueJob(
@@ -123,8 +136,13 @@ export async function enqueueJobs(
     );
   }
   const names = [...new Set(inputs.map((i) => assertQueueName(i.queue ?? "default")))];
-  let queues = policies ? await policies.get(names, sql) : await getQueues(sql, names, defaults);
-  let guarded = policies !== undefined;
+  // Throttle and debounce take several statements in one transaction: they read the queues
+  // fresh instead of guarding one INSERT against a cached policy.
+  const flow = inputs.some((i) => i.throttle !== undefined || i.debounce !== undefined);
+  let queues = policies && !flow
+    ? await policies.get(names, sql)
+    : await getQueues(sql, names, defaults);
+  let guarded = policies !== undefined && !flow;
   // A refusal must not rest on a cached paused flag (the queue may have been resumed since):
   // read a queue that would refuse again before refusing. Rare, so it costs nothing in the
   // common path.
@@ -142,6 +160,7 @@ export async function enqueueJobs(
   // The retries for a finished key holder (mapWithDuplicates) must not admit the same request
   // twice; the retry for a changed queue below does, with the queues as they are now.
   const once = { ...opts, beforeInsert: undefined };
+  if (flow) return await atomically(sql, (tx) => enqueueWithFlow(tx, rows, once));
   const anyKey = rows.some((r) => r.idempotency_key !== null);
   const seen = guarded ? statesOf(names, queues) : null;
 
@@ -163,12 +182,12 @@ export async function enqueueJobs(
   const inserted = await sql<SlimRow[]>`
     INSERT INTO sluice.jobs (
       queue, kind, payload, state, priority, run_at, max_attempts, timeout_ms,
-      idempotency_key, key_owner, tags, created_by, retry_of
+      idempotency_key, key_owner, tags, created_by, retry_of, concurrency_key
     )
     SELECT x.queue, x.kind, x.payload::jsonb,
       CASE WHEN x.at > now() THEN 'scheduled' ELSE 'available' END,
       x.priority, x.at, x.max_attempts, x.timeout_ms, x.idempotency_key, x.key_owner,
-      x.tags::text[], x.created_by, x.retry_of
+      x.tags::text[], x.created_by, x.retry_of, x.concurrency_key
     FROM (
       SELECT r.*, coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond') AS at
       FROM ${sourceOf(sql, rows)}
@@ -261,17 +280,18 @@ function sourceOf(sql: Db, rows: InsertRow[]) {
       ${r.max_attempts}::int AS max_attempts, ${r.timeout_ms}::int AS timeout_ms,
       ${r.idempotency_key}::text AS idempotency_key, ${r.key_owner}::text AS key_owner,
       ${arrayLiteral(r.tags)}::text AS tags,
-      ${r.created_by}::text AS created_by, ${r.retry_of}::bigint AS retry_of, 1 AS ord) r`;
+      ${r.created_by}::text AS created_by, ${r.retry_of}::bigint AS retry_of,
+      ${r.concurrency_key}::text AS concurrency_key, 1 AS ord) r`;
   }
   const c = columnsOf(rows);
   return sql`unnest(
         ${c.queue}::text[], ${c.kind}::text[], ${c.payload}::text[], ${c.priority}::smallint[],
         ${c.runAt}::timestamptz[], ${c.delayMs}::bigint[], ${c.maxAttempts}::int[],
         ${c.timeoutMs}::int[], ${c.key}::text[], ${c.keyOwner}::text[], ${c.tags}::text[],
-        ${c.createdBy}::text[], ${c.retryOf}::bigint[]
+        ${c.createdBy}::text[], ${c.retryOf}::bigint[], ${c.concurrencyKey}::text[]
       ) WITH ORDINALITY AS r(
         queue, kind, payload, priority, run_at, delay_ms, max_attempts, timeout_ms,
-        idempotency_key, key_owner, tags, created_by, retry_of, ord
+        idempotency_key, key_owner, tags, created_by, retry_of, concurrency_key, ord
       )`;
 }
 
@@ -292,6 +312,7 @@ function columnsOf(rows: InsertRow[]) {
     tags: new Array<string>(n),
     createdBy: new Array<string | null>(n),
     retryOf: new Array<string | null>(n),
+    concurrencyKey: new Array<string | null>(n),
   };
   for (let i = 0; i < n; i++) {
     const r = rows[i]!;
@@ -308,6 +329,7 @@ function columnsOf(rows: InsertRow[]) {
     c.tags[i] = arrayLiteral(r.tags);
     c.createdBy[i] = r.created_by;
     c.retryOf[i] = r.retry_of === null ? null : String(r.retry_of);
+    c.concurrencyKey[i] = r.concurrency_key;
   }
   return c;
 }
@@ -348,6 +370,7 @@ function newJob(row: InsertRow, db: SlimRow): Job {
     tags: [...row.tags],
     createdBy: row.created_by,
     cancelRequested: false,
+    concurrencyKey: row.concurrency_key || null,
   };
 }
 
@@ -511,6 +534,11 @@ function toInsertRow(
     tags,
     created_by: input.createdBy ?? null,
     retry_of: input.retryOf ?? null,
+    // '' marks a job without a key in a keyed queue, so the keyed lease finds it through its
+    // index (src/queue/key_limits.ts); no given key is empty.
+    concurrency_key: flowKey(input.concurrencyKey ?? null, "concurrencyKey", fail) ??
+      (queue.effective.keyConcurrency !== null ? "" : null),
+    ...flowOf(input, fail),
   };
 }
 
@@ -549,6 +577,48 @@ export function checkedPayloadText(
   return payloadText;
 }
 
+/**
+ * A request with throttled or debounced jobs, in one transaction: windows are claimed in input
+ * order, debounced jobs are upserted one by one, and everything else (plain jobs and the first
+ * job of each window) is inserted by the plain path in one statement. Suppressed enqueues are
+ * answered with the job that holds the key (`duplicate: true`) and written to the decisions log.
+ */
+async function enqueueWithFlow(
+  tx: Tx,
+  rows: InsertRow[],
+  opts: EnqueueOptions,
+): Promise<EnqueueResult[]> {
+  const claims = await claimWindows(tx, rows);
+  const results: (EnqueueResult | null)[] = rows.map(() => null);
+  const plain = rows.filter((r, i) => r.debounce === null && (claims[i]?.claimed ?? true));
+  const inserted = await enqueueJobs(tx, plain.map(fromInsertRow), opts);
+  plain.forEach((r, n) => (results[r.ord] = inserted[n]!));
+  await recordWindowJobs(tx, rows, results.map((r) => r?.job.id ?? null));
+  for (const [i, row] of rows.entries()) {
+    const claim = claims[i];
+    if (claim && !claim.claimed) {
+      const holder = claim.sameAs !== null
+        ? results[claim.sameAs]!.job
+        : claim.holder === null
+        ? null
+        : await getJob(tx, claim.holder).catch(() => null);
+      if (holder === null) {
+        // The window's job is gone (pruned with its history): the key is free in practice.
+        results[i] = (await enqueueJobs(tx, [fromInsertRow(row)], opts))[0]!;
+        await recordWindowJobs(tx, [row], [results[i]!.job.id]);
+        continue;
+      }
+      await recordThrottled(tx, row, holder.id, claim.until);
+      results[i] = { job: holder, duplicate: true };
+    } else if (row.debounce !== null) {
+      const { id, inserted } = await upsertDebounced(tx, { ...row, debounce: row.debounce });
+      if (!inserted) await recordDebounced(tx, row, id);
+      results[i] = { job: await getJob(tx, id), duplicate: !inserted };
+    }
+  }
+  return results as EnqueueResult[];
+}
+
 function fromInsertRow(r: InsertRow): EnqueueInput {
   return {
     queue: r.queue,
@@ -564,6 +634,7 @@ function fromInsertRow(r: InsertRow): EnqueueInput {
     tags: r.tags,
     createdBy: r.created_by,
     retryOf: r.retry_of,
+    concurrencyKey: r.concurrency_key || undefined,
   };
 }
 

@@ -5,6 +5,7 @@ import { BUILTIN_DEFAULTS, type EngineDefaults, getQueue } from "./queues.ts";
 import { WORKER_STALE_AFTER_MS } from "./workers.ts";
 import { heldForPrefetch } from "./prefetch_lease.ts";
 import { getCircuit, originOf } from "./circuits.ts";
+import { explainKeyLimit } from "./key_limits.ts";
 
 export interface Explanation {
   code: string;
@@ -180,6 +181,8 @@ async function explainAvailable(
       };
     }
   }
+  const keyed = await explainKeyLimit(sql, job, queue?.effective.keyConcurrency ?? null);
+  if (keyed) return keyed;
   const rate = queue?.effective.rateLimit ?? null;
   if (rate !== null) {
     const [r] = await sql<{ used: number; resets: Date | null }[]>`

@@ -52,6 +52,8 @@ export interface Job {
   tags: string[];
   createdBy: string | null;
   cancelRequested: boolean;
+  /** The key of the queue's per-key concurrency limit (docs/flow-control.md), or null. */
+  concurrencyKey: string | null;
 }
 
 /** A row of sluice.jobs as postgres.js returns it (bigint as string, timestamptz as Date). */
@@ -81,6 +83,7 @@ export interface JobRow {
   cancel_requested: boolean;
   created_by: string | null;
   created_at: Date;
+  concurrency_key: string | null;
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -121,6 +124,8 @@ export function toJob(row: JobRow): Job {
     tags: row.tags ?? [],
     createdBy: row.created_by,
     cancelRequested: row.cancel_requested,
+    // '' is a keyed queue's "no key" (src/queue/enqueue.ts).
+    concurrencyKey: row.concurrency_key || null,
   };
 }
 

@@ -67,6 +67,10 @@
  * - rescue.ts    reapExpiredLeases: expired leases go back to available, or dead when exhausted.
  * - workers.ts   registerWorker / touchWorker / stopWorker / listWorkers / pullWorkerSightings.
  * - throughput.ts jobThroughput; waiting.ts oldestWaitingSeconds; decisions.ts record/list.
+ * - key_limits.ts the keyed lease's pick (keyConcurrency, round robin over keys), KEY_AT_LIMIT.
+ * - throttle.ts / debounce.ts  the enqueue's throttle windows and debounced upsert; flow_input.ts
+ *                validates their fields (docs/flow-control.md).
+ * - topics.ts    subscribe / unsubscribe / listSubscriptions / publish (one job per queue).
  *
  * No verb runs itself: the intervals of fireDueSchedules, promoteDueJobs and reapExpiredLeases
  * are their maintenance services' (src/maintenance/scheduler.ts, promoter.ts, reaper.ts), and
@@ -118,3 +122,4 @@ export { listWorkers, registerWorker, stopWorker, touchWorker } from "./workers.
 export { jobThroughput } from "./throughput.ts";
 export { oldestWaitingSeconds } from "./waiting.ts";
 export { listDecisions, recordDecision } from "./decisions.ts";
+export { listSubscriptions, publish, subscribe, unsubscribe } from "./topics.ts";

@@ -10,13 +10,22 @@ export function isQueueName(name: unknown): name is string {
 }
 
 export function assertQueueName(name: unknown): string {
+  return assertName(name, "queue", "INVALID_QUEUE_NAME");
+}
+
+/** A queue or topic name (both follow the queue-name rule), or the refusal naming which. */
+export function assertName(
+  name: unknown,
+  what: "queue" | "topic",
+  code: "INVALID_QUEUE_NAME" | "VALIDATION_FAILED",
+): string {
   if (!isQueueName(name)) {
     throw new SluiceError(
-      "INVALID_QUEUE_NAME",
-      `queue name ${
+      code,
+      `${what} name ${
         JSON.stringify(name)
       } is invalid: use lowercase letters and digits separated by '.', '_' or '-', at most 64 characters`,
-      { queue: name },
+      { [what]: name },
     );
   }
   return name;

@@ -15,6 +15,8 @@ export type Delivery =
  */
 export interface QueuePolicy {
   concurrency?: number | null;
+  /** At most this many running jobs per `concurrencyKey` (docs/flow-control.md). */
+  keyConcurrency?: number | null;
   rateLimit?: { count: number; perMs: number } | null;
   maxPayloadBytes?: number | null;
   maxEnqueuePerMinute?: number | null;
@@ -75,6 +77,7 @@ export const BUILTIN_DEFAULTS: EngineDefaults = {
 /** Every policy with a value: what the engine enforces for this queue. */
 export interface EffectivePolicy {
   concurrency: number | null;
+  keyConcurrency: number | null;
   rateLimit: { count: number; perMs: number } | null;
   maxPayloadBytes: number | null;
   maxEnqueuePerMinute: number | null;
@@ -109,6 +112,7 @@ export function effectivePolicy(policy: QueuePolicy, d: EngineDefaults): Effecti
   const pick = <T>(v: T | undefined, fallback: T): T => (v === undefined ? fallback : v);
   return {
     concurrency: pick(policy.concurrency, null),
+    keyConcurrency: pick(policy.keyConcurrency, null),
     rateLimit: pick(policy.rateLimit, null),
     maxPayloadBytes: pick(policy.maxPayloadBytes, d.maxPayloadBytes),
     maxEnqueuePerMinute: pick(policy.maxEnqueuePerMinute, d.maxEnqueuePerMinute),

@@ -149,6 +149,7 @@ export class LeaseLoop {
         leaseMs,
         concurrency: queue.effective.concurrency,
         rateLimit: queue.effective.rateLimit,
+        keyConcurrency: queue.effective.keyConcurrency,
         tokens: this.d.engine.leaseTokens,
       });
       if (jobs.length > 0) this.lastLeasedQueue = queue.name;

@@ -241,9 +241,21 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       await shot(page, "schedules-created");
     });
 
+    await t.step("the topics view lists each topic with its subscribed queues", async () => {
+      for (const queue of ["e2e-counts", "flaky"]) {
+        equal((await admin("POST", "/v1/topics/orders/subscriptions", { queue })).status, 201);
+      }
+      await page.goto(`${sluice.base}/#/topics`);
+      const row = page.locator("table[data-table=topics] tr", { hasText: "orders" });
+      await row.waitFor();
+      const text = await row.textContent();
+      assert(text?.includes("e2e-counts") && text.includes("flaky"), text ?? "");
+      await shot(page, "topics");
+    });
+
     await t.step("every view is accessible and fits at 1440×900 and 390×844", async () => {
       const views = ["overview", "queues", "jobs", "dlq", `jobs/${deadIds[3]}`, "workers"];
-      views.push("schedules", "circuits", "decisions", "queues/flaky");
+      views.push("schedules", "topics", "circuits", "decisions", "queues/flaky");
       for (const [size, viewport] of SIZES) {
         await page.setViewportSize(viewport);
         for (const view of views) {
@@ -275,7 +287,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
           const r = a.getBoundingClientRect();
           return { text: a.textContent, left: r.left, right: r.right, width: r.width };
         }));
-      equal(boxes.length, 8);
+      equal(boxes.length, 9);
       for (const b of boxes) {
         assert(b.width > 0 && b.left >= 0 && b.right <= PHONE.width, JSON.stringify(b));
       }

@@ -85,7 +85,17 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
       VALUES ('evt-1', 1, 1, 'succeeded')`;
     await sql`INSERT INTO sluice.callback_refusals (minute, code, n)
       VALUES (date_trunc('minute', now()), 'SIGNATURE_INVALID', 3)`;
-    const none = { policy_decisions: 0, callback_events: 0, callback_refusals: 0 };
+    await sql`INSERT INTO sluice.throttle_windows (queue, key_owner, key, until)
+      VALUES ('default', '', 'user:9', now())`;
+    await sql`INSERT INTO sluice.key_turns (queue, key, served_at)
+      VALUES ('default', 'tenant:7', now())`;
+    const none = {
+      policy_decisions: 0,
+      callback_events: 0,
+      callback_refusals: 0,
+      throttle_windows: 0,
+      key_turns: 0,
+    };
     const before = await pruneHistory(sql, { olderThanMs: 30 * DAY, now: inDays(29) });
     deepStrictEqual(before, { archive: 0, finished: 0, alert_events: 0, ...none });
     const after = await pruneHistory(sql, { olderThanMs: 30 * DAY, now: inDays(31), batchSize: 2 });
@@ -96,6 +106,8 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
       policy_decisions: 1,
       callback_events: 1,
       callback_refusals: 1,
+      throttle_windows: 1,
+      key_turns: 1,
     });
     const [{ n }] = await sql<[{ n: number }]>`SELECT count(*)::int AS n FROM sluice.jobs`;
     equal(n, 1); // the unfinished job is never pruned

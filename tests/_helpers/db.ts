@@ -73,17 +73,33 @@ export async function createTestDatabase(
   };
 }
 
-/** Runs `fn` with a fresh database and drops it afterwards, also when `fn` throws. */
+/**
+ * Runs `fn` with a fresh database and drops it afterwards, also when `fn` throws. Every test
+ * gets its database this way (tests/arch/test_hygiene_test.ts keeps hand-written drops out).
+ *
+ * When `fn` throws, that error is the one rethrown, untouched, so the failure shows the test's
+ * own assertion and stack; a drop failing after it (often a consequence, e.g. a pool left busy)
+ * is printed, not allowed to replace it.
+ */
 export async function withTestDatabase<T>(
   fn: (db: TestDatabase) => Promise<T>,
   opts: { max?: number; empty?: boolean } = {},
 ): Promise<T> {
   const db = await createTestDatabase(opts);
+  let result: T;
   try {
-    return await fn(db);
-  } finally {
-    await db.drop();
+    result = await fn(db);
+  } catch (e) {
+    await db.drop().catch((dropError) =>
+      console.error(
+        `dropping test database '${db.name}' after the failure below failed too:`,
+        dropError,
+      )
+    );
+    throw e;
   }
+  await db.drop();
+  return result;
 }
 
 /** Env vars a child `sluice` process needs to reach `db` (merge into `Deno.Command` env). */

@@ -7,7 +7,7 @@
 import { ok as assert } from "node:assert/strict";
 import fc from "fast-check";
 import { Signer } from "../../src/delivery/signature.ts";
-import { createTestApi, type TestApi } from "./_app.ts";
+import { type TestApi, withTestApi } from "./_app.ts";
 import {
   check,
   type Fixture,
@@ -67,13 +67,7 @@ export interface FuzzOptions {
 export async function fuzzOpenApi(
   opts: FuzzOptions,
 ): Promise<{ requests: number; operations: number; failures: FuzzFailure[] }> {
-  const api = await createTestApi({
-    SLUICE_SIGNING_SECRETS: SECRET,
-    // The fuzzer is one client sending thousands of requests a minute: not what the per-token
-    // limiter is being tested for here.
-    SLUICE_API_RATE_LIMIT: "1000000",
-  });
-  try {
+  return await withTestApi(async (api) => {
     const doc = (await api.call("GET", "/v1/openapi.json", { as: null })).body;
     const ops = operations(doc);
     assert(ops.length >= 30, `only ${ops.length} operations in /v1/openapi.json`);
@@ -97,9 +91,12 @@ export async function fuzzOpenApi(
       }
     }
     return { requests, operations: ops.length, failures: [...failures.values()] };
-  } finally {
-    await api.close();
-  }
+  }, {
+    SLUICE_SIGNING_SECRETS: SECRET,
+    // The fuzzer is one client sending thousands of requests a minute: not what the per-token
+    // limiter is being tested for here.
+    SLUICE_API_RATE_LIMIT: "1000000",
+  });
 }
 
 export function describeFailures(failures: FuzzFailure[]): string {

@@ -1,13 +1,12 @@
 import { equal, ok as assert } from "node:assert/strict";
 import { waitFor } from "../_helpers/wait.ts";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 Deno.test("admission control per queue", async (t) => {
-  const api = await createTestApi();
-  const count = async (queue: string) =>
-    (await api.db.sql<[{ n: number }]>`
-      SELECT count(*)::int AS n FROM sluice.jobs WHERE queue = ${queue}`)[0].n;
-  try {
+  await withTestApi(async (api) => {
+    const count = async (queue: string) =>
+      (await api.db.sql<[{ n: number }]>`
+        SELECT count(*)::int AS n FROM sluice.jobs WHERE queue = ${queue}`)[0].n;
     await t.step(
       "max enqueues per minute: 429 ENQUEUE_RATE_EXCEEDED with Retry-After",
       async () => {
@@ -147,14 +146,11 @@ Deno.test("admission control per queue", async (t) => {
       );
       equal(next.body.decisions.length, 2);
     });
-  } finally {
-    await api.close();
-  }
+  });
 });
 
 Deno.test("admission checks input before queue state (issue #21.10)", async (t) => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     equal(
       (await api.call("POST", "/v1/queues", {
         body: { name: "fulltiny", maxQueueSize: 1, maxPayloadBytes: 20, maxEnqueuePerMinute: 5 },
@@ -197,7 +193,5 @@ Deno.test("admission checks input before queue state (issue #21.10)", async (t) 
     await t.step("refused input spent no rate budget", async () => {
       equal(await budget(), spent);
     });
-  } finally {
-    await api.close();
-  }
+  });
 });

@@ -3,7 +3,7 @@ import { AuthFailureLimiter } from "../../src/api/auth_failures.ts";
 import { isSluiceError } from "../../src/errors.ts";
 import { createLogger } from "../../src/obs/log.ts";
 import { parsePrometheus, valueOf } from "../obs/_prom_parser.ts";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 Deno.test("AuthFailureLimiter locks an address out, for longer each time", async (t) => {
   let now = 1_000_000;
@@ -52,8 +52,7 @@ Deno.test("AuthFailureLimiter locks an address out, for longer each time", async
 
 Deno.test("after repeated wrong tokens, even the right one is refused from that address", async () => {
   // Clients behind a trusted proxy, told apart by X-Forwarded-For.
-  const api = await createTestApi({ SLUICE_TRUSTED_PROXIES: "192.0.2.0/24" });
-  try {
+  await withTestApi(async (api) => {
     const from = (ip: string, token: string) => ({
       as: null,
       headers: { "x-forwarded-for": ip, authorization: `Bearer ${token}` },
@@ -88,14 +87,11 @@ Deno.test("after repeated wrong tokens, even the right one is refused from that 
     equal(valueOf(fam, "sluice_auth_failures_total", { reason: "invalid_token" }), 10);
     equal(valueOf(fam, "sluice_auth_failures_total", { reason: "locked_out" }), 3);
     equal(valueOf(fam, "sluice_auth_failures_total", { reason: "invalid_sign_in" }), 0);
-  } finally {
-    await api.close();
-  }
+  }, { SLUICE_TRUSTED_PROXIES: "192.0.2.0/24" });
 });
 
 Deno.test("wrong tokens typed into the sign-in form lock the address out too", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     const signIn = (token: string) =>
       api.call("POST", "/v1/session", { as: null, body: { token } });
     for (let i = 0; i < 10; i++) equal((await signIn(`sluice_guess${i}`)).status, 401);
@@ -103,7 +99,5 @@ Deno.test("wrong tokens typed into the sign-in form lock the address out too", a
     equal(right.status, 429);
     equal(right.headers.get("set-cookie"), null, "no session for a locked-out address");
     equal(api.ctx.authFailures.failures.invalid_sign_in, 10);
-  } finally {
-    await api.close();
-  }
+  });
 });

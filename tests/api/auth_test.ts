@@ -7,11 +7,10 @@ import {
   revokeToken,
   upsertBootstrapToken,
 } from "../../src/auth/tokens.ts";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 Deno.test("API authentication and scopes", async (t) => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     await t.step("tokens are sluice_ + 32 base62 characters, stored as SHA-256 hex", async () => {
       const a = generateToken(), b = generateToken();
       match(a, /^sluice_[0-9A-Za-z]{32}$/);
@@ -146,14 +145,11 @@ Deno.test("API authentication and scopes", async (t) => {
         assert(r.body.paths[p], p);
       }
     });
-  } finally {
-    await api.close();
-  }
+  });
 });
 
 Deno.test("API rate limit answers 429 with Retry-After per token and per IP", async () => {
-  const api = await createTestApi({ SLUICE_API_RATE_LIMIT: "3" });
-  try {
+  await withTestApi(async (api) => {
     for (let i = 0; i < 3; i++) {
       equal((await api.call("GET", "/v1/queues", { as: "read" })).status, 200);
     }
@@ -169,7 +165,5 @@ Deno.test("API rate limit answers 429 with Retry-After per token and per IP", as
     equal((await api.call("GET", "/v1/queues", { as: null })).status, 429);
     deepStrictEqual(api.ctx.limiter.events, { token: 1, ip: 1, queue: 0 });
     equal(api.logs.filter((l) => l.msg === "rate_limited").length, 2);
-  } finally {
-    await api.close();
-  }
+  }, { SLUICE_API_RATE_LIMIT: "3" });
 });

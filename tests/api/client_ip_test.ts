@@ -7,7 +7,7 @@ import { createLogger } from "../../src/obs/log.ts";
 import { engineDefaults } from "../../src/queue/queues.ts";
 import { withTestDatabase } from "../_helpers/db.ts";
 import { parsePrometheus, valueOf } from "../obs/_prom_parser.ts";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 /** What clientIp() answers for a request from `peer` with these headers. */
 async function seen(
@@ -46,35 +46,33 @@ Deno.test("clientIp() honours X-Forwarded-For only from a trusted proxy", async 
 });
 
 Deno.test("http_request lines carry client_ip; rate limits use it and count by route", async () => {
-  const api = await createTestApi(
+  await withTestApi(
+    async (api) => {
+      const from = (ip: string) => ({ as: null, headers: { "x-forwarded-for": ip } });
+      for (let i = 0; i < 2; i++) {
+        equal((await api.call("GET", "/v1/jobs/1", from("203.0.113.7"))).status, 401);
+      }
+      equal((await api.call("GET", "/v1/jobs/1", from("203.0.113.7"))).status, 429);
+      // Another client behind the same proxy has its own budget.
+      equal((await api.call("GET", "/v1/jobs/1", from("203.0.113.8"))).status, 401);
+      const lines = api.logs.filter((l) => l.msg === "http_request");
+      deepStrictEqual(lines.map((l) => [l.client_ip, l.status]), [
+        ["203.0.113.7", 401],
+        ["203.0.113.7", 401],
+        ["203.0.113.7", 429],
+        ["203.0.113.8", 401],
+      ]);
+      const limited = api.logs.find((l) => l.msg === "rate_limited");
+      deepStrictEqual([limited?.key, limited?.route], ["203.0.113.7", "/v1/jobs/:id"]);
+      const fam = parsePrometheus((await api.call("GET", "/metrics/prom", { as: "read" })).body);
+      equal(
+        valueOf(fam, "sluice_rate_limit_events_total", { scope: "ip", route: "/v1/jobs/:id" }),
+        1,
+      );
+    },
     { SLUICE_TRUSTED_PROXIES: "192.0.2.0/24", SLUICE_API_RATE_LIMIT: "2" },
     { clientIp: "192.0.2.1" },
   );
-  try {
-    const from = (ip: string) => ({ as: null, headers: { "x-forwarded-for": ip } });
-    for (let i = 0; i < 2; i++) {
-      equal((await api.call("GET", "/v1/jobs/1", from("203.0.113.7"))).status, 401);
-    }
-    equal((await api.call("GET", "/v1/jobs/1", from("203.0.113.7"))).status, 429);
-    // Another client behind the same proxy has its own budget.
-    equal((await api.call("GET", "/v1/jobs/1", from("203.0.113.8"))).status, 401);
-    const lines = api.logs.filter((l) => l.msg === "http_request");
-    deepStrictEqual(lines.map((l) => [l.client_ip, l.status]), [
-      ["203.0.113.7", 401],
-      ["203.0.113.7", 401],
-      ["203.0.113.7", 429],
-      ["203.0.113.8", 401],
-    ]);
-    const limited = api.logs.find((l) => l.msg === "rate_limited");
-    deepStrictEqual([limited?.key, limited?.route], ["203.0.113.7", "/v1/jobs/:id"]);
-    const fam = parsePrometheus((await api.call("GET", "/metrics/prom", { as: "read" })).body);
-    equal(
-      valueOf(fam, "sluice_rate_limit_events_total", { scope: "ip", route: "/v1/jobs/:id" }),
-      1,
-    );
-  } finally {
-    await api.close();
-  }
 });
 
 Deno.test("startApiServer(): http_request lines carry the socket's address over real HTTP; a forwarded one only from SLUICE_TRUSTED_PROXIES", async (t) => {

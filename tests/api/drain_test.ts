@@ -3,12 +3,11 @@ import { isSluiceError } from "../../src/errors.ts";
 import { enqueueJob, enqueueJobs } from "../../src/queue/enqueue.ts";
 import { leaseJobs } from "../../src/queue/lease.ts";
 import { completeJob } from "../../src/queue/outcome.ts";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 Deno.test("drain ?refuseNew=true refuses enqueues while the queue processes to zero", async (t) => {
-  const api = await createTestApi();
-  const sql = api.db.sql;
-  try {
+  await withTestApi(async (api) => {
+    const sql = api.db.sql;
     equal((await api.call("POST", "/v1/queues", { body: { name: "retiring" } })).status, 201);
     // Through the library, so the api's own queue cache has not seen the queue yet.
     await enqueueJobs(sql, [{ queue: "retiring", kind: "k" }, { queue: "retiring", kind: "k" }]);
@@ -59,7 +58,5 @@ Deno.test("drain ?refuseNew=true refuses enqueues while the queue processes to z
       const { job } = await enqueueJob(sql, { queue: "retiring", kind: "k" });
       assert(job.id);
     });
-  } finally {
-    await api.close();
-  }
+  });
 });

@@ -1,12 +1,11 @@
 import { deepStrictEqual, equal, notEqual, ok as assert } from "node:assert/strict";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 /** Issue #14.1: an idempotency key is its owner's, never shared between producers. */
 Deno.test("idempotency keys are scoped to the producer that owns them", async (t) => {
-  const api = await createTestApi();
-  const enqueue = (as: "producer" | "producer2" | "admin", body: Record<string, unknown>) =>
-    api.call("POST", "/v1/jobs", { as, body: { kind: "order.ship", ...body } });
-  try {
+  await withTestApi(async (api) => {
+    const enqueue = (as: "producer" | "producer2" | "admin", body: Record<string, unknown>) =>
+      api.call("POST", "/v1/jobs", { as, body: { kind: "order.ship", ...body } });
     await t.step("B's enqueue with A's key creates B's own job, revealing nothing", async () => {
       const a = await enqueue("producer", { idempotencyKey: "order-42", payload: { card: "A" } });
       equal(a.status, 201);
@@ -73,7 +72,5 @@ Deno.test("idempotency keys are scoped to the producer that owns them", async (t
       equal(y.status, 200);
       equal(y.body.job.id, x.body.job.id);
     });
-  } finally {
-    await api.close();
-  }
+  });
 });

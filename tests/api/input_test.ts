@@ -1,13 +1,17 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 Deno.test("bad input answers 4xx with the error shape, records a decision and writes no job", async (t) => {
-  const api = await createTestApi({}, { maxBodyBytes: 64 * 1024 });
-  const jobs = async () =>
-    Number((await api.db.sql`SELECT count(*)::int AS n FROM sluice.jobs`)[0]!.n);
-  try {
-    const cases: [string, { body?: unknown; headers?: Record<string, string> }, number, string][] =
-      [
+  await withTestApi(
+    async (api) => {
+      const jobs = async () =>
+        Number((await api.db.sql`SELECT count(*)::int AS n FROM sluice.jobs`)[0]!.n);
+      const cases: [
+        string,
+        { body?: unknown; headers?: Record<string, string> },
+        number,
+        string,
+      ][] = [
         ["malformed JSON", { body: '{"kind": "k",' }, 400, "MALFORMED_JSON"],
         [
           "wrong content type",
@@ -97,139 +101,139 @@ Deno.test("bad input answers 4xx with the error shape, records a decision and wr
         ["maxAttempts zero", { body: { kind: "k", maxAttempts: 0 } }, 400, "VALIDATION_FAILED"],
         ["wrong type", { body: { kind: 5 } }, 400, "VALIDATION_FAILED"],
       ];
-    for (const [name, req, status, code] of cases) {
-      await t.step(name, async () => {
-        const r = await api.call("POST", "/v1/jobs", req);
-        equal(r.status, status, JSON.stringify(r.body));
-        equal(r.body.error.code, code);
-        equal(typeof r.body.error.message, "string");
-        equal(typeof r.body.error.details, "object");
-        assert(!JSON.stringify(r.body).includes("    at "), "no stack trace");
-      });
-    }
-
-    await t.step("zod issues are listed in details", async () => {
-      const r = await api.call("POST", "/v1/jobs", {
-        body: { kind: "k", colour: "red", priority: "x" },
-      });
-      assert(r.body.error.details.issues.length >= 2);
-    });
-
-    await t.step("nothing was written and every denial was recorded", async () => {
-      equal(await jobs(), 0);
-      const decisions = await api.call("GET", "/v1/ingest/decisions?limit=500");
-      equal(decisions.body.decisions.length, cases.length + 1);
-      const unknown = decisions.body.decisions.find((d: { code: string }) =>
-        d.code === "QUEUE_NOT_FOUND"
-      );
-      equal(unknown.queue, "nope");
-      equal(unknown.tokenName, "t-admin");
-      equal(api.logs.filter((l) => l.msg === "policy_denied").length, cases.length + 1);
-    });
-
-    await t.step("SQL metacharacters are stored literally", async () => {
-      const nasty = "x'); DROP TABLE sluice.jobs; -- \\ \" %_";
-      const r = await api.call("POST", "/v1/jobs", {
-        body: { kind: nasty, payload: { q: nasty }, tags: [nasty], idempotencyKey: nasty },
-      });
-      equal(r.status, 201);
-      const got = await api.call("GET", `/v1/jobs/${r.body.job.id}`);
-      equal(got.body.job.kind, nasty);
-      deepStrictEqual(got.body.job.payload, { q: nasty });
-      deepStrictEqual(got.body.job.tags, [nasty]);
-      const filtered = await api.call("GET", `/v1/jobs?kind=${encodeURIComponent(nasty)}`);
-      equal(filtered.body.jobs.length, 1);
-    });
-
-    await t.step("unicode round-trips byte-exact", async () => {
-      const text = "héllo wörld — 日本語 🎉 \u{1F600} \u200d e\u0301 𝕏 \uFEFF";
-      const body = JSON.stringify({ kind: `k.${text}`, payload: { text, nested: [text] } });
-      const res = await api.app.request("/v1/jobs", {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${api.tokens.admin}`,
-          "content-type": "application/json",
-        },
-        body: new TextEncoder().encode(body),
-      });
-      equal(res.status, 201);
-      const { job } = await res.json();
-      const got = await api.app.request(`/v1/jobs/${job.id}`, {
-        headers: { authorization: `Bearer ${api.tokens.admin}` },
-      });
-      const raw = new Uint8Array(await got.arrayBuffer());
-      const back = JSON.parse(new TextDecoder().decode(raw)).job;
-      equal(back.payload.text, text);
-      equal(back.kind, `k.${text}`);
-      deepStrictEqual(
-        new TextEncoder().encode(back.payload.nested[0]),
-        new TextEncoder().encode(text),
-      );
-    });
-
-    await t.step("unknown routes and ids answer 404 in the error shape", async () => {
-      const r = await api.call("GET", "/v1/nothing");
-      equal(r.status, 404);
-      equal(r.body.error.code, "NOT_FOUND");
-      for (const id of ["abc", "0", "99999999999999999999", "1;DROP"]) {
-        const j = await api.call("GET", `/v1/jobs/${encodeURIComponent(id)}`);
-        equal(j.status, 404, id);
-        equal(j.body.error.code, "JOB_NOT_FOUND");
-        equal((await api.call("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`)).status, 404);
+      for (const [name, req, status, code] of cases) {
+        await t.step(name, async () => {
+          const r = await api.call("POST", "/v1/jobs", req);
+          equal(r.status, status, JSON.stringify(r.body));
+          equal(r.body.error.code, code);
+          equal(typeof r.body.error.message, "string");
+          equal(typeof r.body.error.details, "object");
+          assert(!JSON.stringify(r.body).includes("    at "), "no stack trace");
+        });
       }
-    });
 
-    await t.step("bad query parameters answer 400", async () => {
-      for (
-        const q of [
-          "state=bogus",
-          "limit=0",
-          "limit=abc",
-          "before=x",
-          "colour=red",
-          "retryOf=abc",
-          "retryOf=99999999999999999999",
-        ]
-      ) {
-        const r = await api.call("GET", `/v1/jobs?${q}`);
-        equal(r.status, 400, q);
-        equal(r.body.error.code, "VALIDATION_FAILED");
-      }
-      for (
-        const path of [
-          "/v1/dlq?since=0000-01-01T00:00:00Z",
-          "/v1/dlq?until=%2B275760-09-13T00:00:00Z",
-          "/v1/ingest/decisions?since=0000-01-01T00:00:00Z",
-          "/v1/dlq?kind=a%00b",
-        ]
-      ) {
-        const r = await api.call("GET", path);
-        equal(r.status, 400, path);
-        equal(r.body.error.code, "VALIDATION_FAILED");
-      }
-    });
+      await t.step("zod issues are listed in details", async () => {
+        const r = await api.call("POST", "/v1/jobs", {
+          body: { kind: "k", colour: "red", priority: "x" },
+        });
+        assert(r.body.error.details.issues.length >= 2);
+      });
 
-    await t.step("times PostgreSQL cannot store answer 400, not 500", async () => {
-      for (const runAt of ["0000-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00"]) {
-        const r = await api.call("POST", "/v1/jobs", { body: { kind: "k", runAt } });
-        equal(r.status, 400, `${runAt}: ${JSON.stringify(r.body)}`);
-        equal(r.body.error.code, "VALIDATION_FAILED");
-      }
-    });
+      await t.step("nothing was written and every denial was recorded", async () => {
+        equal(await jobs(), 0);
+        const decisions = await api.call("GET", "/v1/ingest/decisions?limit=500");
+        equal(decisions.body.decisions.length, cases.length + 1);
+        const unknown = decisions.body.decisions.find((d: { code: string }) =>
+          d.code === "QUEUE_NOT_FOUND"
+        );
+        equal(unknown.queue, "nope");
+        equal(unknown.tokenName, "t-admin");
+        equal(api.logs.filter((l) => l.msg === "policy_denied").length, cases.length + 1);
+      });
 
-    await t.step("security headers and a request id come with every answer", async () => {
-      const r = await api.call("GET", "/v1/queues");
-      assert(r.headers.get("x-request-id"));
-      equal(r.headers.get("x-content-type-options"), "nosniff");
-    });
-  } finally {
-    await api.close();
-  }
+      await t.step("SQL metacharacters are stored literally", async () => {
+        const nasty = "x'); DROP TABLE sluice.jobs; -- \\ \" %_";
+        const r = await api.call("POST", "/v1/jobs", {
+          body: { kind: nasty, payload: { q: nasty }, tags: [nasty], idempotencyKey: nasty },
+        });
+        equal(r.status, 201);
+        const got = await api.call("GET", `/v1/jobs/${r.body.job.id}`);
+        equal(got.body.job.kind, nasty);
+        deepStrictEqual(got.body.job.payload, { q: nasty });
+        deepStrictEqual(got.body.job.tags, [nasty]);
+        const filtered = await api.call("GET", `/v1/jobs?kind=${encodeURIComponent(nasty)}`);
+        equal(filtered.body.jobs.length, 1);
+      });
+
+      await t.step("unicode round-trips byte-exact", async () => {
+        const text = "héllo wörld — 日本語 🎉 \u{1F600} \u200d e\u0301 𝕏 \uFEFF";
+        const body = JSON.stringify({ kind: `k.${text}`, payload: { text, nested: [text] } });
+        const res = await api.app.request("/v1/jobs", {
+          method: "POST",
+          headers: {
+            authorization: `Bearer ${api.tokens.admin}`,
+            "content-type": "application/json",
+          },
+          body: new TextEncoder().encode(body),
+        });
+        equal(res.status, 201);
+        const { job } = await res.json();
+        const got = await api.app.request(`/v1/jobs/${job.id}`, {
+          headers: { authorization: `Bearer ${api.tokens.admin}` },
+        });
+        const raw = new Uint8Array(await got.arrayBuffer());
+        const back = JSON.parse(new TextDecoder().decode(raw)).job;
+        equal(back.payload.text, text);
+        equal(back.kind, `k.${text}`);
+        deepStrictEqual(
+          new TextEncoder().encode(back.payload.nested[0]),
+          new TextEncoder().encode(text),
+        );
+      });
+
+      await t.step("unknown routes and ids answer 404 in the error shape", async () => {
+        const r = await api.call("GET", "/v1/nothing");
+        equal(r.status, 404);
+        equal(r.body.error.code, "NOT_FOUND");
+        for (const id of ["abc", "0", "99999999999999999999", "1;DROP"]) {
+          const j = await api.call("GET", `/v1/jobs/${encodeURIComponent(id)}`);
+          equal(j.status, 404, id);
+          equal(j.body.error.code, "JOB_NOT_FOUND");
+          equal((await api.call("POST", `/v1/jobs/${encodeURIComponent(id)}/cancel`)).status, 404);
+        }
+      });
+
+      await t.step("bad query parameters answer 400", async () => {
+        for (
+          const q of [
+            "state=bogus",
+            "limit=0",
+            "limit=abc",
+            "before=x",
+            "colour=red",
+            "retryOf=abc",
+            "retryOf=99999999999999999999",
+          ]
+        ) {
+          const r = await api.call("GET", `/v1/jobs?${q}`);
+          equal(r.status, 400, q);
+          equal(r.body.error.code, "VALIDATION_FAILED");
+        }
+        for (
+          const path of [
+            "/v1/dlq?since=0000-01-01T00:00:00Z",
+            "/v1/dlq?until=%2B275760-09-13T00:00:00Z",
+            "/v1/ingest/decisions?since=0000-01-01T00:00:00Z",
+            "/v1/dlq?kind=a%00b",
+          ]
+        ) {
+          const r = await api.call("GET", path);
+          equal(r.status, 400, path);
+          equal(r.body.error.code, "VALIDATION_FAILED");
+        }
+      });
+
+      await t.step("times PostgreSQL cannot store answer 400, not 500", async () => {
+        for (const runAt of ["0000-01-01T00:00:00Z", "0001-01-01T00:30:00+01:00"]) {
+          const r = await api.call("POST", "/v1/jobs", { body: { kind: "k", runAt } });
+          equal(r.status, 400, `${runAt}: ${JSON.stringify(r.body)}`);
+          equal(r.body.error.code, "VALIDATION_FAILED");
+        }
+      });
+
+      await t.step("security headers and a request id come with every answer", async () => {
+        const r = await api.call("GET", "/v1/queues");
+        assert(r.headers.get("x-request-id"));
+        equal(r.headers.get("x-content-type-options"), "nosniff");
+      });
+    },
+    {},
+    { maxBodyBytes: 64 * 1024 },
+  );
 });
 
 Deno.test("a batch is all or nothing and its size is capped", async () => {
-  const api = await createTestApi({ SLUICE_MAX_BATCH_SIZE: "3" });
-  try {
+  await withTestApi(async (api) => {
     const ok = await api.call("POST", "/v1/jobs/batch", {
       body: {
         jobs: [{ kind: "a" }, { kind: "b", idempotencyKey: "k1" }, {
@@ -258,21 +262,16 @@ Deno.test("a batch is all or nothing and its size is capped", async () => {
     equal(empty.status, 400);
     const [{ n }] = await api.db.sql<[{ n: number }]>`SELECT count(*)::int AS n FROM sluice.jobs`;
     equal(n, 2);
-  } finally {
-    await api.close();
-  }
+  }, { SLUICE_MAX_BATCH_SIZE: "3" });
 });
 
 Deno.test("a POST without a body needs no content type", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     const { body } = await api.call("POST", "/v1/jobs", { body: { kind: "k" } });
     const r = await api.app.request(`/v1/jobs/${body.job.id}/cancel`, {
       method: "POST",
       headers: { authorization: `Bearer ${api.tokens.admin}`, "content-type": "application/json" },
     });
     equal(r.status, 200);
-  } finally {
-    await api.close();
-  }
+  });
 });

@@ -1,6 +1,6 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { parsePrometheus, valueOf } from "../obs/_prom_parser.ts";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 import { OPS_PAGE_PATHS } from "../../src/api/static.ts";
 
 const DESIGN_SERIES = [
@@ -15,8 +15,7 @@ const DESIGN_SERIES = [
 ];
 
 Deno.test("GET /metrics and /metrics/prom: read scope, route patterns, rate limits, db timings", async (t) => {
-  const api = await createTestApi({ SLUICE_API_RATE_LIMIT: "1000" });
-  try {
+  await withTestApi(async (api) => {
     await t.step("need a read token; producers and anonymous callers are refused", async () => {
       equal((await api.call("GET", "/metrics", { as: null })).status, 401);
       equal((await api.call("GET", "/metrics/prom", { as: null })).status, 401);
@@ -101,26 +100,20 @@ Deno.test("GET /metrics and /metrics/prom: read scope, route patterns, rate limi
       const anon = api.logs.find((l) => l.msg === "http_request" && l.route === "unmatched")!;
       equal(anon.token_name, null);
     });
-  } finally {
-    await api.close();
-  }
+  }, { SLUICE_API_RATE_LIMIT: "1000" });
 });
 
 Deno.test("SLUICE_METRICS_PUBLIC=true serves the metrics without a token", async () => {
-  const api = await createTestApi({ SLUICE_METRICS_PUBLIC: "true" });
-  try {
+  await withTestApi(async (api) => {
     equal((await api.call("GET", "/metrics/prom", { as: null })).status, 200);
     equal((await api.call("GET", "/metrics", { as: null })).status, 200);
     // Only the metrics: everything else still needs a token.
     equal((await api.call("GET", "/v1/ops/queues", { as: null })).status, 401);
-  } finally {
-    await api.close();
-  }
+  }, { SLUICE_METRICS_PUBLIC: "true" });
 });
 
 Deno.test("the OpenAPI document lists every route the app serves", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     const doc = (await api.call("GET", "/v1/openapi.json", { as: null })).body;
     const documented = new Set<string>();
     for (const [path, ops] of Object.entries(doc.paths as Record<string, object>)) {
@@ -150,7 +143,5 @@ Deno.test("the OpenAPI document lists every route the app serves", async () => {
     ) {
       assert(documented.has(r), r);
     }
-  } finally {
-    await api.close();
-  }
+  });
 });

@@ -2,7 +2,7 @@ import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { Signer } from "../../src/delivery/signature.ts";
 import { alertThresholds, evaluateAlerts } from "../../src/maintenance/alerts.ts";
 import { awaitCallback } from "../../src/queue/callbacks.ts";
-import { createTestApi, type TestApi } from "./_app.ts";
+import { type TestApi, withTestApi } from "./_app.ts";
 
 const SECRET = "whsec_" + btoa("integ-callback-secret-0123456789");
 
@@ -31,11 +31,7 @@ function signedCallback(
 
 Deno.test("ops views, schedules, circuits and signed callbacks over HTTP", async (t) => {
   // A receiver on this host (127.0.0.1:9) is opted in, as an operator would (denied by default).
-  const api = await createTestApi({
-    SLUICE_SIGNING_SECRETS: SECRET,
-    SLUICE_DELIVERY_ALLOW: "127.0.0.1/32",
-  });
-  try {
+  await withTestApi(async (api) => {
     await t.step(
       "GET /v1/ops/queues: status, reasons and per-queue facts for read tokens",
       async () => {
@@ -223,14 +219,11 @@ Deno.test("ops views, schedules, circuits and signed callbacks over HTTP", async
         equal(a!.value, 5 / 6);
       },
     );
-  } finally {
-    await api.close();
-  }
+  }, { SLUICE_SIGNING_SECRETS: SECRET, SLUICE_DELIVERY_ALLOW: "127.0.0.1/32" });
 });
 
 Deno.test("GET /v1/queues counts cheaply and reports the oldest waiting job", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     await api.call("POST", "/v1/jobs", { body: { kind: "a" } });
     await api.call("POST", "/v1/jobs", { body: { kind: "a", delay: "1h" } });
     await api.db.sql`UPDATE sluice.jobs SET run_at = now() - interval '90 seconds'
@@ -243,7 +236,5 @@ Deno.test("GET /v1/queues counts cheaply and reports the oldest waiting job", as
     const at = Date.parse(q.oldestWaitingAt);
     assert(Math.abs(Date.now() - q.oldestWaitingMs - at) < 60_000);
     assert("finishedCountedAt" in r.body);
-  } finally {
-    await api.close();
-  }
+  });
 });

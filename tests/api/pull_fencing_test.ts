@@ -8,7 +8,7 @@ import { leaseJobs } from "../../src/queue/lease.ts";
 import { completeJobs } from "../../src/queue/outcome.ts";
 import { createQueue } from "../../src/queue/queues.ts";
 import { waitFor } from "../_helpers/wait.ts";
-import { createTestApi, type TestApi } from "./_app.ts";
+import { type TestApi, withTestApi } from "./_app.ts";
 
 interface Leased {
   id: string;
@@ -49,8 +49,7 @@ async function stateOf(api: TestApi, id: string): Promise<string> {
 }
 
 Deno.test("pull API: the lease token is a secret apart from the fencing number", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     await createQueue(api.db.sql, "ext", { delivery: { mode: "pull" } });
     await enqueueJob(api.db.sql, { queue: "ext", kind: "a" });
     await enqueueJob(api.db.sql, { queue: "ext", kind: "b" });
@@ -76,14 +75,11 @@ Deno.test("pull API: the lease token is a secret apart from the fencing number",
     equal(byOther.status, 409, JSON.stringify(byOther.body));
     equal(byOther.body.error.code, "STALE_LEASE");
     equal(await stateOf(api, a!.id), "running");
-  } finally {
-    await api.close();
-  }
+  });
 });
 
 Deno.test("pull API reports only on leases it handed out, never on a built-in worker's", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     // An inline job run by a built-in worker: even with its real token and attempt, a
     // worker-scope API token can neither finish it nor keep it alive.
     const { job } = await enqueueJob(api.db.sql, { queue: "default", kind: "k" });
@@ -98,15 +94,12 @@ Deno.test("pull API reports only on leases it handed out, never on a built-in wo
     equal(await stateOf(api, job.id), "running");
     // The worker itself still completes it.
     equal((await completeJobs(api.db.sql, [leased!])).size, 1);
-  } finally {
-    await api.close();
-  }
+  });
 });
 
 Deno.test("an expired lease is refused before the reaper ran: pull reports and worker writes", async () => {
-  const api = await createTestApi();
-  const { sql } = api.db;
-  try {
+  await withTestApi(async (api) => {
+    const { sql } = api.db;
     await createQueue(sql, "ext", { delivery: { mode: "pull" } });
     const { job } = await enqueueJob(sql, { queue: "ext", kind: "a" });
     const { job: inline } = await enqueueJob(sql, { queue: "default", kind: "k" });
@@ -122,15 +115,12 @@ Deno.test("an expired lease is refused before the reaper ran: pull reports and w
     equal((await completeJobs(sql, [w!])).size, 0, "the worker's late completion is refused");
     equal(await stateOf(api, job.id), "running", "left for the reaper");
     equal(await stateOf(api, inline.id), "running");
-  } finally {
-    await api.close();
-  }
+  });
 });
 
 Deno.test("a pull heartbeat never shortens a lease; without leaseSeconds it renews the granted length", async () => {
-  const api = await createTestApi();
-  const { sql } = api.db;
-  try {
+  await withTestApi(async (api) => {
+    const { sql } = api.db;
     await createQueue(sql, "ext", { delivery: { mode: "pull" } });
     const { job } = await enqueueJob(sql, { queue: "ext", kind: "a" });
     const j = await pullLease(api, { leaseSeconds: 600 });
@@ -149,7 +139,5 @@ Deno.test("a pull heartbeat never shortens a lease; without leaseSeconds it rene
       WHERE id = ${job.id}`;
     equal((await report(api, j.id, "heartbeat", fence)).status, 200);
     assert(await left() > 590, `renewed by the granted 600 s: ${await left()} s left`);
-  } finally {
-    await api.close();
-  }
+  });
 });

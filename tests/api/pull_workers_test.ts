@@ -1,18 +1,17 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { alertThresholds, evaluateAlerts } from "../../src/maintenance/alerts.ts";
 import { registerWorker } from "../../src/queue/workers.ts";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 Deno.test("pull workers are workers: listed, counted per delivery mode, not stale while leased", async (t) => {
-  const api = await createTestApi();
-  const { sql } = api.db;
-  const staleAlert = async () => {
-    await evaluateAlerts(sql, alertThresholds(api.ctx.config));
-    const [a] = await sql<{ state: string; details: { stale: number; running: number } }[]>`
-      SELECT state, details FROM sluice.alerts WHERE name = 'stale_heartbeat_ratio'`;
-    return a!;
-  };
-  try {
+  await withTestApi(async (api) => {
+    const { sql } = api.db;
+    const staleAlert = async () => {
+      await evaluateAlerts(sql, alertThresholds(api.ctx.config));
+      const [a] = await sql<{ state: string; details: { stale: number; running: number } }[]>`
+        SELECT state, details FROM sluice.alerts WHERE name = 'stale_heartbeat_ratio'`;
+      return a!;
+    };
     await registerWorker(sql, {
       id: "proc-1",
       host: "h",
@@ -111,7 +110,5 @@ Deno.test("pull workers are workers: listed, counted per delivery mode, not stal
         equal(await state(), "stopped", "nothing running: it simply went away");
       },
     );
-  } finally {
-    await api.close();
-  }
+  });
 });

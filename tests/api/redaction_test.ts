@@ -1,13 +1,12 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { createQueue } from "../../src/queue/queues.ts";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 const SECRETS = ["hunter2", "sekrit", "tenant-key", "s3cret-arg"];
 
 // #14.11: delivery URLs, headers and exec commands (credentials, often) went to every scope.
 Deno.test("queue delivery secrets are whole for admins only, in /v1/queues and /v1/ops/queues", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     await createQueue(api.db.sql, "hooks", {
       delivery: {
         mode: "http",
@@ -56,7 +55,5 @@ Deno.test("queue delivery secrets are whole for admins only, in /v1/queues and /
     assert(JSON.stringify(ops.body).includes("hunter2"));
     const opsRead = await api.call("GET", "/v1/ops/queues", { as: "read" });
     assert(!JSON.stringify(opsRead.body).includes("hunter2"));
-  } finally {
-    await api.close();
-  }
+  });
 });

@@ -1,7 +1,7 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { createApiContext, createApp } from "../../src/api/app.ts";
 import { generateToken, revokeToken, upsertBootstrapToken } from "../../src/auth/tokens.ts";
-import { createTestApi, type TestApi } from "./_app.ts";
+import { type TestApi, withTestApi } from "./_app.ts";
 
 /** The cookie pair (`name=value`) a Set-Cookie header sets. */
 function cookieOf(headers: Headers): string {
@@ -10,8 +10,7 @@ function cookieOf(headers: Headers): string {
 }
 
 Deno.test("session routes: sign in with a token, use the cookie, CSRF, sign out", async (t) => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     const signIn = (token: string, headers: Record<string, string> = {}) =>
       api.call("POST", "/v1/session", { as: null, body: { token }, headers });
 
@@ -128,9 +127,7 @@ Deno.test("session routes: sign in with a token, use the cookie, CSRF, sign out"
         401,
       );
     });
-  } finally {
-    await api.close();
-  }
+  });
 });
 
 /** Another api process on the same database and config (or this one after a restart). */
@@ -146,8 +143,7 @@ function anotherApi(api: TestApi) {
 }
 
 Deno.test("sessions end for good: sign-out and revocation hold across restarts and processes", async (t) => {
-  const api = await createTestApi({ SLUICE_SESSION_SECRET: "a-shared-session-secret-0123456789" });
-  try {
+  await withTestApi(async (api) => {
     const signIn = async (token: string) => {
       const r = await api.call("POST", "/v1/session", { as: null, body: { token } });
       equal(r.status, 200, JSON.stringify(r.body));
@@ -203,14 +199,11 @@ Deno.test("sessions end for good: sign-out and revocation hold across restarts a
         200,
       );
     });
-  } finally {
-    await api.close();
-  }
+  }, { SLUICE_SESSION_SECRET: "a-shared-session-secret-0123456789" });
 });
 
 Deno.test("the ops page is served from the embedded map only, with a strict CSP", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     const page = await api.app.request("/");
     equal(page.status, 200);
     assert(page.headers.get("content-type")!.startsWith("text/html"));
@@ -238,14 +231,11 @@ Deno.test("the ops page is served from the embedded map only, with a strict CSP"
     ) {
       equal((await api.app.request(path)).status, 404, path);
     }
-  } finally {
-    await api.close();
-  }
+  });
 });
 
 Deno.test("GET /v1/stats/throughput answers per-minute buckets for read tokens", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     await api.db.sql`
       INSERT INTO sluice.jobs (queue, kind, payload, state, max_attempts, finished_at)
       VALUES ('default', 'k', '{}', 'succeeded', 1, now()), ('default', 'k', '{}', 'dead', 1, now())`;
@@ -255,7 +245,5 @@ Deno.test("GET /v1/stats/throughput answers per-minute buckets for read tokens",
     equal(r.body.buckets.reduce((a: number, b: { succeeded: number }) => a + b.succeeded, 0), 1);
     equal((await api.call("GET", "/v1/stats/throughput?window=2d")).status, 400);
     equal((await api.call("GET", "/v1/stats/throughput", { as: null })).status, 401);
-  } finally {
-    await api.close();
-  }
+  });
 });

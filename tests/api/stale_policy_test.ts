@@ -4,7 +4,7 @@
  * the INSERT re-checks what the cache holds (src/queue/policies.ts).
  */
 import { equal } from "node:assert/strict";
-import { createTestApi, type TestApi } from "./_app.ts";
+import { type TestApi, withTestApi } from "./_app.ts";
 
 async function warmQueue(api: TestApi, body: Record<string, unknown>): Promise<void> {
   equal((await api.call("POST", "/v1/queues", { body: { name: "mail", ...body } })).status, 201);
@@ -65,22 +65,18 @@ const CHANGES: {
 
 for (const c of CHANGES) {
   Deno.test(`over HTTP a queue ${c.what} just now lets no job in`, async () => {
-    const api = await createTestApi();
-    try {
+    await withTestApi(async (api) => {
       await warmQueue(api, c.policy);
       // Fixed test SQL, no input: the change another process makes behind the cache's back.
       await api.db.sql.unsafe(c.change);
       await refused(api, c.status, c.code);
       equal(await jobsIn(api), 1);
-    } finally {
-      await api.close();
-    }
+    });
   });
 }
 
 Deno.test("over HTTP a queue resumed just now accepts at once", async () => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     await warmQueue(api, { rejectWhenPaused: true });
     equal((await api.call("POST", "/v1/queues/mail/pause")).status, 200);
     await refused(api, 409, "QUEUE_PAUSED");
@@ -91,7 +87,5 @@ Deno.test("over HTTP a queue resumed just now accepts at once", async () => {
     });
     equal(r.status, 201);
     equal(await jobsIn(api), 2);
-  } finally {
-    await api.close();
-  }
+  });
 });

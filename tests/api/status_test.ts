@@ -1,9 +1,8 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
-import { createTestApi } from "./_app.ts";
+import { withTestApi } from "./_app.ts";
 
 Deno.test("/health and /v1/ops/queues answer the same status, with the same reasons", async (t) => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     const both = async () => {
       const health = await api.call("GET", "/health", { as: "read" });
       const ops = await api.call("GET", "/v1/ops/queues", { as: "read" });
@@ -77,7 +76,5 @@ Deno.test("/health and /v1/ops/queues answer the same status, with the same reas
       equal(status, "offline");
       equal(reasons[0], "no worker is online");
     });
-  } finally {
-    await api.close();
-  }
+  });
 });

@@ -97,9 +97,11 @@ Deno.test("startEmbedded() runs one cluster per data dir and survives a crash", 
       const { pid } = JSON.parse(await Deno.readTextFile(`${dataDir}/embedded.json`));
       Deno.kill(pid, "SIGKILL");
       // The postmaster's children notice its death and exit on their own.
-      for (let i = 0; i < 100 && await findRunningEmbedded(dataDir); i++) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await waitFor(async () => (await findRunningEmbedded(dataDir)) === null, {
+        timeoutMs: 5_000,
+        intervalMs: 50,
+        what: "the killed cluster to stop answering",
+      });
       strictEqual(await findRunningEmbedded(dataDir), null);
       // Refusing connections comes a moment before the kernel shows the process as dead.
       await waitFor(async () => {

@@ -2,7 +2,7 @@ import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
 import { listDeadLetterGroups, replayDeadLetters } from "../../src/queue/dlq.ts";
 import { enqueueJobs } from "../../src/queue/enqueue.ts";
 import { getJob } from "../../src/queue/inspect.ts";
-import { createTestDatabase, type Sql, testDatabaseEnv } from "../_helpers/db.ts";
+import { type Sql, testDatabaseEnv, withTestDatabase } from "../_helpers/db.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -29,8 +29,7 @@ async function bury(sql: Sql, queue: string, reason: string, n: number): Promise
 }
 
 Deno.test("replayDeadLetters() replays by filter in capped calls that continue, and by ids", async () => {
-  const db = await createTestDatabase();
-  try {
+  await withTestDatabase(async (db) => {
     await db.sql`INSERT INTO sluice.queues (name) VALUES ('mail')`;
     await bury(db.sql, "default", "DEAD_MAX_ATTEMPTS", 5);
     const perm = await bury(db.sql, "mail", "DEAD_PERMANENT_ERROR", 2);
@@ -54,15 +53,12 @@ Deno.test("replayDeadLetters() replays by filter in capped calls that continue, 
     equal(byId.replayed.length, 1);
     deepStrictEqual(byId.skipped, ["999999"]);
     equal((await getJob(db.sql, perm[0]!)).state, "dead", "the original stays as it was");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("sluice dlq list/replay and queue create --http work from a shell", async () => {
-  const db = await createTestDatabase();
-  const env = testDatabaseEnv(db);
-  try {
+  await withTestDatabase(async (db) => {
+    const env = testDatabaseEnv(db);
     const dead = await bury(db.sql, "default", "DEAD_MAX_ATTEMPTS", 3);
     const list = await sluice(["dlq", "list"], env);
     equal(list.code, 0, list.stderr);
@@ -116,7 +112,5 @@ Deno.test("sluice dlq list/replay and queue create --http work from a shell", as
     );
     equal(denied.code, 1);
     assert(denied.stderr.includes("DESTINATION_DENIED"), denied.stderr);
-  } finally {
-    await db.drop();
-  }
+  });
 });

@@ -7,7 +7,7 @@
 import { equal, match, ok as assert } from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import type { Page } from "playwright-core";
-import { createTestDatabase } from "../_helpers/db.ts";
+import { withTestDatabase } from "../_helpers/db.ts";
 import { launchBrowser, startSluice } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { hashToken, revokeToken } from "../../src/auth/tokens.ts";
@@ -73,7 +73,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
   await Deno.mkdir(SHOTS, { recursive: true });
   const marker = await Deno.makeTempFile({ prefix: "sluice-e2e-fixed-" });
   await Deno.remove(marker);
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const sluice = await startSluice(db, { token: ADMIN });
   const browser = await launchBrowser();
   const admin = client(sluice.base, ADMIN);
@@ -168,7 +168,9 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
         assert(code?.startsWith("DEAD_"), `explain code ${code}`);
         assert(((await explain.textContent()) ?? "").includes(id));
         await page.waitForSelector("ol[data-timeline] li.t-dead");
-        assert(((await page.textContent("pre[data-payload]")) ?? "").includes("<b>not markup</b>"));
+          assert(
+            ((await page.textContent("pre[data-payload]")) ?? "").includes("<b>not markup</b>"),
+          );
         await shot(page, "job-dead");
         await Deno.writeTextFile(marker, "fixed");
         await page.click("button:text-is('Replay')");
@@ -375,11 +377,14 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
     await t.step("cross-site requests with the cookie are refused", async () => {
       // An attacker page on another origin (same host, other port: same-site, so even the
       // SameSite cookie is sent, and the Origin check must refuse it).
-      const evil = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen() {} }, () =>
+        const evil = Deno.serve(
+          { hostname: "127.0.0.1", port: 0, onListen() {} },
+          () =>
         new Response(
           `<!doctype html><form id=f method=POST action="${sluice.base}/v1/queues/e2e-counts/resume"></form>`,
           { headers: { "content-type": "text/html" } },
-        ));
+            ),
+        );
       try {
         await page.goto(`http://127.0.0.1:${evil.addr.port}/`);
         const [res] = await Promise.all([
@@ -492,7 +497,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
   } finally {
     await browser.close();
     await sluice.stop();
-    await db.drop();
     await Deno.remove(marker).catch(() => {});
   }
+  });
 });

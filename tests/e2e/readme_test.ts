@@ -14,7 +14,7 @@
  */
 import { ok as assert } from "node:assert/strict";
 import { generateToken } from "../../src/auth/tokens.ts";
-import { createTestDatabase } from "../_helpers/db.ts";
+import { withTestDatabase } from "../_helpers/db.ts";
 import { startSluice } from "../_helpers/sluice_process.ts";
 import {
   assertOtherBlocksCovered,
@@ -35,47 +35,47 @@ Deno.test("README.md: every sh block runs against a live sluice up", async (t) =
     () => assertOtherBlocksCovered("README.md", blocks, runbook),
   );
 
-  const db = await createTestDatabase();
-  const scratch = await createTestDatabase();
-  const token = generateToken();
-  const metricsPort = freePort();
-  const dir = await Deno.makeTempDir({ prefix: "sluice-readme-" });
-  const up = await startSluice(db, {
-    token,
-    env: { SLUICE_WORKER_METRICS_ADDR: `127.0.0.1:${metricsPort}` },
-  });
-  try {
-    const bin = await writeWrapper(dir);
-    const work = `${dir}/work`;
-    await Deno.mkdir(work);
-    const state = `${dir}/state.sh`;
-    await Deno.writeTextFile(state, `curl() { command curl --fail-with-body "$@"; }\n`);
-    const apiAddr = up.base.replace("http://", "");
-    await runShellBlocks(t, {
-      file: "README.md",
-      blocks,
-      env: {
-        PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
-        HOME: dir,
-        LANG: "C.UTF-8",
-        NO_COLOR: "1",
-        DATABASE_URL: db.url,
-        TOKEN: token,
-      },
-      cwd: work,
-      state,
-      rewrite: (text) =>
-        text
-          .replaceAll("deno task sluice ", "sluice ")
-          .replaceAll("127.0.0.1:8080", apiAddr)
-          .replaceAll("127.0.0.1:9464", `127.0.0.1:${metricsPort}`)
-          .replaceAll("sluice_…", token)
-          .replaceAll("postgres://…/fresh", scratch.url),
+  await withTestDatabase(async (db) => {
+    await withTestDatabase(async (scratch) => {
+      const token = generateToken();
+      const metricsPort = freePort();
+      const dir = await Deno.makeTempDir({ prefix: "sluice-readme-" });
+      const up = await startSluice(db, {
+        token,
+        env: { SLUICE_WORKER_METRICS_ADDR: `127.0.0.1:${metricsPort}` },
+      });
+      try {
+        const bin = await writeWrapper(dir);
+        const work = `${dir}/work`;
+        await Deno.mkdir(work);
+        const state = `${dir}/state.sh`;
+        await Deno.writeTextFile(state, `curl() { command curl --fail-with-body "$@"; }\n`);
+        const apiAddr = up.base.replace("http://", "");
+        await runShellBlocks(t, {
+          file: "README.md",
+          blocks,
+          env: {
+            PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+            HOME: dir,
+            LANG: "C.UTF-8",
+            NO_COLOR: "1",
+            DATABASE_URL: db.url,
+            TOKEN: token,
+          },
+          cwd: work,
+          state,
+          rewrite: (text) =>
+            text
+              .replaceAll("deno task sluice ", "sluice ")
+              .replaceAll("127.0.0.1:8080", apiAddr)
+              .replaceAll("127.0.0.1:9464", `127.0.0.1:${metricsPort}`)
+              .replaceAll("sluice_…", token)
+              .replaceAll("postgres://…/fresh", scratch.url),
+        });
+      } finally {
+        await up.stop();
+        await Deno.remove(dir, { recursive: true });
+      }
     });
-  } finally {
-    await up.stop();
-    await db.drop();
-    await scratch.drop();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

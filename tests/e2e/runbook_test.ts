@@ -19,7 +19,7 @@
  */
 import { equal, ok as assert } from "node:assert/strict";
 import { generateToken } from "../../src/auth/tokens.ts";
-import { createTestDatabase } from "../_helpers/db.ts";
+import { withTestDatabase } from "../_helpers/db.ts";
 import { startSluice } from "../_helpers/sluice_process.ts";
 import {
   assertOtherBlocksCovered,
@@ -78,85 +78,85 @@ Deno.test("runbook.md: every block runs against a live sluice up", async (t) => 
     );
   });
 
-  const db = await createTestDatabase();
-  const scratch = await createTestDatabase();
-  const token = generateToken();
-  const metricsPort = freePort();
-  const dir = await Deno.makeTempDir({ prefix: "sluice-runbook-" });
-  const up = await startSluice(db, {
-    token,
-    env: {
-      SLUICE_WORKER_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
-      SLUICE_SIGNING_SECRETS: "whsec_" + btoa("runbook-test-signing-secret-32b!"),
-      SLUICE_LOG_LEVEL: "info",
-    },
-  });
-  try {
-    // The world the runbook's examples assume: an old producer token to rotate away from and
-    // the signing-secret credential file it rotates.
-    const made = await new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "-A",
-        `${ROOT}main.ts`,
-        "token",
-        "create",
-        "--name",
-        "shop-2026-05",
-        "--scope",
-        "producer",
-      ],
-      env: { DATABASE_URL: db.url, NO_COLOR: "1" },
-      stdout: "null",
-      stderr: "piped",
-    }).output();
-    equal(made.code, 0, new TextDecoder().decode(made.stderr));
-    await Deno.mkdir(`${dir}/credentials`);
-    await Deno.writeTextFile(
-      `${dir}/credentials/sluice_signing_secrets`,
-      "whsec_" + btoa("runbook-test-signing-secret-32b!") + "\n",
-    );
-    const bin = await writeWrapper(dir);
-    const work = `${dir}/work`;
-    await Deno.mkdir(work);
-    const state = `${dir}/state.sh`;
-    const env = {
-      PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
-      HOME: dir,
-      LANG: "C.UTF-8",
-      NO_COLOR: "1",
-      DATABASE_URL: db.url,
-      SCRATCH_DATABASE_URL: scratch.url,
-      API_URL: up.base,
-      WORKER_URL: `http://127.0.0.1:${metricsPort}`,
-      TOKEN: token,
-      CREDS: `${dir}/credentials`,
-    };
+  await withTestDatabase(async (db) => {
+    await withTestDatabase(async (scratch) => {
+      const token = generateToken();
+      const metricsPort = freePort();
+      const dir = await Deno.makeTempDir({ prefix: "sluice-runbook-" });
+      const up = await startSluice(db, {
+        token,
+        env: {
+          SLUICE_WORKER_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
+          SLUICE_SIGNING_SECRETS: "whsec_" + btoa("runbook-test-signing-secret-32b!"),
+          SLUICE_LOG_LEVEL: "info",
+        },
+      });
+      try {
+        // The world the runbook's examples assume: an old producer token to rotate away from and
+        // the signing-secret credential file it rotates.
+        const made = await new Deno.Command(Deno.execPath(), {
+          args: [
+            "run",
+            "-A",
+            `${ROOT}main.ts`,
+            "token",
+            "create",
+            "--name",
+            "shop-2026-05",
+            "--scope",
+            "producer",
+          ],
+          env: { DATABASE_URL: db.url, NO_COLOR: "1" },
+          stdout: "null",
+          stderr: "piped",
+        }).output();
+        equal(made.code, 0, new TextDecoder().decode(made.stderr));
+        await Deno.mkdir(`${dir}/credentials`);
+        await Deno.writeTextFile(
+          `${dir}/credentials/sluice_signing_secrets`,
+          "whsec_" + btoa("runbook-test-signing-secret-32b!") + "\n",
+        );
+        const bin = await writeWrapper(dir);
+        const work = `${dir}/work`;
+        await Deno.mkdir(work);
+        const state = `${dir}/state.sh`;
+        const env = {
+          PATH: `${bin}:${Deno.env.get("PATH") ?? "/usr/bin:/bin"}`,
+          HOME: dir,
+          LANG: "C.UTF-8",
+          NO_COLOR: "1",
+          DATABASE_URL: db.url,
+          SCRATCH_DATABASE_URL: scratch.url,
+          API_URL: up.base,
+          WORKER_URL: `http://127.0.0.1:${metricsPort}`,
+          TOKEN: token,
+          CREDS: `${dir}/credentials`,
+        };
 
-    // `journalctl … -o cat` in the triage blocks reads the log of this live instance: the
-    // same JSON lines a systemd journal holds, so the jq filters run against real output.
-    const journal = `${dir}/journal.log`;
-    await Deno.writeTextFile(
-      state,
-      `journalctl() { cat '${journal}'; }\n`,
-    );
-    await runShellBlocks(t, {
-      file: "runbook.md",
-      blocks,
-      env,
-      cwd: work,
-      state,
-      // The recovery checklist's "stable for 15 minutes", shortened: the same command and exit.
-      rewrite: (text) => text.replaceAll("--watch 15m", "--watch 1s --every 250ms"),
-      before: async () => {
-        const text = up.logs.join("");
-        await Deno.writeTextFile(journal, text.slice(0, text.lastIndexOf("\n") + 1));
-      },
+        // `journalctl … -o cat` in the triage blocks reads the log of this live instance: the
+        // same JSON lines a systemd journal holds, so the jq filters run against real output.
+        const journal = `${dir}/journal.log`;
+        await Deno.writeTextFile(
+          state,
+          `journalctl() { cat '${journal}'; }\n`,
+        );
+        await runShellBlocks(t, {
+          file: "runbook.md",
+          blocks,
+          env,
+          cwd: work,
+          state,
+          // The recovery checklist's "stable for 15 minutes", shortened: the same command and exit.
+          rewrite: (text) => text.replaceAll("--watch 15m", "--watch 1s --every 250ms"),
+          before: async () => {
+            const text = up.logs.join("");
+            await Deno.writeTextFile(journal, text.slice(0, text.lastIndexOf("\n") + 1));
+          },
+        });
+      } finally {
+        await up.stop();
+        await Deno.remove(dir, { recursive: true });
+      }
     });
-  } finally {
-    await up.stop();
-    await db.drop();
-    await scratch.drop();
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

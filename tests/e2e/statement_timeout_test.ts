@@ -6,7 +6,7 @@
  */
 import { equal, ok as assert } from "node:assert/strict";
 import { generateToken } from "../../src/auth/tokens.ts";
-import { createTestDatabase, type TestDatabase } from "../_helpers/db.ts";
+import { type TestDatabase, withTestDatabase } from "../_helpers/db.ts";
 import { startSluice } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { parsePrometheus } from "../obs/_prom_parser.ts";
@@ -56,61 +56,61 @@ async function expectDatabaseTimeout(base: string, token: string, id: string): P
 }
 
 Deno.test("sluice up: a statement past SLUICE_DB_STATEMENT_TIMEOUT answers 504 DATABASE_TIMEOUT, is logged and counted; worker and maintenance wait on", async () => {
-  const db = await createTestDatabase();
-  const token = generateToken();
-  const up = await startSluice(db, { token, env: { SLUICE_DB_STATEMENT_TIMEOUT: TIMEOUT } });
-  try {
-    const id = await enqueue(up.base, token);
-    await whileJobsLocked(db, async () => {
-      await expectDatabaseTimeout(up.base, token, id);
-      // The worker's lease and maintenance's passes use the role's own pool: one of them waits
-      // on the same lock far past the api's timeout, uncancelled.
-      await waitFor(async () => {
-        const [{ n }] = await db.sql<[{ n: number }]>`
-          SELECT count(*)::int AS n FROM pg_stat_activity
-          WHERE datname = current_database() AND application_name = 'sluice'
-            AND wait_event_type = 'Lock' AND now() - query_start > interval '1 second'`;
-        return n > 0;
-      }, { timeoutMs: 20_000, what: "a worker or maintenance statement waiting over 1 s" });
-    });
-    // The pool's connection survived the cancel.
-    equal((await getJob(up.base, token, id)).status, 200);
-    const prom = await fetch(`${up.base}/metrics/prom`, {
-      headers: { authorization: `Bearer ${token}` },
-    });
-    const families = parsePrometheus(await prom.text());
-    const samples = families.get("sluice_db_statement_timeouts_total")?.samples ?? [];
-    equal(
-      samples.find((s) => s.labels.route === "/v1/jobs/:id")?.value,
-      1,
-      JSON.stringify(samples),
-    );
-    const lines = up.logs.join("").split("\n").filter((l) => l.startsWith("{"));
-    const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "db_statement_timeout");
-    assert(logged, lines.join("\n"));
-    equal(logged.route, "/v1/jobs/:id");
-    equal(logged.level, "warn");
-  } finally {
-    await up.stop();
-    await db.drop();
-  }
+  await withTestDatabase(async (db) => {
+    const token = generateToken();
+    const up = await startSluice(db, { token, env: { SLUICE_DB_STATEMENT_TIMEOUT: TIMEOUT } });
+    try {
+      const id = await enqueue(up.base, token);
+      await whileJobsLocked(db, async () => {
+        await expectDatabaseTimeout(up.base, token, id);
+        // The worker's lease and maintenance's passes use the role's own pool: one of them waits
+        // on the same lock far past the api's timeout, uncancelled.
+        await waitFor(async () => {
+          const [{ n }] = await db.sql<[{ n: number }]>`
+            SELECT count(*)::int AS n FROM pg_stat_activity
+            WHERE datname = current_database() AND application_name = 'sluice'
+              AND wait_event_type = 'Lock' AND now() - query_start > interval '1 second'`;
+          return n > 0;
+        }, { timeoutMs: 20_000, what: "a worker or maintenance statement waiting over 1 s" });
+      });
+      // The pool's connection survived the cancel.
+      equal((await getJob(up.base, token, id)).status, 200);
+      const prom = await fetch(`${up.base}/metrics/prom`, {
+        headers: { authorization: `Bearer ${token}` },
+      });
+      const families = parsePrometheus(await prom.text());
+      const samples = families.get("sluice_db_statement_timeouts_total")?.samples ?? [];
+      equal(
+        samples.find((s) => s.labels.route === "/v1/jobs/:id")?.value,
+        1,
+        JSON.stringify(samples),
+      );
+      const lines = up.logs.join("").split("\n").filter((l) => l.startsWith("{"));
+      const logged = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "db_statement_timeout");
+      assert(logged, lines.join("\n"));
+      equal(logged.route, "/v1/jobs/:id");
+      equal(logged.level, "warn");
+    } finally {
+      await up.stop();
+    }
+  });
 });
 
 Deno.test("sluice api: its whole pool carries SLUICE_DB_STATEMENT_TIMEOUT", async () => {
-  const db = await createTestDatabase();
-  const token = generateToken();
-  const api = await startSluice(db, {
-    token,
-    role: "api",
-    env: { SLUICE_DB_STATEMENT_TIMEOUT: TIMEOUT },
+  await withTestDatabase(async (db) => {
+    const token = generateToken();
+    const api = await startSluice(db, {
+      token,
+      role: "api",
+      env: { SLUICE_DB_STATEMENT_TIMEOUT: TIMEOUT },
+    });
+    try {
+      const id = await enqueue(api.base, token);
+      await whileJobsLocked(db, () => expectDatabaseTimeout(api.base, token, id));
+      // The timed-out connection still serves requests.
+      equal((await getJob(api.base, token, id)).status, 200);
+    } finally {
+      await api.stop();
+    }
   });
-  try {
-    const id = await enqueue(api.base, token);
-    await whileJobsLocked(db, () => expectDatabaseTimeout(api.base, token, id));
-    // The timed-out connection still serves requests.
-    equal((await getJob(api.base, token, id)).status, 200);
-  } finally {
-    await api.stop();
-    await db.drop();
-  }
 });

@@ -86,10 +86,11 @@ Deno.test("PostgreSQL restart under HTTP load: 503 not 2xx, api + worker + maint
           unexpected.push(`fetch failed: ${(e as Error).message}`);
           ledger.uncertain(tag);
         }
-        await new Promise((r) => setTimeout(r, 40));
+        await new Promise((r) => setTimeout(r, 40)); // scenario: a steady stream, not a burst
       }
     };
     for (let i = 0; i < 2; i++) producers.push(produce());
+    // Scenario, not a wait: traffic flows for this long before the outage.
     await new Promise((r) => setTimeout(r, FULL ? 5_000 : 1_000));
 
     const outageFrom = Date.now();
@@ -103,6 +104,7 @@ Deno.test("PostgreSQL restart under HTTP load: 503 not 2xx, api + worker + maint
     const readyDown = await fetch(`${base}/readyz`);
     equal(readyDown.status, 503, "readyz reports the outage");
     await readyDown.body?.cancel();
+    // Scenario: the outage lasts this long with producers retrying into it.
     await new Promise((r) => setTimeout(r, FULL ? 3_000 : 1_000));
     await own.pgCtl("start", "-w", "-t", "60");
     backAt = Date.now();

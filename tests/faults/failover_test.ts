@@ -105,10 +105,11 @@ async function failover(
           unexpected.push(`fetch failed: ${(e as Error).message}`);
           ledger.uncertain(tag);
         }
-        await new Promise((r) => setTimeout(r, 20));
+        await new Promise((r) => setTimeout(r, 20)); // scenario: a steady stream, not a burst
       }
     };
     for (let i = 0; i < 2; i++) producers.push(produce());
+    // Scenario, not a wait: traffic flows for this long before the primary dies.
     await new Promise((r) => setTimeout(r, FULL ? 5_000 : 1_500));
 
     const stoppedAt = Date.now();

@@ -15,8 +15,9 @@ import { completeJob, completeJobs } from "../../src/queue/outcome.ts";
 import { reapExpiredLeases } from "../../src/queue/rescue.ts";
 import { isSluiceError } from "../../src/errors.ts";
 import { handlerMap, sleep } from "../../src/worker/handlers.ts";
+import { type Clock, systemClock } from "../../src/worker/clock.ts";
 import { Worker, type WorkerOptions } from "../../src/worker/worker.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { Ledger } from "./_ledger.ts";
 import { FULL } from "./_procs.ts";
@@ -47,7 +48,7 @@ const REAPER_ONLY = {
 };
 
 Deno.test("a lease that expires while the handler runs (heartbeats cannot reach PostgreSQL)", async () => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const ledger = new Ledger(db.sql);
   const proxy = new PgProxy(PgProxy.socketOf(db.url));
   const cutOff = await openDatabase({ databaseUrl: proxy.urlFor(db.url), dataDir: "", max: 4 });
@@ -115,50 +116,103 @@ Deno.test("a lease that expires while the handler runs (heartbeats cannot reach 
     await Promise.all([partitioned.stop(), healthy.stop(), maintenance.stop()]);
     await cutOff.end({ timeout: 1 });
     proxy.close();
-    await db.drop();
   }
+  });
 });
 
+/**
+ * The lease of the 10x test. A heartbeat goes out every third of the lease, so a lease survives
+ * an event-loop stall of up to two thirds of it. At 300 ms that was 200 ms, which a machine at
+ * load average ~20 exceeds, and then losing the lease is the product working as designed
+ * (another attempt must be allowed to run): the test's premise failed, not the product. 1 s
+ * tolerates stalls of ~660 ms and keeps the claim: the job lasts ten leases.
+ */
+const KEEP_LEASE = 1_000;
+const BEAT_EVERY = Math.floor(KEEP_LEASE / 3);
+
+/** The system clock, noting the largest gap between two heartbeat ticks (BEAT_EVERY timers). */
+function beatTimedClock(): { clock: Clock; largestGapMs: () => number } {
+  let last: number | null = null;
+  let largest = 0;
+  const clock: Clock = {
+    ...systemClock,
+    setInterval: (fn, ms) =>
+      systemClock.setInterval(() => {
+        if (ms === BEAT_EVERY) {
+          const now = performance.now();
+          if (last !== null) largest = Math.max(largest, now - last);
+          last = now;
+        }
+        fn();
+      }, ms),
+  };
+  return { clock, largestGapMs: () => largest };
+}
+
 Deno.test("heartbeats keep a job lasting 10x its lease on one attempt", async () => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const ledger = new Ledger(db.sql);
   const maintenance = startMaintenanceLoop(db.sql, REAPER_ONLY);
   // Two workers: whichever leases the job, the other one must never get it.
   const handlers = handlerMap({
     "test.long": async (_p, { job, signal }) => {
       ledger.started(job.id, job.attempt);
-      await sleep(3_000, signal);
+        await sleep(KEEP_LEASE * 10, signal); // the scenario: a handler that takes ten leases
       ledger.ended(job.id, job.attempt);
     },
   });
-  const a = worker(db.sql, "keeper", { leaseMs: 300, handlers });
-  const b = worker(db.sql, "bystander", { leaseMs: 300, handlers });
+    const beats = { keeper: beatTimedClock(), bystander: beatTimedClock() };
+    const a = worker(db.sql, "keeper", {
+      leaseMs: KEEP_LEASE,
+      handlers,
+      clock: beats.keeper.clock,
+    });
+    const b = worker(db.sql, "bystander", {
+      leaseMs: KEEP_LEASE,
+      handlers,
+      clock: beats.bystander.clock,
+    });
   try {
     await Promise.all([a.start(), b.start()]);
     const { job } = await enqueueJob(db.sql, { kind: "test.long" });
     ledger.accept([job.id]);
-    ledger.watch({ leaseMs: 300, reaperMs: REAPER, everyMs: 50 });
-    await ledger.settle(15_000);
+      ledger.watch({ leaseMs: KEEP_LEASE, reaperMs: REAPER, everyMs: 50 });
+      await ledger.settle(KEEP_LEASE * 10 + 15_000);
     const j = await getJob(db.sql, job.id);
     equal(j.state, "succeeded");
+      if (j.attempt > 1) {
+        // A lost lease is correct only when this process could not send its heartbeats in
+        // time: its beat timer then fired more than a lease minus one beat after the last.
+        const holder = j.errors[0]?.worker as keyof typeof beats;
+        const gap = Math.round(beats[holder]?.largestGapMs() ?? 0);
+        assert(
+          gap > KEEP_LEASE - BEAT_EVERY,
+          `the lease was lost although heartbeats went out on time (largest gap ${gap} ms): ` +
+            JSON.stringify(j.errors),
+        );
+        console.warn(
+          `heartbeat 10x test: this machine stalled the heartbeat timer ${gap} ms (lease ` +
+            `${KEEP_LEASE} ms), so the lease was rightly lost; the one-attempt claim was not tested`,
+        );
+        return;
+      }
     equal(j.attempt, 1, JSON.stringify(j.errors));
     equal(j.errors.length, 0);
     const execs = await ledger.executions();
     equal(execs.length, 1, "one execution");
     // Nothing injected: check() demands exactly one execution.
-    await ledger.check({ leaseMs: 300, reaperMs: REAPER });
+      await ledger.check({ leaseMs: KEEP_LEASE, reaperMs: REAPER });
   } finally {
     await Promise.all([a.stop(), b.stop(), maintenance.stop()]);
-    await db.drop();
   }
+  });
 });
 
 Deno.test("completion racing the reaper: a succeeded job is never reverted", async () => {
-  const db = await createTestDatabase({ max: 20 });
+  await withTestDatabase(async (db) => {
   const total = FULL ? 10_000 : 1_000;
   const round = 50;
   let completedWins = 0, reaperWins = 0;
-  try {
     for (let done = 0; done < total; done += round) {
       const ids = (await enqueueJobs(
         db.sql,
@@ -209,7 +263,5 @@ Deno.test("completion racing the reaper: a succeeded job is never reverted", asy
     equal(completedWins + reaperWins, total);
     console.log(`race: ${completedWins} completions won, ${reaperWins} reaper wins of ${total}`);
     assert(completedWins > 0 && reaperWins > 0, "both sides won some races");
-  } finally {
-    await db.drop();
-  }
+  }, { max: 20 });
 });

@@ -51,9 +51,10 @@ Deno.test("PostgreSQL restart under load: every role reconnects within 10 s, I1-
         } catch {
           ledger.uncertain(tag);
         }
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 100)); // scenario: a steady stream
       }
     })();
+    // Scenario, not a wait: traffic flows for this long before the restart.
     await new Promise((r) => setTimeout(r, FULL ? 5_000 : 1_000));
 
     const outageFrom = Date.now();

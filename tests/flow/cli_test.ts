@@ -1,6 +1,6 @@
 /** `sluice topic …` and the flow-control flags of `sluice jobs enqueue` / `queue create`. */
 import { deepStrictEqual, equal } from "node:assert/strict";
-import { createTestDatabase } from "../_helpers/db.ts";
+import { withTestDatabase } from "../_helpers/db.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -23,8 +23,7 @@ async function sluice(url: string, ...args: string[]) {
 }
 
 Deno.test("sluice topic subscribe / publish / list / unsubscribe, and keyed, throttled enqueues", async () => {
-  const db = await createTestDatabase();
-  try {
+  await withTestDatabase(async (db) => {
     for (const q of ["emails", "audit"]) {
       equal((await sluice(db.url, "queue", "create", q, "--key-concurrency", "2")).code, 0);
     }
@@ -77,7 +76,5 @@ Deno.test("sluice topic subscribe / publish / list / unsubscribe, and keyed, thr
     equal(second.stdout.trim().startsWith(`duplicate of job ${id} `), true, second.stdout);
     const half = await sluice(db.url, "jobs", "enqueue", "--kind", "k", "--debounce", "doc:3");
     equal(half.code, 2, half.stderr);
-  } finally {
-    await db.drop();
-  }
+  });
 });

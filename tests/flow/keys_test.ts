@@ -9,7 +9,7 @@ import { leaseJobs } from "../../src/queue/lease.ts";
 import { completeJobs } from "../../src/queue/outcome.ts";
 import { createQueue } from "../../src/queue/queues.ts";
 import { registerWorker } from "../../src/queue/workers.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 
 const keyed = (sql: Sql, queue: string, max: number, keyConcurrency: number) =>
   leaseJobs(sql, { queue, workerId: "w1", max, leaseMs: 30_000, keyConcurrency });
@@ -22,9 +22,8 @@ async function runningPerKey(sql: Sql, queue: string): Promise<Record<string, nu
 }
 
 Deno.test("a keyed queue runs at most keyConcurrency jobs per key; jobs without a key are not limited", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await createQueue(sql, "tenants", { keyConcurrency: 2 });
     const inputs = [
       ...Array.from({ length: 5 }, () => ({ queue: "tenants", kind: "k", concurrencyKey: "a" })),
@@ -42,15 +41,12 @@ Deno.test("a keyed queue runs at most keyConcurrency jobs per key; jobs without 
     const next = await keyed(sql, "tenants", 100, 2);
     equal(next.length, 1);
     deepStrictEqual(await runningPerKey(sql, "tenants"), { "(none)": 3, a: 2, b: 2 });
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("explain names KEY_AT_LIMIT with the key, the limit and the running jobs", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await createQueue(sql, "tenants", { keyConcurrency: 2 });
     await registerWorker(sql, {
       id: "w1",
@@ -80,15 +76,12 @@ Deno.test("explain names KEY_AT_LIMIT with the key, the limit and the running jo
     );
     deepStrictEqual(explain.facts.runningJobs, ids);
     equal(waiting.concurrencyKey, "tenant:7");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("fairness: one hot key with 10,000 jobs does not starve 50 cold keys with 10 each", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     // A per-key limit above the worker's slots: the limit alone would not make room for the
     // cold keys, only the ranking does.
     await createQueue(sql, "fair", { keyConcurrency: 100 });
@@ -120,7 +113,5 @@ Deno.test("fairness: one hot key with 10,000 jobs does not starve 50 cold keys w
     console.log(`fairness: all 50 cold keys started within ${turns} turns of 10 slots`);
     // 51 keys, 10 slots: the first job of every key is leased within ceil(51 / 10) = 6 turns.
     assert(turns <= 6, `cold keys waited ${turns} turns`);
-  } finally {
-    await db.drop();
-  }
+  });
 });

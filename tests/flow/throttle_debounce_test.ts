@@ -10,7 +10,7 @@ import { getJob } from "../../src/queue/inspect.ts";
 import { leaseJobs } from "../../src/queue/lease.ts";
 import { promoteDueJobs } from "../../src/queue/promote.ts";
 import { createQueue } from "../../src/queue/queues.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 
 async function jobsOf(sql: Sql, where = sql`true`) {
   return await sql<{ id: string; payload: { n: number }; state: string }[]>`
@@ -18,9 +18,8 @@ async function jobsOf(sql: Sql, where = sql`true`) {
 }
 
 Deno.test("throttle: 20 concurrent enqueues with one key make one job; the rest are its duplicates", async () => {
-  const db = await createTestDatabase({ max: 20 });
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const results = await Promise.all(
       Array.from({ length: 20 }, (_, n) =>
         enqueueJob(sql, {
@@ -47,15 +46,12 @@ Deno.test("throttle: 20 concurrent enqueues with one key make one job; the rest 
     equal(other[0]!.duplicate, false);
     assert(other[0]!.job.id !== jobs[0]!.id);
     deepStrictEqual([other[1]!.duplicate, other[1]!.job.id], [true, other[0]!.job.id]);
-  } finally {
-    await db.drop();
-  }
+  }, { max: 20 });
 });
 
 Deno.test("throttle: the window is time, not the job's life; after it a new job is made", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const t = { key: "user:1", perMs: 300 };
     const first = await enqueueJob(sql, { kind: "k", throttle: t });
     // The first job finishing does not reopen the window.
@@ -67,15 +63,12 @@ Deno.test("throttle: the window is time, not the job's life; after it a new job 
     const later = await enqueueJob(sql, { kind: "k", throttle: t });
     equal(later.duplicate, false);
     assert(later.job.id !== first.job.id);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("debounce: concurrent enqueues make one waiting job; a later one replaces its payload and pushes it back", async () => {
-  const db = await createTestDatabase({ max: 20 });
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const results = await Promise.all(
       Array.from(
         { length: 20 },
@@ -104,15 +97,12 @@ Deno.test("debounce: concurrent enqueues make one waiting job; a later one repla
       n: 99,
     }]);
     assert(last.job.runAt > before.runAt, `${last.job.runAt} > ${before.runAt}`);
-  } finally {
-    await db.drop();
-  }
+  }, { max: 20 });
 });
 
 Deno.test("debounce vs lease: a job a worker leased is never modified, the enqueue makes a new one", async () => {
-  const db = await createTestDatabase({ max: 20 });
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const key = { key: "doc:race", delayMs: 1 };
     // The keyed lease locks no row before its UPDATE: it must re-check the state too.
     await createQueue(sql, "keyed", { keyConcurrency: 5 });
@@ -155,16 +145,15 @@ Deno.test("debounce vs lease: a job a worker leased is never modified, the enque
       await sql`UPDATE sluice.jobs SET state = 'succeeded', finished_at = now()
         WHERE state <> 'succeeded'`;
     }
-    console.log(`debounce vs lease: the lease won ${won.lease}, the enqueue ${won.enqueue} of 60`);
-  } finally {
-    await db.drop();
-  }
+    console.log(
+      `debounce vs lease: the lease won ${won.lease}, the enqueue ${won.enqueue} of 60`,
+    );
+  }, { max: 20 });
 });
 
 Deno.test("throttle and debounce refuse combinations they cannot honour", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const cases = [
       { kind: "k", throttle: { key: "a", perMs: 1000 }, debounce: { key: "a", delayMs: 1000 } },
       { kind: "k", throttle: { key: "a", perMs: 1000 }, idempotencyKey: "x" },
@@ -177,7 +166,5 @@ Deno.test("throttle and debounce refuse combinations they cannot honour", async 
       equal(e?.code, "VALIDATION_FAILED", JSON.stringify(c));
     }
     equal((await jobsOf(sql)).length, 0);
-  } finally {
-    await db.drop();
-  }
+  });
 });

@@ -1,6 +1,6 @@
 import { equal, ok as assert } from "node:assert/strict";
 import { getLeader } from "../../src/maintenance/leader.ts";
-import { createTestDatabase, testDatabaseEnv } from "../_helpers/db.ts";
+import { testDatabaseEnv, withTestDatabase } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
 
 const TTL_MS = 2_000;
@@ -28,52 +28,52 @@ function spawnMaintenance(env: Record<string, string>, id: string) {
 }
 
 Deno.test("two sluice maintenance processes: one leads, the other takes over after kill -9", async () => {
-  const db = await createTestDatabase();
-  const env = testDatabaseEnv(db);
-  const a = spawnMaintenance(env, "m-a");
-  const b = spawnMaintenance(env, "m-b");
-  try {
-    const first = await waitFor(async () => {
-      const l = await getLeader(db.sql);
-      return l?.live ? l : null;
-    }, { timeoutMs: 30_000, what: "a maintenance leader" });
-    const [leader, standby] = first.holder === a.holder ? [a, b] : [b, a];
-    equal(first.holder, leader.holder);
-    // Both run; only one holds the lease: the standby never acquired it.
-    await waitFor(() => standby.lines.some((l) => l.includes("maintenance_started")), {
-      timeoutMs: 30_000,
-      what: "the standby to start",
-    });
-    await waitFor(async () => {
-      const [r] = await db.sql<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM sluice.maintenance_passes WHERE holder = ${leader.holder}`;
-      return r!.n > 0;
-    }, { what: "a pass by the leader" });
-    assert(!standby.lines.some((l) => l.includes("maintenance_leader_acquired")));
+  await withTestDatabase(async (db) => {
+    const env = testDatabaseEnv(db);
+    const a = spawnMaintenance(env, "m-a");
+    const b = spawnMaintenance(env, "m-b");
+    try {
+      const first = await waitFor(async () => {
+        const l = await getLeader(db.sql);
+        return l?.live ? l : null;
+      }, { timeoutMs: 30_000, what: "a maintenance leader" });
+      const [leader, standby] = first.holder === a.holder ? [a, b] : [b, a];
+      equal(first.holder, leader.holder);
+      // Both run; only one holds the lease: the standby never acquired it.
+      await waitFor(() => standby.lines.some((l) => l.includes("maintenance_started")), {
+        timeoutMs: 30_000,
+        what: "the standby to start",
+      });
+      await waitFor(async () => {
+        const [r] = await db.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM sluice.maintenance_passes WHERE holder = ${leader.holder}`;
+        return r!.n > 0;
+      }, { what: "a pass by the leader" });
+      assert(!standby.lines.some((l) => l.includes("maintenance_leader_acquired")));
 
-    leader.child.kill("SIGKILL");
-    const killedAt = Date.now();
-    await leader.child.status;
-    const next = await waitFor(async () => {
-      const l = await getLeader(db.sql);
-      return l?.holder === standby.holder && l.live ? l : null;
-    }, { timeoutMs: 30_000, what: "takeover by the standby" });
-    const took = Date.now() - killedAt;
-    equal(next.term, first.term + 1);
-    // Within the TTL plus the standby's poll (TTL/3) and generous slack for a loaded machine.
-    assert(took < TTL_MS + 8_000, `takeover took ${took} ms`);
+      leader.child.kill("SIGKILL");
+      const killedAt = Date.now();
+      await leader.child.status;
+      const next = await waitFor(async () => {
+        const l = await getLeader(db.sql);
+        return l?.holder === standby.holder && l.live ? l : null;
+      }, { timeoutMs: 30_000, what: "takeover by the standby" });
+      const took = Date.now() - killedAt;
+      equal(next.term, first.term + 1);
+      // Within the TTL plus the standby's poll (TTL/3) and generous slack for a loaded machine.
+      assert(took < TTL_MS + 8_000, `takeover took ${took} ms`);
 
-    standby.child.kill("SIGTERM");
-    equal((await standby.child.status).code, 0);
-    const after = await getLeader(db.sql);
-    assert(after && !after.live, "a graceful stop releases the lease");
-  } finally {
-    for (const p of [a, b]) {
-      try {
-        p.child.kill("SIGKILL");
-      } catch { /* already exited */ }
-      await p.child.status;
+      standby.child.kill("SIGTERM");
+      equal((await standby.child.status).code, 0);
+      const after = await getLeader(db.sql);
+      assert(after && !after.live, "a graceful stop releases the lease");
+    } finally {
+      for (const p of [a, b]) {
+        try {
+          p.child.kill("SIGKILL");
+        } catch { /* already exited */ }
+        await p.child.status;
+      }
     }
-    await db.drop();
-  }
+  });
 });

@@ -9,7 +9,7 @@ import {
 } from "../../src/queue/schedules.ts";
 import { type AlertThresholds, evaluateAlerts, opsAlerts } from "../../src/maintenance/alerts.ts";
 import { createQueue } from "../../src/queue/queues.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 
 const THRESHOLDS: AlertThresholds = {
   staleHeartbeatRatio: 0.5,
@@ -29,9 +29,8 @@ async function firedSlots(sql: Sql): Promise<string[]> {
 }
 
 Deno.test("fireDueSchedules() fires an hourly schedule once per slot across a DST change", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     // 2025-11-02: New York falls back at 02:00 EDT -> 01:00 EST, so the local day has 25 hours.
     const start = new Date("2025-11-02T04:00:00Z"); // 00:00 EDT
     await createSchedule(sql, {
@@ -59,15 +58,12 @@ Deno.test("fireDueSchedules() fires an hourly schedule once per slot across a DS
         "2025-11-02T07:00:00.000Z",
       ],
     );
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("fireDueSchedules() skips a wall time that DST removes and fires the rest once", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     // 02:30 does not exist in Berlin on 2025-03-30 (02:00 CET -> 03:00 CEST).
     const start = new Date("2025-03-28T00:00:00Z");
     await createSchedule(sql, {
@@ -85,15 +81,12 @@ Deno.test("fireDueSchedules() skips a wall time that DST removes and fires the r
       slots.includes("2025-03-28T01:30:00.000Z") && slots.includes("2025-03-31T00:30:00.000Z"),
     );
     assert(slots.length === 3 || slots.length === 4, slots.join(", "));
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("fireDueSchedules() never storms after downtime: skip drops, once runs one job", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const t0 = new Date("2030-01-01T00:00:30Z");
     await createSchedule(sql, { name: "s-skip", cron: "* * * * *", kind: "tick", missed: "skip" }, {
       now: t0,
@@ -121,16 +114,13 @@ Deno.test("fireDueSchedules() never storms after downtime: skip drops, once runs
       "2030-01-01T03:01:00.000Z",
       "2030-01-01T03:01:00.000Z",
     ]);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("createSchedule() validates; pause, resume and delete work", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  const code = (c: string) => (e: unknown) => isSluiceError(e) && e.code === c;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
+    const code = (c: string) => (e: unknown) => isSluiceError(e) && e.code === c;
     await rejects(
       createSchedule(sql, { name: "x", cron: "nope", kind: "k" }),
       code("VALIDATION_FAILED"),
@@ -159,9 +149,7 @@ Deno.test("createSchedule() validates; pause, resume and delete work", async () 
     assert(new Date(resumed.nextSlot!).getTime() > Date.now() - 1_000);
     await deleteSchedule(sql, "x");
     await rejects(deleteSchedule(sql, "x"), code("SCHEDULE_NOT_FOUND"));
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 const nested = (depth: number): Record<string, unknown> => {
@@ -171,9 +159,8 @@ const nested = (depth: number): Record<string, unknown> => {
 };
 
 Deno.test("fireDueSchedules() isolates a schedule that cannot fire; the others keep firing", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const t0 = new Date("2026-03-01T00:00:00Z");
     await createQueue(sql, "gone");
     for (const [name, queue] of [["a-ok", "default"], ["b-gone", "gone"], ["c-deep", "default"]]) {
@@ -222,15 +209,12 @@ Deno.test("fireDueSchedules() isolates a schedule that cannot fire; the others k
     equal(after.get("c-deep")!.failingSince, "2026-03-01T00:01:01.000Z");
     const jobs = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM sluice.jobs`;
     equal(jobs[0]!.n, 3);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("createSchedule() validates the payload like a job's", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const make = (name: string, payload: unknown, queue = "default") =>
       createSchedule(sql, { name, cron: "* * * * *", kind: "tick", queue, payload });
     await rejects(make("deep", nested(150)), (e) => {
@@ -245,7 +229,5 @@ Deno.test("createSchedule() validates the payload like a job's", async () => {
       (e) => isSluiceError(e, "PAYLOAD_TOO_LARGE"),
     );
     equal((await make("fine", nested(100))).name, "fine");
-  } finally {
-    await db.drop();
-  }
+  });
 });

@@ -17,7 +17,8 @@ import { completeJobs, failJob } from "../../src/queue/outcome.ts";
 import { promoteDueJobs } from "../../src/queue/promote.ts";
 import { replayJob } from "../../src/queue/replay.ts";
 import { reapExpiredLeases } from "../../src/queue/rescue.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
+import { waitFor } from "../_helpers/wait.ts";
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -42,9 +43,8 @@ async function dead(sql: Sql, n: number) {
 const inDays = (d: number) => new Date(Date.now() + d * DAY);
 
 Deno.test("archiveSucceededJobs() moves old succeeded jobs and getJob/jobTimeline still find them", async () => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const { sql } = db;
-  try {
     const ids = await succeeded(sql, 7);
     const [failedId] = await dead(sql, 1);
     const replay = await replayJob(sql, ids[0]!);
@@ -64,15 +64,12 @@ Deno.test("archiveSucceededJobs() moves old succeeded jobs and getJob/jobTimelin
     deepStrictEqual(timeline.map((e) => e.event), ["enqueued", "leased", "succeeded", "replayed"]);
     equal(timeline.at(-1)!.detail.newJobId, replay.id);
     equal((await getJob(sql, failedId!)).state, "dead");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("pruneHistory() deletes archive, dead and cancelled history past the horizon only", async () => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const { sql } = db;
-  try {
     await succeeded(sql, 3);
     await dead(sql, 2);
     await enqueueJobs(sql, [{ kind: "waiting" }]);
@@ -111,15 +108,12 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
     });
     const [{ n }] = await sql<[{ n: number }]>`SELECT count(*)::int AS n FROM sluice.jobs`;
     equal(n, 1); // the unfinished job is never pruned
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("scrubPayloads() blanks old finished payloads and keeps the metadata", async () => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const { sql } = db;
-  try {
     const [a, b] = await succeeded(sql, 2, { card: "4111 1111" });
     const [d] = await dead(sql, 1);
     await enqueueJobs(sql, [{ kind: "later", payload: { keep: true } }]);
@@ -137,30 +131,24 @@ Deno.test("scrubPayloads() blanks old finished payloads and keeps the metadata",
       [{ p: unknown }]
     >`SELECT payload AS p FROM sluice.jobs WHERE kind = 'later'`;
     deepStrictEqual(p, { keep: true });
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("reapExpiredLeases() and promoteDueJobs() follow an injected clock", async () => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const { sql } = db;
-  try {
     await enqueueJobs(sql, [{ kind: "a" }, { kind: "b", delayMs: HOUR }]);
     await leaseJobs(sql, { queue: "default", workerId: "w", max: 1, leaseMs: 30_000 });
     equal((await reapExpiredLeases(sql, { now: new Date(Date.now() + 10_000) })).reaped, 0);
     equal((await reapExpiredLeases(sql, { now: new Date(Date.now() + 60_000) })).reaped, 1);
     equal((await promoteDueJobs(sql, { now: new Date(Date.now() + 60_000) })).promoted, 0);
     equal((await promoteDueJobs(sql, { now: new Date(Date.now() + 2 * HOUR) })).promoted, 1);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("acquireLeadership() admits one holder until its lease expires", async () => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const { sql } = db;
-  try {
     const t0 = new Date();
     const at = (ms: number) => new Date(t0.getTime() + ms);
     const a = await acquireLeadership(sql, "a", 15_000, { now: t0 });
@@ -179,9 +167,7 @@ Deno.test("acquireLeadership() admits one holder until its lease expires", async
     const back = await acquireLeadership(sql, "a", 15_000);
     assert(back.leader);
     equal(back.term, 3);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 const THRESHOLDS = {
@@ -196,7 +182,7 @@ const THRESHOLDS = {
 };
 
 Deno.test("evaluateAlerts() fires and resolves, with state, events, log lines and ops views", async (t) => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const { sql } = db;
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({ write: (l) => lines.push(JSON.parse(l)) });
@@ -204,7 +190,6 @@ Deno.test("evaluateAlerts() fires and resolves, with state, events, log lines an
   const t0 = Date.now() + 10_000;
   const at = (min: number) => new Date(t0 + min * 60_000);
   const firing = async () => (await opsAlerts(sql)).firing.map((a) => `${a.name}:${a.subject}`);
-  try {
     await t.step(
       "success rate must hold 30 minutes (counted from sluice.alerts), DLQ growth fires at once",
       async () => {
@@ -290,19 +275,23 @@ Deno.test("evaluateAlerts() fires and resolves, with state, events, log lines an
       deepStrictEqual(snap.signing, { configured: true, count: 2 });
       equal(snap.maintenance.leader, null);
     });
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("checkTableHealth() warns about a transaction pinning the xmin horizon", async () => {
-  const db = await createTestDatabase();
-  try {
+  await withTestDatabase(async (db) => {
     const held = await db.sql.reserve();
     try {
       await held`BEGIN ISOLATION LEVEL REPEATABLE READ`;
       await held`SELECT count(*) FROM sluice.jobs`;
-      await new Promise((r) => setTimeout(r, 30));
+      const [{ pid }] = await held<[{ pid: number }]>`SELECT pg_backend_pid() AS pid`;
+      // Until the transaction is older than the 10 ms threshold (by the database's clock).
+      await waitFor(async () => {
+        const [r] = await db.sql<{ old: boolean }[]>`
+          SELECT now() - xact_start > interval '10 milliseconds' AS old
+          FROM pg_stat_activity WHERE pid = ${pid}`;
+        return r?.old;
+      }, { what: "the held transaction to pass the xmin threshold" });
       const h = await checkTableHealth(db.sql, { xminHorizonMs: 10, deadTupleRatio: 0.2 });
       equal(h.warnings.length, 1, JSON.stringify(h));
       assert(h.warnings[0]!.includes("held back vacuum"), h.warnings[0]);
@@ -315,20 +304,17 @@ Deno.test("checkTableHealth() warns about a transaction pinning the xmin horizon
     }
     const ok = await checkTableHealth(db.sql, { xminHorizonMs: 10, deadTupleRatio: 0.2 });
     deepStrictEqual(ok.warnings, []);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("runMaintenancePass() logs the alerts pass at info only when an alert fires or resolves", async () => {
-  const db = await createTestDatabase();
+  await withTestDatabase(async (db) => {
   const lines: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", write: (l) => lines.push(JSON.parse(l)) });
   const { config } = requireConfig({ DATABASE_URL: db.url });
   const services = maintenanceServices(config).filter((s) => s.name === "alerts");
   const passLevels = () =>
     lines.splice(0).filter((l) => l.msg === "maintenance_pass").map((l) => l.level);
-  try {
     const pass = () => runMaintenancePass(db.sql, services, { log, holder: "t" });
     await pass();
     await pass();
@@ -338,7 +324,5 @@ Deno.test("runMaintenancePass() logs the alerts pass at info only when an alert 
     deepStrictEqual(passLevels(), ["info"], "dlq_growth fired");
     await pass();
     deepStrictEqual(passLevels(), ["debug"], "still firing, nothing changed");
-  } finally {
-    await db.drop();
-  }
+  });
 });

@@ -3,7 +3,7 @@ import { alertThresholds, evaluateAlerts, opsAlerts } from "../../src/maintenanc
 import { requireConfig } from "../../src/config/load.ts";
 import { hotTableVacuum } from "../../src/maintenance/vacuum.ts";
 import { createLogger } from "../../src/obs/log.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 
 /** The table's counters as the next statement sees them (own changes flushed first). */
 async function stats(sql: Sql) {
@@ -16,10 +16,9 @@ async function stats(sql: Sql) {
 
 Deno.test("the vacuum service vacuums sluice.jobs in the background once enough tuples are dead", async () => {
   // One connection, so the statistics flushed by the test are the ones the service reads.
-  const db = await createTestDatabase({ max: 1 });
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger({ write: (l) => lines.push(JSON.parse(l)) });
-  try {
+  await withTestDatabase(async (db) => {
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ write: (l) => lines.push(JSON.parse(l)) });
     const vacuum = hotTableVacuum({ minDead: 200, deadPerLive: 0.5 });
     // Only the service vacuums here: an autovacuum visit would race the counts below.
     await db.sql`ALTER TABLE sluice.jobs SET (autovacuum_enabled = false)`;
@@ -41,14 +40,11 @@ Deno.test("the vacuum service vacuums sluice.jobs in the background once enough 
     const done = lines.find((l) => l.msg === "jobs_vacuumed");
     ok(done, "logs jobs_vacuumed");
     ok((done.dead_tuples as number) >= 400);
-  } finally {
-    await db.drop();
-  }
+  }, { max: 1 });
 });
 
 Deno.test("a table_health alert for dead tuples fires only once the ratio has held for 5 minutes", async () => {
-  const db = await createTestDatabase({ max: 1 });
-  try {
+  await withTestDatabase(async (db) => {
     await db.sql`ALTER TABLE sluice.jobs SET (autovacuum_enabled = false)`;
     await db.sql`
       INSERT INTO sluice.jobs (queue, kind, payload, state, max_attempts)
@@ -66,7 +62,5 @@ Deno.test("a table_health alert for dead tuples fires only once the ratio has he
     equal((await evaluateAlerts(db.sql, thresholds, { now: at(4) })).fired, 0);
     equal((await evaluateAlerts(db.sql, thresholds, { now: at(5) })).fired, 1);
     ok(await firing(), "firing once the ratio held for 5 minutes");
-  } finally {
-    await db.drop();
-  }
+  }, { max: 1 });
 });

@@ -12,7 +12,7 @@ import { versionInfo } from "../../src/version.ts";
 import { enqueueJobs } from "../../src/queue/enqueue.ts";
 import { createQueue } from "../../src/queue/queues.ts";
 import { Worker } from "../../src/worker/worker.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { parsePrometheus, valueOf } from "./_prom_parser.ts";
 
@@ -64,79 +64,85 @@ Deno.test("render() escapes label values and writes cumulative histograms that p
 });
 
 Deno.test("Prometheus output has every DESIGN.md series with sensible values after a workload", async () => {
-  const db = await createTestDatabase();
-  const registry = new Registry();
-  const metrics = createWorkerMetrics(registry);
-  const gauges = new DbGauges(db.sql, metrics.series, 0);
-  registry.onCollect(() => gauges.apply());
-  const w = new Worker({
-    sql: db.sql,
-    workerId: "metrics-w1",
-    queues: null,
-    concurrency: 10,
-    leaseMs: 30_000,
-    pollMs: 50,
-    shutdownGraceMs: 2_000,
-    onAttempt: metrics.onAttempt,
+  await withTestDatabase(async (db) => {
+    const registry = new Registry();
+    const metrics = createWorkerMetrics(registry);
+    const gauges = new DbGauges(db.sql, metrics.series, 0);
+    registry.onCollect(() => gauges.apply());
+    const w = new Worker({
+      sql: db.sql,
+      workerId: "metrics-w1",
+      queues: null,
+      concurrency: 10,
+      leaseMs: 30_000,
+      pollMs: 50,
+      shutdownGraceMs: 2_000,
+      onAttempt: metrics.onAttempt,
+    });
+    metrics.attach(w);
+    try {
+      await createQueue(db.sql, "fast", { backoff: { baseMs: 1, maxMs: 2 }, maxAttempts: 2 });
+      await w.start();
+      await enqueueJobs(db.sql, [
+        ...Array.from({ length: 20 }, () => ({ queue: "fast", kind: "sluice.noop" })),
+        { queue: "fast", kind: "sluice.fail" }, // fails twice: one retry, then dead
+      ]);
+      await waitFor(async () => {
+        const [r] = await db.sql<[{ n: number }]>`
+          SELECT count(*)::int AS n FROM sluice.jobs WHERE state IN ('succeeded', 'dead')`;
+        return r.n === 21;
+      }, { what: "21 finished jobs" });
+      await waitFor(() =>
+        metrics.series.jobsProcessed.get({ queue: "fast", status: "dead" }) === 1
+      );
+      // The api's middleware records requests; here we stand in for it.
+      metrics.series.httpRequests.inc({ route: "/v1/jobs", status: "201" });
+      metrics.series.httpDuration.observe({ route: "/v1/jobs" }, 0.004);
+      await countFinishedJobs(db.sql);
+      await evaluateAlerts(db.sql, THRESHOLDS);
+
+      const fam = parsePrometheus(await exposition(registry));
+      for (const name of DESIGN_SERIES) assert(fam.has(name), `missing ${name}`);
+      equal(
+        valueOf(fam, "sluice_jobs_processed_total", { queue: "fast", status: "succeeded" }),
+        20,
+      );
+      equal(valueOf(fam, "sluice_jobs_processed_total", { queue: "fast", status: "failed" }), 1);
+      equal(valueOf(fam, "sluice_jobs_processed_total", { queue: "fast", status: "dead" }), 1);
+      equal(valueOf(fam, "sluice_job_retries_total", { queue: "fast" }), 1);
+      equal(valueOf(fam, "sluice_job_duration_seconds_count", { queue: "fast" }), 22);
+      equal(valueOf(fam, "sluice_job_wait_seconds_count", { queue: "fast" }), 22);
+      const waitSum = valueOf(fam, "sluice_job_wait_seconds_sum", { queue: "fast" })!;
+      assert(waitSum >= 0 && waitSum < 60, `wait sum ${waitSum}`);
+      equal(valueOf(fam, "sluice_queue_depth", { queue: "fast", state: "succeeded" }), 20);
+      equal(valueOf(fam, "sluice_queue_depth", { queue: "fast", state: "dead" }), 1);
+      equal(valueOf(fam, "sluice_queue_depth", { queue: "fast", state: "available" }), 0);
+      equal(valueOf(fam, "sluice_queue_depth", { queue: "default", state: "available" }), 0);
+      equal(valueOf(fam, "sluice_dlq_depth", { queue: "fast" }), 1);
+      equal(valueOf(fam, "sluice_workers"), 1);
+      equal(valueOf(fam, "sluice_alert_firing", { alert: "dlq_growth" }), 1);
+      equal(valueOf(fam, "sluice_alert_firing", { alert: "stale_heartbeat_ratio" }), 0);
+      assert(
+        valueOf(fam, "sluice_db_query_duration_seconds_count", { op: "metrics_gauges" })! >= 1,
+      );
+      equal(valueOf(fam, "sluice_http_requests_total", { route: "/v1/jobs", status: "201" }), 1);
+      equal(valueOf(fam, "sluice_worker_in_flight"), 0);
+      equal(valueOf(fam, "sluice_worker_last_lease_queue", { queue: "fast" }), 1);
+
+      const snap = await metricsSnapshot(db.sql, { registry });
+      equal(snap.runnableQueueDepth, 0);
+      assert(snap.jobsPerSec > 0, `jobsPerSec ${snap.jobsPerSec}`);
+      equal(snap.retryRate, Number((1 / 21).toFixed(4)));
+      deepStrictEqual(snap.alertsFiring, ["dlq_growth"]);
+      equal(snap.queues.fast!.dlqDepth, 1);
+    } finally {
+      await w.stop();
+    }
   });
-  metrics.attach(w);
-  try {
-    await createQueue(db.sql, "fast", { backoff: { baseMs: 1, maxMs: 2 }, maxAttempts: 2 });
-    await w.start();
-    await enqueueJobs(db.sql, [
-      ...Array.from({ length: 20 }, () => ({ queue: "fast", kind: "sluice.noop" })),
-      { queue: "fast", kind: "sluice.fail" }, // fails twice: one retry, then dead
-    ]);
-    await waitFor(async () => {
-      const [r] = await db.sql<[{ n: number }]>`
-        SELECT count(*)::int AS n FROM sluice.jobs WHERE state IN ('succeeded', 'dead')`;
-      return r.n === 21;
-    }, { what: "21 finished jobs" });
-    await waitFor(() => metrics.series.jobsProcessed.get({ queue: "fast", status: "dead" }) === 1);
-    // The api's middleware records requests; here we stand in for it.
-    metrics.series.httpRequests.inc({ route: "/v1/jobs", status: "201" });
-    metrics.series.httpDuration.observe({ route: "/v1/jobs" }, 0.004);
-    await countFinishedJobs(db.sql);
-    await evaluateAlerts(db.sql, THRESHOLDS);
-
-    const fam = parsePrometheus(await exposition(registry));
-    for (const name of DESIGN_SERIES) assert(fam.has(name), `missing ${name}`);
-    equal(valueOf(fam, "sluice_jobs_processed_total", { queue: "fast", status: "succeeded" }), 20);
-    equal(valueOf(fam, "sluice_jobs_processed_total", { queue: "fast", status: "failed" }), 1);
-    equal(valueOf(fam, "sluice_jobs_processed_total", { queue: "fast", status: "dead" }), 1);
-    equal(valueOf(fam, "sluice_job_retries_total", { queue: "fast" }), 1);
-    equal(valueOf(fam, "sluice_job_duration_seconds_count", { queue: "fast" }), 22);
-    equal(valueOf(fam, "sluice_job_wait_seconds_count", { queue: "fast" }), 22);
-    const waitSum = valueOf(fam, "sluice_job_wait_seconds_sum", { queue: "fast" })!;
-    assert(waitSum >= 0 && waitSum < 60, `wait sum ${waitSum}`);
-    equal(valueOf(fam, "sluice_queue_depth", { queue: "fast", state: "succeeded" }), 20);
-    equal(valueOf(fam, "sluice_queue_depth", { queue: "fast", state: "dead" }), 1);
-    equal(valueOf(fam, "sluice_queue_depth", { queue: "fast", state: "available" }), 0);
-    equal(valueOf(fam, "sluice_queue_depth", { queue: "default", state: "available" }), 0);
-    equal(valueOf(fam, "sluice_dlq_depth", { queue: "fast" }), 1);
-    equal(valueOf(fam, "sluice_workers"), 1);
-    equal(valueOf(fam, "sluice_alert_firing", { alert: "dlq_growth" }), 1);
-    equal(valueOf(fam, "sluice_alert_firing", { alert: "stale_heartbeat_ratio" }), 0);
-    assert(valueOf(fam, "sluice_db_query_duration_seconds_count", { op: "metrics_gauges" })! >= 1);
-    equal(valueOf(fam, "sluice_http_requests_total", { route: "/v1/jobs", status: "201" }), 1);
-    equal(valueOf(fam, "sluice_worker_in_flight"), 0);
-    equal(valueOf(fam, "sluice_worker_last_lease_queue", { queue: "fast" }), 1);
-
-    const snap = await metricsSnapshot(db.sql, { registry });
-    equal(snap.runnableQueueDepth, 0);
-    assert(snap.jobsPerSec > 0, `jobsPerSec ${snap.jobsPerSec}`);
-    equal(snap.retryRate, Number((1 / 21).toFixed(4)));
-    deepStrictEqual(snap.alertsFiring, ["dlq_growth"]);
-    equal(snap.queues.fast!.dlqDepth, 1);
-  } finally {
-    await w.stop();
-    await db.drop();
-  }
 });
 
 Deno.test("readDbGauges() counts unfinished states live and oldest available age", async () => {
-  const db = await createTestDatabase();
-  try {
+  await withTestDatabase(async (db) => {
     await enqueueJobs(db.sql, [
       { kind: "a" },
       { kind: "b" },
@@ -148,9 +154,7 @@ Deno.test("readDbGauges() counts unfinished states live and oldest available age
     equal(q.counts.available, 2);
     equal(q.counts.scheduled, 1);
     assert(q.oldestAvailableSeconds! >= 89 && q.oldestAvailableSeconds! < 120);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("startWorkerServer() serves /healthz and /metrics/prom and survives a port in use", async () => {

@@ -5,7 +5,7 @@
  */
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { ROUTES, STATES } from "../../static/client.js";
-import { createTestApi } from "../api/_app.ts";
+import { withTestApi } from "../api/_app.ts";
 
 // deno-lint-ignore no-explicit-any
 type Schema = any;
@@ -25,8 +25,7 @@ function successSchema(op: Schema): Schema {
 }
 
 Deno.test("the ops page client and the API agree on routes and fields", async (t) => {
-  const api = await createTestApi();
-  try {
+  await withTestApi(async (api) => {
     const spec = (await api.call("GET", "/v1/openapi.json", { as: null })).body;
 
     await t.step("every route and field the page reads is in the OpenAPI document", () => {
@@ -67,7 +66,5 @@ Deno.test("the ops page client and the API agree on routes and fields", async (t
       }
       assert(checked >= 10, `${checked} read routes checked`);
     });
-  } finally {
-    await api.close();
-  }
+  });
 });

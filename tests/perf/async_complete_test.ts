@@ -2,12 +2,11 @@ import { deepStrictEqual, equal } from "node:assert/strict";
 import { enqueueJobs } from "../../src/queue/enqueue.ts";
 import { leaseJobs } from "../../src/queue/lease.ts";
 import { completeJobs } from "../../src/queue/outcome.ts";
-import { createTestDatabase } from "../_helpers/db.ts";
+import { withTestDatabase } from "../_helpers/db.ts";
 
 Deno.test("completeJobs({ asyncCommit }) stays fenced and leaves the session setting alone", async () => {
-  const db = await createTestDatabase({ max: 1 });
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await enqueueJobs(sql, [{ kind: "k" }, { kind: "k" }]);
     const jobs = await leaseJobs(sql, { queue: "default", workerId: "w", max: 2, leaseMs: 30_000 });
     equal(jobs.length, 2);
@@ -23,7 +22,5 @@ Deno.test("completeJobs({ asyncCommit }) stays fenced and leaves the session set
     equal(after, before);
     const states = await sql<{ state: string }[]>`SELECT state FROM sluice.jobs ORDER BY id`;
     deepStrictEqual(states.map((r) => r.state), ["succeeded", "running"]);
-  } finally {
-    await db.drop();
-  }
+  }, { max: 1 });
 });

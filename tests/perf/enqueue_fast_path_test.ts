@@ -3,14 +3,14 @@ import { enqueueJob, enqueueJobs } from "../../src/queue/enqueue.ts";
 import { Engine } from "../../src/queue/engine.ts";
 import { getJob } from "../../src/queue/inspect.ts";
 import { createQueue } from "../../src/queue/queues.ts";
-import { createTestDatabase } from "../_helpers/db.ts";
+import { withTestDatabase } from "../_helpers/db.ts";
 
 Deno.test("enqueueJobs() with a cached queue still obeys a policy changed behind its back", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  const { policies } = new Engine(sql);
-  const enqueue = (input: Parameters<typeof enqueueJob>[1]) => enqueueJob(sql, input, { policies });
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
+    const { policies } = new Engine(sql);
+    const enqueue = (input: Parameters<typeof enqueueJob>[1]) =>
+      enqueueJob(sql, input, { policies });
     await createQueue(sql, "mail");
     const first = await enqueue({ queue: "mail", kind: "k", payload: { a: 1 } });
     equal(first.job.maxAttempts, 5);
@@ -38,15 +38,12 @@ Deno.test("enqueueJobs() with a cached queue still obeys a policy changed behind
     );
     const [{ n }] = await sql<[{ n: number }]>`SELECT count(*)::int AS n FROM sluice.jobs`;
     equal(n, 3);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("enqueueJobs() returns the same Job resource as reading the job back", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const results = await enqueueJobs(sql, [
       { kind: "a", payload: { z: 1, a: [1, "two"], d: new Date(0) }, tags: ["t"], priority: 5 },
       { kind: "b", delayMs: 60_000, idempotencyKey: "k1", timeoutMs: 1_000, createdBy: "me" },
@@ -56,7 +53,5 @@ Deno.test("enqueueJobs() returns the same Job resource as reading the job back",
     deepStrictEqual(results[2]!.job, results[1]!.job);
     for (const r of results) deepStrictEqual(r.job, await getJob(sql, r.job.id));
     equal(results[1]!.job.state, "scheduled");
-  } finally {
-    await db.drop();
-  }
+  });
 });

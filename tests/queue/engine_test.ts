@@ -17,7 +17,7 @@ import { createQueue, setQueuePaused, updateQueuePolicy } from "../../src/queue/
 import { replayJob, retryJob } from "../../src/queue/replay.ts";
 import { reapExpiredLeases } from "../../src/queue/rescue.ts";
 import { registerWorker } from "../../src/queue/workers.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 
 const lease = (sql: Sql, queue = "default", max = 10, leaseMs = 30_000, workerId = "w1") =>
   leaseJobs(sql, { queue, workerId, max, leaseMs });
@@ -26,6 +26,9 @@ async function count(sql: Sql, where = sql`true`): Promise<number> {
   const [r] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM sluice.jobs WHERE ${where}`;
   return r!.n;
 }
+
+/** A reaper clock `ms` past now, past every short lease a test takes, so no test sleeps. */
+const later = (ms = 60_000) => new Date(Date.now() + ms);
 
 async function expectCode(p: Promise<unknown>, code: string) {
   await rejects(p, (e) => {
@@ -36,9 +39,8 @@ async function expectCode(p: Promise<unknown>, code: string) {
 }
 
 Deno.test("enqueueJobs() validates everything before writing anything", async (t) => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const cases: [string, Parameters<typeof enqueueJob>[1], string][] = [
       ["bad queue name", { queue: "Bad Queue", kind: "k" }, "INVALID_QUEUE_NAME"],
       ["unknown queue", { queue: "nope", kind: "k" }, "QUEUE_NOT_FOUND"],
@@ -63,14 +65,11 @@ Deno.test("enqueueJobs() validates everything before writing anything", async (t
       });
     }
     equal(await count(sql), 0);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("enqueueJobs() stores payloads byte-exact, including SQL metacharacters and unicode", async () => {
-  const db = await createTestDatabase();
-  try {
+  await withTestDatabase(async (db) => {
     const payload = {
       s: "'; DROP TABLE sluice.jobs; --",
       u: "zażółć 🐟 \u2028 ñ",
@@ -86,14 +85,11 @@ Deno.test("enqueueJobs() stores payloads byte-exact, including SQL metacharacter
     deepStrictEqual(back.tags, tags);
     deepStrictEqual(job.tags, tags);
     equal(back.state, "available");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("enqueueJobs() inserts a batch of 10,000 in one statement, in input order", async () => {
-  const db = await createTestDatabase();
-  try {
+  await withTestDatabase(async (db) => {
     const inputs = Array.from(
       { length: 10_000 },
       (_, i) => ({ kind: "sluice.noop", payload: { i } }),
@@ -106,15 +102,12 @@ Deno.test("enqueueJobs() inserts a batch of 10,000 in one statement, in input or
       enqueueJobs(db.sql, inputs.concat([{ kind: "x", payload: { i: -1 } }])),
       "BATCH_TOO_LARGE",
     );
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("enqueueJob() with an idempotency key returns the unfinished first job as a duplicate", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const a = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42" });
     const b = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42" });
     equal(a.duplicate, false);
@@ -138,14 +131,11 @@ Deno.test("enqueueJob() with an idempotency key returns the unfinished first job
     const c = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42" });
     equal(c.duplicate, false);
     assert(c.job.id !== a.job.id);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("enqueueJob() inside the caller's transaction rolls back with it", async () => {
-  const db = await createTestDatabase();
-  try {
+  await withTestDatabase(async (db) => {
     await rejects(db.sql.begin(async (tx) => {
       await enqueueJob(tx, { kind: "k" });
       throw new Error("caller failed");
@@ -153,15 +143,12 @@ Deno.test("enqueueJob() inside the caller's transaction rolls back with it", asy
     equal(await count(db.sql), 0);
     await db.sql.begin((tx) => enqueueJob(tx, { kind: "k" }));
     equal(await count(db.sql), 1);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("leaseJobs() hands out by priority, then run_at, then id, and skips paused queues", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const [low, high, mid] = await enqueueJobs(sql, [
       { kind: "k", priority: 0 },
       { kind: "k", priority: 10 },
@@ -176,15 +163,12 @@ Deno.test("leaseJobs() hands out by priority, then run_at, then id, and skips pa
     const [last] = await lease(sql);
     equal(last!.id, low!.job.id);
     assert(BigInt(last!.fencingToken) > BigInt(jobs[1]!.fencingToken), "fencing numbers grow");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("leaseJobs() from two concurrent workers never hands out the same attempt", async () => {
-  const db = await createTestDatabase({ max: 10 });
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await enqueueJobs(sql, Array.from({ length: 2_000 }, () => ({ kind: "k" })));
     const seen = new Map<string, string>();
     const worker = async (name: string) => {
@@ -201,19 +185,15 @@ Deno.test("leaseJobs() from two concurrent workers never hands out the same atte
     await Promise.all(["a", "b", "c", "d"].map(worker));
     equal(seen.size, 2_000);
     equal(await count(sql, sql`state = 'succeeded'`), 2_000);
-  } finally {
-    await db.drop();
-  }
+  }, { max: 10 });
 });
 
 Deno.test("completeJob() with a stale fence is refused and changes nothing", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await enqueueJob(sql, { kind: "k" });
     const [first] = await lease(sql, "default", 1, 1);
-    await new Promise((r) => setTimeout(r, 20));
-    equal((await reapExpiredLeases(sql)).reaped, 1);
+    equal((await reapExpiredLeases(sql, { now: later() })).reaped, 1);
     const [second] = await lease(sql, "default", 1);
     equal(second!.attempt, 2);
     await expectCode(completeJob(sql, first!), "STALE_LEASE");
@@ -228,15 +208,12 @@ Deno.test("completeJob() with a stale fence is refused and changes nothing", asy
     equal(job.state, "succeeded");
     equal(job.errors.length, 1);
     equal(job.errors[0]!.code, "LEASE_EXPIRED");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("failJob() retries with backoff, then dead-letters with every attempt's error", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const { job } = await enqueueJob(sql, { kind: "k", maxAttempts: 2 });
     const [a1] = await lease(sql);
     const r1 = await failJob(sql, a1!, { code: "BOOM", message: "first", workerId: "w1" }, 60_000);
@@ -270,41 +247,39 @@ Deno.test("failJob() retries with backoff, then dead-letters with every attempt'
     );
     equal((await getJob(sql, p.id)).state, "dead");
     equal((await explainJob(sql, tmo.id)).explain.code, "DEAD_TIMEOUT");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("reapExpiredLeases() returns expired jobs, or dead-letters them on their last attempt", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const [again, last] = await enqueueJobs(sql, [{ kind: "k", maxAttempts: 3 }, {
       kind: "k",
       maxAttempts: 1,
     }]);
-    await lease(sql, "default", 10, 300);
+    // A long lease and an injected reaper clock: "before expiry" holds however slow the
+    // machine is, and "after" needs no sleep.
+    await lease(sql, "default", 10, 60_000);
     equal((await reapExpiredLeases(sql)).reaped, 0, "nothing before expiry");
-    await new Promise((r) => setTimeout(r, 320));
-    deepStrictEqual(await reapExpiredLeases(sql), { reaped: 2, dead: 1 });
+    deepStrictEqual(await reapExpiredLeases(sql, { now: later(120_000) }), { reaped: 2, dead: 1 });
     equal((await getJob(sql, again!.job.id)).state, "available");
     const d = await getJob(sql, last!.job.id);
     equal(d.state, "dead");
     equal(d.deadReason, "DEAD_LEASE_EXPIRED");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("completeJobs() racing the reaper never reverts a success", async () => {
-  const db = await createTestDatabase({ max: 6 });
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     for (let round = 0; round < 20; round++) {
       await enqueueJobs(sql, Array.from({ length: 50 }, () => ({ kind: "k", maxAttempts: 5 })));
       const jobs = await lease(sql, "default", 50, 5);
-      await new Promise((r) => setTimeout(r, 6));
-      const [done] = await Promise.all([completeJobs(sql, jobs), reapExpiredLeases(sql)]);
+      // The reaper sees every lease as expired (its clock injected) while the completion runs.
+      const [done] = await Promise.all([
+        completeJobs(sql, jobs),
+        reapExpiredLeases(sql, { now: later() }),
+      ]);
       const rows = await sql<{ id: string; state: string }[]>`
         SELECT id::text, state FROM sluice.jobs WHERE id = ANY(${jobs.map((j) => j.id)})`;
       for (const r of rows) {
@@ -313,15 +288,12 @@ Deno.test("completeJobs() racing the reaper never reverts a success", async () =
       }
       await sql`UPDATE sluice.jobs SET state = 'cancelled' WHERE state = 'available'`;
     }
-  } finally {
-    await db.drop();
-  }
+  }, { max: 6 });
 });
 
 Deno.test("scheduled jobs wait for run_at and are promoted when due", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const { job } = await enqueueJob(sql, { kind: "k", delayMs: 60_000 });
     equal(job.state, "scheduled");
     equal((await explainJob(sql, job.id)).explain.code, "SCHEDULED_FOR_LATER");
@@ -330,15 +302,12 @@ Deno.test("scheduled jobs wait for run_at and are promoted when due", async () =
     await sql`UPDATE sluice.jobs SET run_at = now() WHERE id = ${job.id}`;
     equal((await promoteDueJobs(sql)).promoted, 1);
     equal((await lease(sql)).length, 1);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("cancelJob() ends waiting jobs and marks running ones", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const [a, b] = await enqueueJobs(sql, [{ kind: "k", priority: 1 }, { kind: "k" }]);
     const [running] = await lease(sql, "default", 1);
     equal(running!.id, a!.job.id);
@@ -351,15 +320,12 @@ Deno.test("cancelJob() ends waiting jobs and marks running ones", async () => {
     assert(hb.cancelRequested.has(a!.job.id));
     await expectCode(cancelJob(sql, b!.job.id), "NOT_CANCELLABLE");
     await expectCode(cancelJob(sql, "999999"), "JOB_NOT_FOUND");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("retryJob() and replayJob() create a linked new job and leave the original untouched", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const { job } = await enqueueJob(sql, { kind: "k", payload: { x: 1 }, maxAttempts: 1 });
     await expectCode(retryJob(sql, job.id), "NOT_RETRYABLE");
     const [a] = await lease(sql);
@@ -386,15 +352,12 @@ Deno.test("retryJob() and replayJob() create a linked new job and leave the orig
     equal(replayed.retryOf, again.id);
     await expectCode(retryJob(sql, again.id), "NOT_RETRYABLE");
     deepStrictEqual((await listJobs(sql, { retryOf: job.id })).jobs.map((j) => j.id), [again.id]);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("releaseJobs() gives the attempt back without counting it", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await enqueueJob(sql, { kind: "k" });
     const [a] = await lease(sql);
     equal((await releaseJobs(sql, [a!])).size, 1);
@@ -402,15 +365,12 @@ Deno.test("releaseJobs() gives the attempt back without counting it", async () =
     equal(b!.attempt, 1);
     assert(BigInt(b!.fencingToken) > BigInt(a!.fencingToken));
     assert(b!.leaseToken !== a!.leaseToken);
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("listJobs() filters and paginates with a cursor", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await createQueue(sql, "emails");
     await enqueueJobs(
       sql,
@@ -435,15 +395,12 @@ Deno.test("listJobs() filters and paginates with a cursor", async () => {
     deepStrictEqual(ids, [...ids].sort((x, y) => Number(y) - Number(x)));
     equal((await listJobs(sql, { kind: "b", tag: "n:0" })).jobs.length, 2);
     await expectCode(listJobs(sql, { state: "bogus" as never }), "VALIDATION_FAILED");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("explainJob() names paused queues, missing workers, concurrency limits and leases", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await createQueue(sql, "limited", { concurrency: 1 });
     const [a, b] = await enqueueJobs(sql, [{ queue: "limited", kind: "k" }, {
       queue: "limited",
@@ -474,15 +431,12 @@ Deno.test("explainJob() names paused queues, missing workers, concurrency limits
     await updateQueuePolicy(sql, "limited", { concurrency: null });
     await setQueuePaused(sql, "limited", true);
     equal((await explainJob(sql, waiting.job.id)).explain.code, "QUEUE_PAUSED");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("leaseJobs() enforces a queue's start rate across workers", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     await createQueue(sql, "slow", { rateLimit: { count: 3, perMs: 60_000 } });
     await enqueueJobs(sql, Array.from({ length: 10 }, () => ({ queue: "slow", kind: "k" })));
     const opts = {
@@ -510,15 +464,12 @@ Deno.test("leaseJobs() enforces a queue's start rate across workers", async () =
       metricsAddr: null,
     });
     equal((await explainJob(sql, rest!.id)).explain.code, "RATE_LIMITED");
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 Deno.test("enqueueJobs() keeps idempotency keys in their owner's scope", async () => {
-  const db = await createTestDatabase();
-  const { sql } = db;
-  try {
+  await withTestDatabase(async (db) => {
+    const { sql } = db;
     const shared = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42" });
     const a = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42", owner: "shopA" });
     const b = await enqueueJob(sql, { kind: "k", idempotencyKey: "order-42", owner: "shopB" });
@@ -537,7 +488,5 @@ Deno.test("enqueueJobs() keeps idempotency keys in their owner's scope", async (
       [shared.job.id, b.job.id, again[2]!.job.id, again[2]!.job.id],
     );
     await expectCode(enqueueJob(sql, { kind: "k", owner: "x".repeat(256) }), "VALIDATION_FAILED");
-  } finally {
-    await db.drop();
-  }
+  });
 });

@@ -1,10 +1,9 @@
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
 import { jobThroughput } from "../../src/queue/throughput.ts";
-import { createTestDatabase } from "../_helpers/db.ts";
+import { withTestDatabase } from "../_helpers/db.ts";
 
 Deno.test("jobThroughput() counts finished jobs and failed attempts per minute", async () => {
-  const db = await createTestDatabase();
-  try {
+  await withTestDatabase(async (db) => {
     const { sql } = db;
     const empty = await jobThroughput(sql);
     deepEqual(empty.buckets, []);
@@ -28,7 +27,5 @@ Deno.test("jobThroughput() counts finished jobs and failed attempts per minute",
     assert(t.buckets.every((b) => new Date(b.at).getUTCSeconds() === 0));
     const bounded = await jobThroughput(sql, { scanLimit: 2 });
     equal(bounded.scanned, 2);
-  } finally {
-    await db.drop();
-  }
+  });
 });

@@ -10,7 +10,7 @@ import { JobFailure } from "../../src/worker/failure.ts";
 import { handlerMap } from "../../src/worker/handlers.ts";
 import { Heartbeat } from "../../src/worker/heartbeat.ts";
 import { Worker, type WorkerOptions } from "../../src/worker/worker.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
@@ -102,65 +102,64 @@ Deno.test("checkDeadlines: a lease that runs out first loses the attempt; a time
 });
 
 Deno.test("a worker's attempt times out at its timeout by the injected clock, not a millisecond before", async () => {
-  const db = await createTestDatabase();
-  const clock = new FakeClock();
-  const b = blocking();
-  const w = worker(db.sql, clock, { handlers: b.handlers });
-  try {
-    await w.start();
-    const { job } = await enqueueJob(db.sql, { kind: "t.block", timeoutMs: 5_000 });
-    await waitFor(() => b.signal(), { what: "the attempt started" });
-    clock.advance(4_999);
-    equal(b.signal()!.aborted, false, "still running at 4,999 ms");
-    clock.advance(1);
-    equal(codeOf(b.signal()), "TIMEOUT");
-    const row = await waitFor(async () => {
-      const [r] = await db.sql<{ state: string; code: string | null }[]>`
-        SELECT state, errors -> -1 ->> 'code' AS code FROM sluice.jobs WHERE id = ${job.id}`;
-      return r?.code ? r : null;
-    }, { what: "the timeout recorded" });
-    deepStrictEqual(row, { state: "retrying", code: "TIMEOUT" });
-    await waitFor(() => w.inFlight === 0, { what: "the slot freed" });
-  } finally {
-    b.release();
-    await w.stop();
-    await db.drop();
-  }
+  await withTestDatabase(async (db) => {
+    const clock = new FakeClock();
+    const b = blocking();
+    const w = worker(db.sql, clock, { handlers: b.handlers });
+    try {
+      await w.start();
+      const { job } = await enqueueJob(db.sql, { kind: "t.block", timeoutMs: 5_000 });
+      await waitFor(() => b.signal(), { what: "the attempt started" });
+      clock.advance(4_999);
+      equal(b.signal()!.aborted, false, "still running at 4,999 ms");
+      clock.advance(1);
+      equal(codeOf(b.signal()), "TIMEOUT");
+      const row = await waitFor(async () => {
+        const [r] = await db.sql<{ state: string; code: string | null }[]>`
+          SELECT state, errors -> -1 ->> 'code' AS code FROM sluice.jobs WHERE id = ${job.id}`;
+        return r?.code ? r : null;
+      }, { what: "the timeout recorded" });
+      deepStrictEqual(row, { state: "retrying", code: "TIMEOUT" });
+      await waitFor(() => w.inFlight === 0, { what: "the slot freed" });
+    } finally {
+      b.release();
+      await w.stop();
+    }
+  });
 });
 
 Deno.test("a lease no heartbeat renewed in time is lost by the worker's own clock (heartbeats sent, none answered)", async () => {
-  const db = await createTestDatabase();
-  const clock = new FakeClock();
-  const b = blocking();
-  const lines: string[] = [];
-  const w = worker(db.sql, clock, {
-    handlers: b.handlers,
-    log: createLogger({ write: (l) => lines.push(l) }),
+  await withTestDatabase(async (db) => {
+    const clock = new FakeClock();
+    const b = blocking();
+    const lines: string[] = [];
+    const w = worker(db.sql, clock, {
+      handlers: b.handlers,
+      log: createLogger({ write: (l) => lines.push(l) }),
+    });
+    try {
+      await w.start();
+      await enqueueJob(db.sql, { kind: "t.block", timeoutMs: 120_000 });
+      await waitFor(() => b.signal(), { what: "the attempt started" });
+      // One synchronous stretch: the beats at 10 s and 20 s are sent, but no reply can be read
+      // before the lease (30 s from the lease statement) runs out, as for a worker cut off.
+      clock.advance(29_999);
+      equal(b.signal()!.aborted, false, "still leased at 29,999 ms");
+      clock.advance(1);
+      equal(codeOf(b.signal()), "STALE_LEASE");
+      const lost = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "lease_lost");
+      equal(lost?.reason, "expired_without_heartbeat");
+      equal(w.inFlight, 0, "its slot is freed at once");
+    } finally {
+      b.release();
+      await w.stop();
+    }
   });
-  try {
-    await w.start();
-    await enqueueJob(db.sql, { kind: "t.block", timeoutMs: 120_000 });
-    await waitFor(() => b.signal(), { what: "the attempt started" });
-    // One synchronous stretch: the beats at 10 s and 20 s are sent, but no reply can be read
-    // before the lease (30 s from the lease statement) runs out, as for a worker cut off.
-    clock.advance(29_999);
-    equal(b.signal()!.aborted, false, "still leased at 29,999 ms");
-    clock.advance(1);
-    equal(codeOf(b.signal()), "STALE_LEASE");
-    const lost = lines.map((l) => JSON.parse(l)).find((l) => l.msg === "lease_lost");
-    equal(lost?.reason, "expired_without_heartbeat");
-    equal(w.inFlight, 0, "its slot is freed at once");
-  } finally {
-    b.release();
-    await w.stop();
-    await db.drop();
-  }
 });
 
 Deno.test("Heartbeat sends its first beat at a third of the lease and counts the renewed lease from when it was sent", async () => {
-  const db = await createTestDatabase();
-  const clock = new FakeClock();
-  try {
+  await withTestDatabase(async (db) => {
+    const clock = new FakeClock();
     await registerWorker(db.sql, {
       id: "hb",
       host: "h",
@@ -220,9 +219,7 @@ Deno.test("Heartbeat sends its first beat at a third of the lease and counts the
     equal(a.state.tag === "running" && a.state.run.leaseDeadline, 40_000);
     ok((await expiry(db.sql, job!.id)) > before, "the lease row moved");
     hb.stop();
-  } finally {
-    await db.drop();
-  }
+  });
 });
 
 async function expiry(sql: Sql, id: string): Promise<number> {
@@ -233,52 +230,52 @@ async function expiry(sql: Sql, id: string): Promise<number> {
 }
 
 Deno.test("held jobs go back to the queue when they have not started 1,000 ms after their lease, by the injected clock", async () => {
-  const db = await createTestDatabase();
-  const clock = new FakeClock();
-  const b = blocking();
-  const lines: string[] = [];
-  const w = worker(db.sql, clock, {
-    workerId: "held",
-    handlers: b.handlers,
-    log: createLogger({ write: (l) => lines.push(l) }),
+  await withTestDatabase(async (db) => {
+    const clock = new FakeClock();
+    const b = blocking();
+    const lines: string[] = [];
+    const w = worker(db.sql, clock, {
+      workerId: "held",
+      handlers: b.handlers,
+      log: createLogger({ write: (l) => lines.push(l) }),
+    });
+    const heldOf = () => [...w.queueStats().values()].reduce((n, s) => n + s.held, 0);
+    const releasedCount = () =>
+      lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "held_jobs_released")
+        .reduce((n, l) => n + l.count, 0);
+    try {
+      await w.start();
+      // Instant attempts (the clock stands still) turn prefetch on.
+      await enqueueJobs(db.sql, Array.from({ length: 20 }, () => ({ kind: "t.fast" })));
+      await waitFor(async () => {
+        const [r] = await db.sql<{ n: number }[]>`
+          SELECT count(*)::int AS n FROM sluice.jobs WHERE state = 'succeeded'`;
+        return r!.n === 20;
+      }, { what: "fast warm-up jobs" });
+      const [slow, ...fast] = (await enqueueJobs(db.sql, [
+        { kind: "t.block" },
+        ...Array.from({ length: 5 }, () => ({ kind: "t.fast" })),
+      ])).map((r) => r.job.id);
+      await waitFor(() => heldOf() === 5, { what: "five held jobs" });
+      clock.advance(999);
+      // Every loop turn from now on sees 999 ms; the one that renews the long job (due at 50 ms)
+      // also looked at the held jobs, so once the renewal shows, a turn has kept them.
+      await waitFor(async () => {
+        const [x] = (await listWorkers(db.sql)).filter((x) => x.id === "held");
+        return x?.runningJobIds[0] === slow;
+      }, { what: "the long job renewed" });
+      equal(heldOf(), 5, "not released at 999 ms");
+      equal(releasedCount(), 0);
+      clock.advance(1);
+      await waitFor(() => releasedCount() === 5, { what: "held_jobs_released for five jobs" });
+      const [back] = await db.sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM sluice.jobs
+        WHERE id = ANY(${fast}::bigint[]) AND state = 'available' AND attempt = 0`;
+      equal(back!.n, 5);
+      equal(heldOf(), 0);
+    } finally {
+      b.release();
+      await w.stop();
+    }
   });
-  const heldOf = () => [...w.queueStats().values()].reduce((n, s) => n + s.held, 0);
-  const releasedCount = () =>
-    lines.map((l) => JSON.parse(l)).filter((l) => l.msg === "held_jobs_released")
-      .reduce((n, l) => n + l.count, 0);
-  try {
-    await w.start();
-    // Instant attempts (the clock stands still) turn prefetch on.
-    await enqueueJobs(db.sql, Array.from({ length: 20 }, () => ({ kind: "t.fast" })));
-    await waitFor(async () => {
-      const [r] = await db.sql<{ n: number }[]>`
-        SELECT count(*)::int AS n FROM sluice.jobs WHERE state = 'succeeded'`;
-      return r!.n === 20;
-    }, { what: "fast warm-up jobs" });
-    const [slow, ...fast] = (await enqueueJobs(db.sql, [
-      { kind: "t.block" },
-      ...Array.from({ length: 5 }, () => ({ kind: "t.fast" })),
-    ])).map((r) => r.job.id);
-    await waitFor(() => heldOf() === 5, { what: "five held jobs" });
-    clock.advance(999);
-    // Every loop turn from now on sees 999 ms; the one that renews the long job (due at 50 ms)
-    // also looked at the held jobs, so once the renewal shows, a turn has kept them.
-    await waitFor(async () => {
-      const [x] = (await listWorkers(db.sql)).filter((x) => x.id === "held");
-      return x?.runningJobIds[0] === slow;
-    }, { what: "the long job renewed" });
-    equal(heldOf(), 5, "not released at 999 ms");
-    equal(releasedCount(), 0);
-    clock.advance(1);
-    await waitFor(() => releasedCount() === 5, { what: "held_jobs_released for five jobs" });
-    const [back] = await db.sql<{ n: number }[]>`
-      SELECT count(*)::int AS n FROM sluice.jobs
-      WHERE id = ANY(${fast}::bigint[]) AND state = 'available' AND attempt = 0`;
-    equal(back!.n, 5);
-    equal(heldOf(), 0);
-  } finally {
-    b.release();
-    await w.stop();
-    await db.drop();
-  }
 });

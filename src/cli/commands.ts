@@ -16,6 +16,7 @@ import { restoreCommand } from "./restore.ts";
 import { systemdCommand } from "./systemd.ts";
 import { apiCommand } from "./api.ts";
 import { tokenCommand } from "./token.ts";
+import { identityCommand } from "./identity.ts";
 import { dlqCommand } from "./dlq.ts";
 import { maintenanceCommand } from "./maintenance.ts";
 import { scheduleCommand } from "./schedule.ts";
@@ -35,6 +36,7 @@ export const COMMANDS: readonly Command[] = [
   systemdCommand,
   apiCommand,
   tokenCommand,
+  identityCommand,
   dlqCommand,
   maintenanceCommand,
   scheduleCommand,
@@ -47,7 +49,18 @@ export const COMMAND_GROUPS: readonly { title: string; names: readonly string[] 
   { title: "Roles", names: ["up", "api", "worker", "maintenance"] },
   {
     title: "Operations",
-    names: ["jobs", "queue", "dlq", "schedule", "token", "backup", "restore", "verify", "smoke"],
+    names: [
+      "jobs",
+      "queue",
+      "dlq",
+      "schedule",
+      "token",
+      "identity",
+      "backup",
+      "restore",
+      "verify",
+      "smoke",
+    ],
   },
   { title: "Setup", names: ["migrate", "config", "systemd", "version", "help"] },
 ];

@@ -1,0 +1,58 @@
+/**
+ * `/.well-known/openid-configuration` and `/.well-known/jwks.json`: what a push receiver's JWT
+ * middleware needs to verify the ID tokens Sluice mints (src/delivery/push_token.ts). Public
+ * and minimal: the issuer, where its keys are, which algorithm; no authorization endpoints
+ * (Sluice issues tokens only to its own pushes).
+ *
+ * Keys are read from the database at most every 10 s per api process, and answered with
+ * `Cache-Control: max-age=60`: a rotated-in key is used by workers within a minute
+ * (push_token.ts), and a verifier that meets an unknown kid refetches anyway (jose,
+ * google-auth-library and the JWT middlewares do).
+ */
+import { Hono } from "hono";
+import type { JWK } from "jose";
+import { pushIssuer } from "../auth/oidc_setup.ts";
+import { publishedKeys, PUSH_ALG } from "../auth/push_keys.ts";
+import type { ApiContext, Env } from "./deps.ts";
+
+const KEYS_CACHE_MS = 10_000;
+
+export function wellKnownRouter(ctx: ApiContext) {
+  const r = new Hono<Env>();
+  const issuer = pushIssuer(ctx.config);
+  let cached: { keys: Promise<JWK[]>; at: number } | null = null;
+  const keys = () => {
+    const now = Date.now();
+    if (!cached || now - cached.at >= KEYS_CACHE_MS) {
+      const p = publishedKeys(ctx.sql);
+      cached = { keys: p, at: now };
+      p.catch(() => (cached = null));
+    }
+    return cached.keys;
+  };
+  const headers = { "cache-control": "public, max-age=60" };
+  r.get("/.well-known/openid-configuration", (c) =>
+    c.json(
+      {
+        issuer,
+        jwks_uri: `${issuer}/.well-known/jwks.json`,
+        id_token_signing_alg_values_supported: [PUSH_ALG],
+        subject_types_supported: ["public"],
+        response_types_supported: ["id_token"],
+        claims_supported: [
+          "iss",
+          "sub",
+          "aud",
+          "exp",
+          "iat",
+          "jti",
+          "sluice_job_id",
+          "sluice_attempt",
+        ],
+      },
+      200,
+      headers,
+    ));
+  r.get("/.well-known/jwks.json", async (c) => c.json({ keys: await keys() }, 200, headers));
+  return r;
+}

@@ -53,9 +53,10 @@ export class JwksCache {
   readonly #now: () => number;
   #keys: KeyResolver | null = null;
   #kids = new Set<string>();
-  /** When the keys in hand were fetched (ms), and when a fetch was last tried. */
+  /** When the keys in hand were fetched, a fetch last failed, an unknown kid last refetched. */
   #fetchedAt = 0;
-  #triedAt = -Infinity;
+  #failedAt = -Infinity;
+  #kidRefetchAt = -Infinity;
   #jwksUri: string | null = null;
   #refreshing: Promise<void> | null = null;
   /** Successful fetches and failed ones since start (for /metrics). */
@@ -76,7 +77,13 @@ export class JwksCache {
   readonly getKey = async (header: JWSHeaderParameters) => {
     const now = this.#now();
     if (!this.#keys || now - this.#fetchedAt >= this.#refreshMs) await this.#refresh(now);
-    if (header.kid !== undefined && !this.#kids.has(header.kid)) await this.#refresh(now);
+    if (
+      header.kid !== undefined && !this.#kids.has(header.kid) &&
+      now - this.#kidRefetchAt >= this.#minRefetchMs
+    ) {
+      this.#kidRefetchAt = now;
+      await this.#refresh(now);
+    }
     const keys = this.#usable(this.#now());
     try {
       return await keys(header);
@@ -117,11 +124,10 @@ export class JwksCache {
       : `${s.issuer} (discovery)`;
   }
 
-  /** One fetch at a time, and none within `minRefetchMs` of the last try. */
+  /** One fetch at a time, and none within `minRefetchMs` of a failed one. */
   #refresh(now: number): Promise<void> {
     if (this.#refreshing) return this.#refreshing;
-    if (now - this.#triedAt < this.#minRefetchMs) return Promise.resolve();
-    this.#triedAt = now;
+    if (now - this.#failedAt < this.#minRefetchMs) return Promise.resolve();
     this.#refreshing = this.#load().then(
       (jwks) => {
         this.#keys = createLocalJWKSet(jwks);
@@ -132,6 +138,7 @@ export class JwksCache {
       },
       (e) => {
         this.fetches.failed++;
+        this.#failedAt = this.#now();
         // Discovery is asked again next time: the provider may have moved its JWKS.
         this.#jwksUri = null;
         this.#log.warn("jwks_fetch_failed", {

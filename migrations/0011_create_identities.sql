@@ -27,19 +27,21 @@ CREATE UNIQUE INDEX identities_subject_idx ON sluice.identities (issuer, subject
 CREATE UNIQUE INDEX identities_email_idx ON sluice.identities (issuer, email)
   WHERE revoked_at IS NULL AND email IS NOT NULL;
 
--- The keys of the ID tokens Sluice mints for http pushes (Authorization: Bearer <JWT>). One key
--- signs (retired_at IS NULL); a rotated-out key stays published at /.well-known/jwks.json until
--- every token it signed has expired (published_until).
+-- The keys of the ID tokens Sluice mints for http pushes (Authorization: Bearer <JWT>). The
+-- newest key whose signs_from has come signs; a rotation publishes the new key before it signs
+-- (receivers and the api's JWKS cache see it first) and keeps the old ones published until
+-- every token they signed has expired (published_until; NULL while a key is the newest).
 CREATE TABLE sluice.push_signing_keys (
   kid text PRIMARY KEY CHECK (length(kid) BETWEEN 8 AND 128),
   alg text NOT NULL CHECK (alg IN ('ES256')),
   public_jwk jsonb NOT NULL,
-  -- The private JWK as JSON text, or an AES-256-GCM envelope ('enc:v1:<key id>:<iv>:<ct>') when
+  -- The private JWK as JSON text, or an AES-256-GCM envelope ('enc:v1:<iv>:<ciphertext>') when
   -- SLUICE_PUSH_KEY_SECRET is set.
   private_jwk text NOT NULL,
   created_at timestamptz NOT NULL DEFAULT now(),
-  retired_at timestamptz,
+  signs_from timestamptz NOT NULL DEFAULT now(),
   published_until timestamptz
 );
-CREATE UNIQUE INDEX push_signing_keys_active_idx ON sluice.push_signing_keys ((true))
-  WHERE retired_at IS NULL;
+-- One newest key: two workers creating the first key at once insert one row.
+CREATE UNIQUE INDEX push_signing_keys_newest_idx ON sluice.push_signing_keys ((true))
+  WHERE published_until IS NULL;

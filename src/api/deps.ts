@@ -38,6 +38,8 @@ export interface ApiDeps {
   gaugesCacheMs?: number;
   /** How long the system status (/health, /v1/ops/queues) is reused; 2 s, 0 in tests. */
   statusCacheMs?: number;
+  /** How long /.well-known/jwks.json reuses the push keys it read; 10 s, 0 in tests. */
+  wellKnownCacheMs?: number;
   /** How long /readyz trusts its last look at the migrations table; 5 s, 0 in tests. */
   migrationsCacheMs?: number;
   /**

@@ -5,9 +5,8 @@
  * (Sluice issues tokens only to its own pushes).
  *
  * Keys are read from the database at most every 10 s per api process, and answered with
- * `Cache-Control: max-age=60`: a rotated-in key is used by workers within a minute
- * (push_token.ts), and a verifier that meets an unknown kid refetches anyway (jose,
- * google-auth-library and the JWT middlewares do).
+ * `Cache-Control: max-age=60`; a rotation publishes its key 2 minutes before it signs
+ * (src/auth/push_keys.ts), so both caches hold it before any token needs it.
  */
 import { Hono } from "hono";
 import type { JWK } from "jose";
@@ -15,18 +14,17 @@ import { pushIssuer } from "../auth/oidc_setup.ts";
 import { publishedKeys, PUSH_ALG } from "../auth/push_keys.ts";
 import type { ApiContext, Env } from "./deps.ts";
 
-const KEYS_CACHE_MS = 10_000;
-
 export function wellKnownRouter(ctx: ApiContext) {
   const r = new Hono<Env>();
   const issuer = pushIssuer(ctx.config);
   let cached: { keys: Promise<JWK[]>; at: number } | null = null;
   const keys = () => {
     const now = Date.now();
-    if (!cached || now - cached.at >= KEYS_CACHE_MS) {
+    if (!cached || now - cached.at >= (ctx.wellKnownCacheMs ?? 10_000)) {
       const p = publishedKeys(ctx.sql);
       cached = { keys: p, at: now };
-      p.catch(() => (cached = null));
+      // Neither a failure nor "no key yet" is kept: the first push's key must show at once.
+      p.then((k) => k.length === 0 && (cached = null), () => (cached = null));
     }
     return cached.keys;
   };

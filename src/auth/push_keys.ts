@@ -9,8 +9,11 @@
  *   ciphertext cannot be moved to another row. Without it the private JWK is stored as plain
  *   JSON: anyone who can read the table (or a backup) can then mint push tokens, which the
  *   worker says once at start (`push_signing_key_unencrypted`) and `sluice config check` shows.
- * - Rotation retires the signing key and keeps it published until `published_until`, past the
- *   expiry of every token it signed, so receivers never meet a token whose key vanished.
+ * - Rotation publishes the new key `activateAfterMs` (default 2 minutes) before it signs: longer
+ *   than the api's JWKS cache (10 s) and the `max-age` it answers with (60 s), so no receiver
+ *   meets a kid its key set lacks. The old keys stay published until every token they signed
+ *   has expired. A compromised key is rotated with `compromised`: the new key signs at once and
+ *   the old ones are unpublished at once (tokens they signed stop verifying).
  */
 import { exportJWK, generateKeyPair, importJWK, type JWK } from "jose";
 import { Buffer } from "node:buffer";
@@ -29,7 +32,8 @@ export interface PushKeyRecord {
   kid: string;
   alg: string;
   createdAt: string;
-  retiredAt: string | null;
+  signsFrom: string;
+  /** Null while the key is the newest one. */
   publishedUntil: string | null;
   encrypted: boolean;
 }
@@ -40,7 +44,7 @@ interface KeyRow {
   public_jwk: JWK;
   private_jwk: string;
   created_at: Date;
-  retired_at: Date | null;
+  signs_from: Date;
   published_until: Date | null;
 }
 
@@ -121,67 +125,93 @@ function toRecord(r: KeyRow): PushKeyRecord {
     kid: r.kid,
     alg: r.alg,
     createdAt: r.created_at.toISOString(),
-    retiredAt: r.retired_at?.toISOString() ?? null,
+    signsFrom: r.signs_from.toISOString(),
     publishedUntil: r.published_until?.toISOString() ?? null,
     encrypted: r.private_jwk.startsWith(ENVELOPE),
   };
 }
 
+const SIGNING = (sql: Db) =>
+  sql<KeyRow[]>`
+    SELECT * FROM sluice.push_signing_keys
+    WHERE signs_from <= now() AND (published_until IS NULL OR published_until > now())
+    ORDER BY signs_from DESC LIMIT 1`;
+
 /**
- * The key that signs now, created if there is none. Two workers creating one at once: the
- * unique index on the active key lets one insert win, and both read the winner.
+ * The key that signs now, created if there is none. Two workers creating the first one at
+ * once: the unique index on the newest key lets one insert win, and both read the winner.
  */
 export async function activeSigningKey(sql: Db, secret: string | null): Promise<PushSigningKey> {
-  let [row] = await sql<KeyRow[]>`
-    SELECT * FROM sluice.push_signing_keys WHERE retired_at IS NULL`;
+  let [row] = await SIGNING(sql);
   if (!row) {
     const k = await newKeyRow(secret);
     await sql`
       INSERT INTO sluice.push_signing_keys (kid, alg, public_jwk, private_jwk)
       VALUES (${k.kid}, ${PUSH_ALG}, ${sql.json(k.publicJwk)}, ${k.privateText})
       ON CONFLICT DO NOTHING`;
-    [row] = await sql<KeyRow[]>`
-      SELECT * FROM sluice.push_signing_keys WHERE retired_at IS NULL`;
+    [row] = await SIGNING(sql);
   }
-  if (!row) throw new SluiceError("INTERNAL", "no active push signing key after creating one");
+  if (!row) {
+    throw new SluiceError(
+      "CONFIG_INVALID",
+      "no push signing key signs now (a rotation's new key is not active yet and the old one is unpublished)",
+    );
+  }
   const jwk = await open(row.private_jwk, row.kid, secret);
   return { kid: row.kid, privateKey: (await importJWK(jwk, PUSH_ALG)) as CryptoKey };
 }
 
+export interface RotateOptions {
+  secret: string | null;
+  /** The longest lifetime of a push token: old keys stay published this long after the switch. */
+  tokenLifetimeMs: number;
+  /** How long the new key is published before it signs; default 2 minutes. */
+  activateAfterMs?: number;
+  /** The old keys are unpublished now and the new key signs now. */
+  compromised?: boolean;
+}
+
+/** Old keys stay published this much longer than the last token they signed may live. */
+const PUBLISH_MARGIN_MS = 600_000;
+
 /**
- * Retires the signing key (published `keepPublishedMs` longer) and makes a new one sign: one
- * transaction, so there is always exactly one signing key. Returns both.
+ * Adds a new key that signs from `activateAfterMs` on, and schedules the end of publication of
+ * the keys before it. One transaction: there is always a key that signs.
  */
 export async function rotateSigningKey(
   sql: Sql,
-  { secret, keepPublishedMs }: { secret: string | null; keepPublishedMs: number },
-): Promise<{ retired: PushKeyRecord | null; active: PushKeyRecord }> {
+  { secret, tokenLifetimeMs, activateAfterMs = 120_000, compromised = false }: RotateOptions,
+): Promise<{ retired: PushKeyRecord[]; next: PushKeyRecord }> {
   const k = await newKeyRow(secret);
+  const activateMs = compromised ? 0 : activateAfterMs;
+  const keepMs = compromised ? 0 : activateMs + tokenLifetimeMs + PUBLISH_MARGIN_MS;
   return await sql.begin(async (tx) => {
-    const [retired] = await tx<KeyRow[]>`
+    const retired = await tx<KeyRow[]>`
       UPDATE sluice.push_signing_keys
-      SET retired_at = now(), published_until = now() + ${keepPublishedMs} * interval '1 ms'
-      WHERE retired_at IS NULL
+      SET published_until = CASE WHEN ${compromised} THEN now()
+        ELSE now() + ${keepMs} * interval '1 ms' END
+      WHERE published_until IS NULL OR (${compromised} AND published_until > now())
       RETURNING *`;
-    const [active] = await tx<KeyRow[]>`
-      INSERT INTO sluice.push_signing_keys (kid, alg, public_jwk, private_jwk)
-      VALUES (${k.kid}, ${PUSH_ALG}, ${tx.json(k.publicJwk)}, ${k.privateText})
+    const [next] = await tx<KeyRow[]>`
+      INSERT INTO sluice.push_signing_keys (kid, alg, public_jwk, private_jwk, signs_from)
+      VALUES (${k.kid}, ${PUSH_ALG}, ${tx.json(k.publicJwk)}, ${k.privateText},
+        now() + ${activateMs} * interval '1 ms')
       RETURNING *`;
-    return { retired: retired ? toRecord(retired) : null, active: toRecord(active!) };
+    return { retired: retired.map(toRecord), next: toRecord(next!) };
   });
 }
 
-/** Every key a receiver may meet: the signing one and retired ones still published. */
+/** Every key a receiver may meet: the signing one, the next one, and old ones still valid. */
 export async function publishedKeys(sql: Db): Promise<JWK[]> {
   const rows = await sql<{ public_jwk: JWK }[]>`
     SELECT public_jwk FROM sluice.push_signing_keys
-    WHERE retired_at IS NULL OR published_until > now()
-    ORDER BY created_at DESC`;
+    WHERE published_until IS NULL OR published_until > now()
+    ORDER BY signs_from DESC`;
   return rows.map((r) => r.public_jwk);
 }
 
 export async function listSigningKeys(sql: Db): Promise<PushKeyRecord[]> {
   const rows = await sql<KeyRow[]>`
-    SELECT * FROM sluice.push_signing_keys ORDER BY created_at`;
+    SELECT * FROM sluice.push_signing_keys ORDER BY signs_from`;
   return rows.map(toRecord);
 }

@@ -1,16 +1,9 @@
 import { addIdentity, listIdentities, revokeIdentity } from "../auth/identities.ts";
 import { listSigningKeys, rotateSigningKey } from "../auth/push_keys.ts";
 import { assertScope, SCOPES } from "../auth/tokens.ts";
-import { showDuration } from "../config/parse.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
-import { onePositional, withOperatorDb } from "./_operator.ts";
+import { durationFlag, onePositional, withOperatorDb } from "./_operator.ts";
 import { formatTime, printJson, printTable } from "./_output.ts";
-
-/**
- * A retired push signing key stays published this long after the longest token it signed
- * expired: workers pick up a rotation within a minute, receivers refetch on an unknown kid.
- */
-const PUBLISH_MARGIN_MS = 3_600_000;
 
 const HELP = `Usage: sluice identity <subcommand> [options] [--json]
 
@@ -26,9 +19,13 @@ Subcommands:
                        SLUICE_OIDC_ISSUER, --name to the email or subject
   list                 names, issuers, subjects/emails, scopes, created, last used, revoked
   revoke NAME          revoke an identity (the api stops accepting it within seconds)
-  rotate-signing-key   start signing push ID tokens with a new key; the old key stays
-                       published at /.well-known/jwks.json until its tokens have expired
-  signing-keys         the push signing keys: kid, created, retired, published until
+  rotate-signing-key [--activate-after DURATION] [--compromised]
+                       a new push signing key, published at /.well-known/jwks.json at once
+                       and signing after --activate-after (default 2m, so every receiver's
+                       cached key set has it first); the old key stays published until the
+                       tokens it signed have expired. --compromised: the new key signs now
+                       and the old ones are unpublished now (their tokens stop verifying)
+  signing-keys         the push signing keys: kid, created, signs from, published until
 
 Options:
   --json    machine-readable output
@@ -49,6 +46,8 @@ export const identityCommand: Command = {
           email: { type: "string" },
           scope: { type: "string" },
           name: { type: "string" },
+          "activate-after": { type: "string" },
+          compromised: { type: "boolean" },
           json: { type: "boolean" },
         },
         HELP,
@@ -62,6 +61,8 @@ export const identityCommand: Command = {
         email?: string;
         scope?: string;
         name?: string;
+        "activate-after"?: string;
+        compromised?: boolean;
         json?: boolean;
       };
       const noArgs = () => {
@@ -118,20 +119,22 @@ export const identityCommand: Command = {
           const r = await withOperatorDb((sql, { config }) =>
             rotateSigningKey(sql, {
               secret: config.pushKeySecret,
-              keepPublishedMs: config.pushTokenLifetimeMs + PUBLISH_MARGIN_MS,
+              tokenLifetimeMs: config.pushTokenLifetimeMs,
+              activateAfterMs: durationFlag("activate-after", v["activate-after"]),
+              compromised: v.compromised,
             })
           );
           if (v.json) printJson(r);
           else {
-            console.log(`push tokens are now signed with key '${r.active.kid}'`);
-            if (r.retired) {
-              console.log(
-                `key '${r.retired.kid}' retired, published until ${
-                  formatTime(r.retired.publishedUntil)
-                } (the token lifetime plus ${showDuration(PUBLISH_MARGIN_MS)})`,
-              );
+            console.log(
+              `key '${r.next.kid}' is published and signs push tokens from ${
+                formatTime(r.next.signsFrom)
+              }`,
+            );
+            for (const k of r.retired) {
+              console.log(`key '${k.kid}' stays published until ${formatTime(k.publishedUntil)}`);
             }
-            if (!r.active.encrypted) {
+            if (!r.next.encrypted) {
               console.error(
                 "warning: SLUICE_PUSH_KEY_SECRET is unset: the key is stored unencrypted",
               );
@@ -148,8 +151,8 @@ export const identityCommand: Command = {
               kid: k.kid,
               alg: k.alg,
               created: formatTime(k.createdAt),
-              retired: formatTime(k.retiredAt),
-              "published until": k.retiredAt ? formatTime(k.publishedUntil) : "(signing)",
+              "signs from": formatTime(k.signsFrom),
+              "published until": k.publishedUntil ? formatTime(k.publishedUntil) : "(newest)",
               encrypted: k.encrypted ? "yes" : "no",
             })));
           }

@@ -40,6 +40,7 @@ export async function createTestApi(
     gaugesCacheMs: 0,
     statusCacheMs: 0,
     migrationsCacheMs: 0,
+    wellKnownCacheMs: 0,
     maxBodyBytes: opts.maxBodyBytes,
     clientIp: () => opts.clientIp ?? "192.0.2.1",
   });

@@ -28,7 +28,7 @@ CREATE UNIQUE INDEX identities_email_idx ON sluice.identities (issuer, email)
   WHERE revoked_at IS NULL AND email IS NOT NULL;
 
 -- The keys of the ID tokens Sluice mints for http pushes (Authorization: Bearer <JWT>). The
--- newest key whose signs_from has come signs; a rotation publishes the new key before it signs
+-- most recently created key whose signs_from has come signs; a rotation publishes the new key before it signs
 -- (receivers and the api's JWKS cache see it first) and keeps the old ones published until
 -- every token they signed has expired (published_until; NULL while a key is the newest).
 CREATE TABLE sluice.push_signing_keys (

@@ -9,6 +9,8 @@
  *   ciphertext cannot be moved to another row. Without it the private JWK is stored as plain
  *   JSON: anyone who can read the table (or a backup) can then mint push tokens, which the
  *   worker says once at start (`push_signing_key_unencrypted`) and `sluice config check` shows.
+ * - The newest key (by creation) whose `signs_from` has come signs; a rotation within another's
+ *   activation never brings the older one back.
  * - Rotation publishes the new key `activateAfterMs` (default 2 minutes) before it signs: longer
  *   than the api's JWKS cache (10 s) and the `max-age` it answers with (60 s), so no receiver
  *   meets a kid its key set lacks. The old keys stay published until every token they signed
@@ -135,7 +137,7 @@ const SIGNING = (sql: Db) =>
   sql<KeyRow[]>`
     SELECT * FROM sluice.push_signing_keys
     WHERE signs_from <= now() AND (published_until IS NULL OR published_until > now())
-    ORDER BY signs_from DESC LIMIT 1`;
+    ORDER BY created_at DESC LIMIT 1`;
 
 /**
  * The key that signs now, created if there is none. Two workers creating the first one at
@@ -206,12 +208,12 @@ export async function publishedKeys(sql: Db): Promise<JWK[]> {
   const rows = await sql<{ public_jwk: JWK }[]>`
     SELECT public_jwk FROM sluice.push_signing_keys
     WHERE published_until IS NULL OR published_until > now()
-    ORDER BY signs_from DESC`;
+    ORDER BY created_at DESC`;
   return rows.map((r) => r.public_jwk);
 }
 
 export async function listSigningKeys(sql: Db): Promise<PushKeyRecord[]> {
   const rows = await sql<KeyRow[]>`
-    SELECT * FROM sluice.push_signing_keys ORDER BY signs_from`;
+    SELECT * FROM sluice.push_signing_keys ORDER BY created_at`;
   return rows.map(toRecord);
 }

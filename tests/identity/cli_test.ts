@@ -1,0 +1,89 @@
+import { deepStrictEqual, equal, match, notEqual, ok as assert } from "node:assert/strict";
+import { createTestDatabase, testDatabaseEnv } from "../_helpers/db.ts";
+
+const ROOT = new URL("../../", import.meta.url).pathname;
+
+async function sluice(args: string[], env: Record<string, string>) {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", "main.ts", ...args],
+    cwd: ROOT,
+    env: { NO_COLOR: "1", ...env },
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const d = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: d(out.stdout), stderr: d(out.stderr) };
+}
+
+Deno.test("sluice identity add, list, revoke, rotate-signing-key and signing-keys", async (t) => {
+  const db = await createTestDatabase();
+  const env = {
+    ...testDatabaseEnv(db),
+    SLUICE_OIDC_ISSUER: "https://token.actions.githubusercontent.com",
+    SLUICE_OIDC_AUDIENCE: "sluice",
+    SLUICE_PUSH_KEY_SECRET: "cli-push-key-secret-0123456789abcdef",
+  };
+  try {
+    await t.step("--help names every subcommand", async () => {
+      const r = await sluice(["identity", "--help"], env);
+      equal(r.code, 0);
+      for (const s of ["add", "list", "revoke", "rotate-signing-key", "signing-keys"]) {
+        assert(r.stdout.includes(`  ${s}`), s);
+      }
+    });
+    await t.step(
+      "add grants by subject (issuer from SLUICE_OIDC_ISSUER) and by email",
+      async () => {
+        const sub = "repo:octo/app:ref:refs/heads/main";
+        const a = await sluice(["identity", "add", "--subject", sub, "--scope", "producer"], env);
+        equal(a.code, 0, a.stderr);
+        match(a.stdout, /identity 'repo:octo\/app:ref:refs\/heads\/main' \(producer\) granted/);
+        const b = await sluice([
+          "identity",
+          "add",
+          "--issuer",
+          "https://accounts.google.com",
+          "--email",
+          "worker@proj.iam.gserviceaccount.com",
+          "--scope",
+          "worker",
+          "--name",
+          "cloud-run-worker",
+        ], env);
+        equal(b.code, 0, b.stderr);
+        const dup = await sluice(["identity", "add", "--subject", sub, "--scope", "read"], env);
+        notEqual(dup.code, 0);
+        match(dup.stderr, /already exists/);
+        const none = await sluice(["identity", "add", "--scope", "read"], env);
+        equal(none.code, 2, none.stderr);
+      },
+    );
+    await t.step("list, then revoke by name", async () => {
+      const list = JSON.parse((await sluice(["identity", "list", "--json"], env)).stdout);
+      deepStrictEqual(list.map((i: { name: string; scope: string }) => [i.name, i.scope]), [
+        ["repo:octo/app:ref:refs/heads/main", "producer"],
+        ["cloud-run-worker", "worker"],
+      ]);
+      const r = await sluice(["identity", "revoke", "cloud-run-worker"], env);
+      equal(r.code, 0, r.stderr);
+      const again = await sluice(["identity", "revoke", "cloud-run-worker"], env);
+      notEqual(again.code, 0);
+    });
+    await t.step("rotate-signing-key publishes a new, encrypted key", async () => {
+      const first = await sluice(["identity", "rotate-signing-key", "--json"], env);
+      equal(first.code, 0, first.stderr);
+      const r1 = JSON.parse(first.stdout);
+      equal(r1.next.encrypted, true);
+      const second = JSON.parse(
+        (await sluice(["identity", "rotate-signing-key", "--activate-after", "0s", "--json"], env))
+          .stdout,
+      );
+      deepStrictEqual(second.retired.map((k: { kid: string }) => k.kid), [r1.next.kid]);
+      const keys = JSON.parse((await sluice(["identity", "signing-keys", "--json"], env)).stdout);
+      equal(keys.length, 2);
+      equal(keys[1].publishedUntil, null);
+    });
+  } finally {
+    await db.drop();
+  }
+});

@@ -1,5 +1,5 @@
 import { deepStrictEqual, equal, ok as assert } from "node:assert/strict";
-import { loadConfig } from "../../src/config.ts";
+import { loadConfig } from "../../src/config/load.ts";
 
 const problems = (env: Record<string, string>) => {
   const r = loadConfig(env);

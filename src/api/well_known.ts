@@ -8,14 +8,26 @@
  * `Cache-Control: max-age=60`; a rotation publishes its key 2 minutes before it signs
  * (src/auth/push_keys.ts), so both caches hold it before any token needs it.
  */
-import { Hono } from "hono";
+import { createRoute, z } from "@hono/zod-openapi";
 import type { JWK } from "jose";
 import { pushIssuer } from "../auth/oidc_setup.ts";
 import { publishedKeys, PUSH_ALG } from "../auth/push_keys.ts";
-import type { ApiContext, Env } from "./deps.ts";
+import { type ApiContext, newRouter } from "./deps.ts";
+import { jsonContent } from "./schemas.ts";
+
+const Discovery = z.object({
+  issuer: z.string(),
+  jwks_uri: z.string(),
+  id_token_signing_alg_values_supported: z.array(z.string()),
+  subject_types_supported: z.array(z.string()),
+  response_types_supported: z.array(z.string()),
+  claims_supported: z.array(z.string()),
+}).openapi("OpenIdConfiguration");
+const Jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).openapi("Jwks");
+const tags = ["identities"];
 
 export function wellKnownRouter(ctx: ApiContext) {
-  const r = new Hono<Env>();
+  const r = newRouter();
   const issuer = pushIssuer(ctx.config);
   let cached: { keys: Promise<JWK[]>; at: number } | null = null;
   const keys = () => {
@@ -29,28 +41,49 @@ export function wellKnownRouter(ctx: ApiContext) {
     return cached.keys;
   };
   const headers = { "cache-control": "public, max-age=60" };
-  r.get("/.well-known/openid-configuration", (c) =>
-    c.json(
-      {
-        issuer,
-        jwks_uri: `${issuer}/.well-known/jwks.json`,
-        id_token_signing_alg_values_supported: [PUSH_ALG],
-        subject_types_supported: ["public"],
-        response_types_supported: ["id_token"],
-        claims_supported: [
-          "iss",
-          "sub",
-          "aud",
-          "exp",
-          "iat",
-          "jti",
-          "sluice_job_id",
-          "sluice_attempt",
-        ],
-      },
-      200,
-      headers,
-    ));
-  r.get("/.well-known/jwks.json", async (c) => c.json({ keys: await keys() }, 200, headers));
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/.well-known/openid-configuration",
+      tags,
+      summary: "OIDC discovery of the issuer of push ID tokens (public)",
+      security: [],
+      responses: { 200: jsonContent(Discovery, "issuer and where its keys are") },
+    }),
+    (c) =>
+      c.json(
+        {
+          issuer,
+          jwks_uri: `${issuer}/.well-known/jwks.json`,
+          id_token_signing_alg_values_supported: [PUSH_ALG],
+          subject_types_supported: ["public"],
+          response_types_supported: ["id_token"],
+          claims_supported: [
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "jti",
+            "sluice_job_id",
+            "sluice_attempt",
+          ],
+        },
+        200,
+        headers,
+      ),
+  );
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/.well-known/jwks.json",
+      tags,
+      summary:
+        "Public keys of push ID tokens: the signing key, the next one, and old ones (public)",
+      security: [],
+      responses: { 200: jsonContent(Jwks, "a JWKS") },
+    }),
+    async (c) => c.json({ keys: (await keys()) as Record<string, unknown>[] }, 200, headers),
+  );
   return r;
 }

@@ -1,6 +1,14 @@
 import { addIdentity, listIdentities, revokeIdentity } from "../auth/identities.ts";
 import { listSigningKeys, rotateSigningKey } from "../auth/push_keys.ts";
 import { assertScope, SCOPES } from "../auth/tokens.ts";
+import { oidcVerifiers } from "../auth/oidc_setup.ts";
+import { verifyCallbackCaller } from "../delivery/callback_identity.ts";
+import { IdTokenAuthenticator } from "../api/id_token_auth.ts";
+import { SluiceError } from "../errors.ts";
+import { silentLogger } from "../obs/log.ts";
+import { Registry } from "../obs/metrics.ts";
+import type { Config } from "../config/vars.ts";
+import type { Sql } from "../db/connect.ts";
 import { type Command, EXIT_OK, parseFlags, reportError, UsageError } from "./_command.ts";
 import { durationFlag, onePositional, withOperatorDb } from "./_operator.ts";
 import { formatTime, printJson, printTable } from "./_output.ts";
@@ -26,6 +34,10 @@ Subcommands:
                        tokens it signed have expired. --compromised: the new key signs now
                        and the old ones are unpublished now (their tokens stop verifying)
   signing-keys         the push signing keys: kid, created, signs from, published until
+  check --token-file F [--for api|callback]
+                       verify an ID token (F: a file, - for stdin) as the api (default) or the
+                       callback endpoint would, with this environment's SLUICE_OIDC_* and
+                       SLUICE_CALLBACK_OIDC_*: prints the caller or the refusal code (exit 1)
 
 Options:
   --json    machine-readable output
@@ -47,6 +59,8 @@ export const identityCommand: Command = {
           scope: { type: "string" },
           name: { type: "string" },
           "activate-after": { type: "string" },
+          "token-file": { type: "string" },
+          for: { type: "string" },
           compromised: { type: "boolean" },
           json: { type: "boolean" },
         },
@@ -62,6 +76,8 @@ export const identityCommand: Command = {
         scope?: string;
         name?: string;
         "activate-after"?: string;
+        "token-file"?: string;
+        for?: string;
         compromised?: boolean;
         json?: boolean;
       };
@@ -158,11 +174,31 @@ export const identityCommand: Command = {
           }
           return EXIT_OK;
         }
+        case "check": {
+          noArgs();
+          const use = v.for ?? "api";
+          if (use !== "api" && use !== "callback") {
+            throw new UsageError(`--for: "${use}" is not api or callback`);
+          }
+          if (!v["token-file"]) throw new UsageError("missing --token-file (- reads stdin)");
+          const jwt = (v["token-file"] === "-"
+            ? await new Response(Deno.stdin.readable).text()
+            : await Deno.readTextFile(v["token-file"])).trim();
+          const caller = await withOperatorDb((sql, { config }) =>
+            checkIdToken(sql, config, jwt, use)
+          );
+          if (v.json) {
+            printJson(caller);
+          } else {console.log(
+              `accepted ${use === "api" ? "as an API caller" : "for callbacks"}: ${caller.who}`,
+            );}
+          return EXIT_OK;
+        }
         default:
           throw new UsageError(
             sub
               ? `unknown subcommand '${sub}'`
-              : "missing subcommand (add, list, revoke, rotate-signing-key, signing-keys)",
+              : "missing subcommand (add, list, revoke, rotate-signing-key, signing-keys, check)",
           );
       }
     } catch (e) {
@@ -170,3 +206,40 @@ export const identityCommand: Command = {
     }
   },
 };
+
+/** What the api (or the callback endpoint) would make of `jwt`; throws its refusal. */
+async function checkIdToken(
+  sql: Sql,
+  config: Config,
+  jwt: string,
+  use: "api" | "callback",
+): Promise<{ who: string; scope?: string }> {
+  const verifiers = oidcVerifiers(config, silentLogger);
+  const verifier = use === "api" ? verifiers?.api : verifiers?.callback;
+  if (!verifier) {
+    throw new SluiceError(
+      "CONFIG_INVALID",
+      use === "api"
+        ? "ID tokens are not accepted by the api: set SLUICE_OIDC_ISSUER and SLUICE_OIDC_AUDIENCE"
+        : "callbacks take no ID tokens: set SLUICE_OIDC_ISSUER and SLUICE_CALLBACK_OIDC_AUDIENCE",
+    );
+  }
+  if (use === "callback") {
+    const p = await verifyCallbackCaller(sql, {
+      verifier,
+      mode: config.callbackOidcMode,
+      emails: config.callbackOidcEmails,
+      subjects: config.callbackOidcSubjects,
+    }, jwt);
+    return { who: `subject '${p.subject}'${p.verifiedEmail ? ` (${p.verifiedEmail})` : ""}` };
+  }
+  const auth = new IdTokenAuthenticator({
+    sql,
+    log: silentLogger,
+    verifier,
+    registry: new Registry(),
+    cacheMs: 0,
+  });
+  const t = await auth.authenticate(jwt, null);
+  return { who: `${t.name} (${t.scope})`, scope: t.scope };
+}

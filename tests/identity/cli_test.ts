@@ -1,5 +1,6 @@
 import { deepStrictEqual, equal, match, notEqual, ok as assert } from "node:assert/strict";
 import { createTestDatabase, testDatabaseEnv } from "../_helpers/db.ts";
+import { startIssuer } from "./_issuer.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -17,10 +18,14 @@ async function sluice(args: string[], env: Record<string, string>) {
 
 Deno.test("sluice identity add, list, revoke, rotate-signing-key and signing-keys", async (t) => {
   const db = await createTestDatabase();
+  // A local issuer the child processes reach on loopback (`identity check` fetches its keys).
+  const issuer = await startIssuer();
+  const dir = await Deno.makeTempDir();
   const env = {
     ...testDatabaseEnv(db),
-    SLUICE_OIDC_ISSUER: "https://token.actions.githubusercontent.com",
+    SLUICE_OIDC_ISSUER: issuer.url,
     SLUICE_OIDC_AUDIENCE: "sluice",
+    SLUICE_CALLBACK_OIDC_AUDIENCE: "sluice-callbacks",
     SLUICE_PUSH_KEY_SECRET: "cli-push-key-secret-0123456789abcdef",
   };
   try {
@@ -60,6 +65,7 @@ Deno.test("sluice identity add, list, revoke, rotate-signing-key and signing-key
     );
     await t.step("list, then revoke by name", async () => {
       const list = JSON.parse((await sluice(["identity", "list", "--json"], env)).stdout);
+      equal(list[0].issuer, issuer.url);
       deepStrictEqual(list.map((i: { name: string; scope: string }) => [i.name, i.scope]), [
         ["repo:octo/app:ref:refs/heads/main", "producer"],
         ["cloud-run-worker", "worker"],
@@ -68,6 +74,30 @@ Deno.test("sluice identity add, list, revoke, rotate-signing-key and signing-key
       equal(r.code, 0, r.stderr);
       const again = await sluice(["identity", "revoke", "cloud-run-worker"], env);
       notEqual(again.code, 0);
+    });
+    await t.step("check says what the api and the callback endpoint make of a token", async () => {
+      const file = `${dir}/token`;
+      const sub = "repo:octo/app:ref:refs/heads/main";
+      await Deno.writeTextFile(file, await issuer.sign({ sub, aud: "sluice" }));
+      const ok = await sluice(["identity", "check", "--token-file", file], env);
+      equal(ok.code, 0, ok.stderr);
+      match(
+        ok.stdout,
+        /accepted as an API caller: identity\/repo:octo\/app:ref:refs\/heads\/main \(producer\)/,
+      );
+      await Deno.writeTextFile(file, await issuer.sign({ sub: "stranger", aud: "sluice" }));
+      const no = await sluice(["identity", "check", "--token-file", file], env);
+      equal(no.code, 1);
+      match(no.stderr, /IDENTITY_NOT_ALLOWED/);
+      // A producer grant is not a callback caller (worker or admin only), and the audience differs.
+      await Deno.writeTextFile(file, await issuer.sign({ sub, aud: "sluice-callbacks" }));
+      const cb = await sluice(
+        ["identity", "check", "--for", "callback", "--token-file", file],
+        env,
+      );
+      match(cb.stderr, /IDENTITY_NOT_ALLOWED: identity '.*' has scope 'producer'/);
+      const aud = await sluice(["identity", "check", "--token-file", file], env);
+      match(aud.stderr, /AUDIENCE_MISMATCH/);
     });
     await t.step("rotate-signing-key publishes a new, encrypted key", async () => {
       const first = await sluice(["identity", "rotate-signing-key", "--json"], env);
@@ -85,5 +115,7 @@ Deno.test("sluice identity add, list, revoke, rotate-signing-key and signing-key
     });
   } finally {
     await db.drop();
+    await issuer.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });

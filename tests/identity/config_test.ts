@@ -56,6 +56,14 @@ Deno.test("loadConfig() reads the OIDC variables and refuses half a setup", asyn
     });
     assert(q.some((m) => m.includes("give one, not both")), q.join(" | "));
   });
+  await t.step("Sluice's own push issuer is never an accepted issuer", () => {
+    const p = problems({
+      SLUICE_OIDC_ISSUER: "https://sluice.example.com/",
+      SLUICE_OIDC_AUDIENCE: "x",
+      SLUICE_PUSH_OIDC_ISSUER: "https://sluice.example.com",
+    });
+    assert(p.some((m) => m.includes("own push issuer")), p.join(" | "));
+  });
   await t.step("a short push key secret and an unknown callback mode", () => {
     const p = problems({ SLUICE_PUSH_KEY_SECRET: "short", SLUICE_CALLBACK_OIDC_MODE: "any" });
     assert(p.some((m) => m.startsWith("SLUICE_PUSH_KEY_SECRET")), p.join(" | "));

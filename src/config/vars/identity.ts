@@ -5,6 +5,7 @@
  */
 import { duration, invalid, list, longSecret, oneOf, quote, showDuration } from "../parse.ts";
 import { v } from "../spec.ts";
+import { pushIssuer } from "../../auth/oidc_setup.ts";
 
 /** An http(s) URL given back as written. */
 function httpUrl(raw: string): string {
@@ -133,6 +134,8 @@ export const IDENTITY_VARS = {
 };
 
 type IdentitySettings = {
+  pushOidcIssuer: string | null;
+  apiAddr: { hostname: string; port: number } | null;
   oidcIssuer: string | null;
   oidcJwksUrl: string | null;
   oidcJwksFile: string | null;
@@ -149,6 +152,12 @@ export const IDENTITY_CHECKS: ((c: IdentitySettings) => string | null)[] = [
     !c.oidcIssuer &&
       (c.oidcAudience.length > 0 || c.callbackOidcAudience || c.oidcJwksUrl || c.oidcJwksFile)
       ? "SLUICE_OIDC_AUDIENCE, SLUICE_CALLBACK_OIDC_AUDIENCE and SLUICE_OIDC_JWKS_* need SLUICE_OIDC_ISSUER (the iss tokens must carry)"
+      : null,
+  // Sluice's own push tokens must never be API or callback credentials: a receiver holding one
+  // (aud = itself) could otherwise present it to Sluice.
+  (c) =>
+    c.oidcIssuer && c.oidcIssuer.replace(/\/$/, "") === pushIssuer(c)
+      ? "SLUICE_OIDC_ISSUER is Sluice's own push issuer (SLUICE_PUSH_OIDC_ISSUER): push ID tokens must not be accepted as credentials"
       : null,
   (c) =>
     c.oidcJwksUrl && c.oidcJwksFile

@@ -7,7 +7,7 @@ import { createQueue } from "../../src/queue/queues.ts";
 import { httpDelivery } from "../../src/worker/http_delivery.ts";
 import { Worker } from "../../src/worker/worker.ts";
 import { createTestApi, type TestApi } from "../api/_app.ts";
-import { type Received, startReceiver, Webhook } from "../delivery/_receiver.ts";
+import { callbackBody, type Received, startReceiver, Webhook } from "../delivery/_receiver.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { startIssuer } from "./_issuer.ts";
 
@@ -71,13 +71,7 @@ async function callBack(
   got: Received,
   { signed = true, bearer }: { signed?: boolean; bearer?: string },
 ) {
-  const body = JSON.stringify({
-    eventId: crypto.randomUUID(),
-    jobId: got.headers["sluice-job-id"],
-    attempt: Number(got.headers["sluice-attempt"]),
-    leaseToken: got.headers["sluice-lease-token"],
-    status: "succeeded",
-  });
+  const body = callbackBody(got);
   const headers: Record<string, string> = {
     "content-type": "application/json",
     "x-forwarded-for": `198.51.100.${client++}`,

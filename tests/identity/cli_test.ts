@@ -1,20 +1,9 @@
 import { deepStrictEqual, equal, match, notEqual, ok as assert } from "node:assert/strict";
 import { createTestDatabase, testDatabaseEnv } from "../_helpers/db.ts";
 import { startIssuer } from "./_issuer.ts";
+import { runSluice } from "../_helpers/sluice_cli.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function sluice(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "main.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: d(out.stdout), stderr: d(out.stderr) };
-}
+const sluice = runSluice;
 
 Deno.test("sluice identity add, list, revoke, rotate-signing-key and signing-keys", async (t) => {
   const db = await createTestDatabase();

@@ -80,7 +80,7 @@ export function createApiContext(deps: ApiDeps): ApiContext {
   const limiter = new RateLimiter(deps.config.apiRateLimitPerMinute, deps.log);
   const authFailures = new AuthFailureLimiter(deps.log);
   const registry = deps.registry ?? new Registry();
-  const oidc = oidcVerifiers(deps.config, deps.log, deps.jwksOptions);
+  const oidc = oidcVerifiers(deps.config, deps.log, { registry, ...deps.jwksOptions });
   const idTokens = oidc?.api
     ? new IdTokenAuthenticator({
       sql: deps.sql,

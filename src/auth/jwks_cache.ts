@@ -19,6 +19,7 @@ import { createLocalJWKSet, type JSONWebKeySet, type JWSHeaderParameters } from 
 import { errors as joseErrors } from "jose";
 import { SluiceError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
+import type { Counter, Registry } from "../obs/metrics.ts";
 
 export type JwksSource =
   | { kind: "url"; url: string }
@@ -38,6 +39,8 @@ export interface JwksCacheOptions {
   timeoutMs?: number;
   fetch?: typeof fetch;
   now?: () => number;
+  /** Where `sluice_oidc_jwks_fetches_total{result}` is counted. */
+  registry?: Registry;
 }
 
 type KeyResolver = ReturnType<typeof createLocalJWKSet>;
@@ -59,8 +62,7 @@ export class JwksCache {
   #kidRefetchAt = -Infinity;
   #jwksUri: string | null = null;
   #refreshing: Promise<void> | null = null;
-  /** Successful fetches and failed ones since start (for /metrics). */
-  readonly fetches = { ok: 0, failed: 0 };
+  readonly #fetches: Counter | null;
 
   constructor(source: JwksSource, opts: JwksCacheOptions) {
     this.#source = source;
@@ -71,6 +73,12 @@ export class JwksCache {
     this.#timeoutMs = opts.timeoutMs ?? 5_000;
     this.#fetch = opts.fetch ?? fetch;
     this.#now = opts.now ?? Date.now;
+    this.#fetches = opts.registry?.counter(
+      "sluice_oidc_jwks_fetches_total",
+      "Fetches of the OIDC issuer's keys (JWKS), by result (ok, failed)",
+      ["result"],
+    ) ?? null;
+    for (const result of ["ok", "failed"]) this.#fetches?.inc({ result }, 0);
   }
 
   /** A key resolver for jose's jwtVerify: the key for the token's `kid` and `alg`. */
@@ -133,11 +141,11 @@ export class JwksCache {
         this.#keys = createLocalJWKSet(jwks);
         this.#kids = new Set(jwks.keys.flatMap((k) => (k.kid === undefined ? [] : [k.kid])));
         this.#fetchedAt = this.#now();
-        this.fetches.ok++;
+        this.#fetches?.inc({ result: "ok" });
         this.#log.debug("jwks_fetched", { source: this.describe(), keys: jwks.keys.length });
       },
       (e) => {
-        this.fetches.failed++;
+        this.#fetches?.inc({ result: "failed" });
         this.#failedAt = this.#now();
         // Discovery is asked again next time: the provider may have moved its JWKS.
         this.#jwksUri = null;

@@ -3,20 +3,25 @@ import { JwksCache, type JwksSource } from "../../src/auth/jwks_cache.ts";
 import { OidcVerifier } from "../../src/auth/oidc_verifier.ts";
 import { isSluiceError } from "../../src/errors.ts";
 import { createLogger } from "../../src/obs/log.ts";
+import { Registry } from "../../src/obs/metrics.ts";
 import { newKey, startIssuer } from "./_issuer.ts";
 
 function verifierOf(issuer: string, source: JwksSource, clock: { t: number }) {
   const logs: Record<string, unknown>[] = [];
   const log = createLogger({ level: "debug", write: (l) => logs.push(JSON.parse(l)) });
+  const registry = new Registry();
   const jwks = new JwksCache(source, {
     log,
+    registry,
     refreshMs: 600_000,
     minRefetchMs: 30_000,
     maxStaleMs: 3_600_000,
     now: () => clock.t,
   });
   const verifier = new OidcVerifier({ issuer, audiences: ["sluice-api"], clockSkewMs: 0, jwks });
-  return { jwks, verifier, logs };
+  const fetches = (result: string) =>
+    registry.counter("sluice_oidc_jwks_fetches_total", "", ["result"]).get({ result });
+  return { jwks, verifier, logs, fetches };
 }
 
 const refusedWith = (code: string) => (e: unknown) => isSluiceError(e) && e.code === code;
@@ -71,7 +76,7 @@ Deno.test("JwksCache: an issuer that goes down is served from the last good keys
   const issuer = await startIssuer();
   try {
     const clock = { t: 1_000_000 };
-    const { verifier, logs } = verifierOf(
+    const { verifier, logs, fetches } = verifierOf(
       issuer.url,
       { kind: "discovery", issuer: issuer.url },
       clock,
@@ -89,6 +94,9 @@ Deno.test("JwksCache: an issuer that goes down is served from the last good keys
     issuer.up();
     clock.t += 30_000;
     await verifier.verify(await issuer.sign());
+    // Counted for the operator: sluice_oidc_jwks_fetches_total{result}.
+    equal(fetches("failed"), 2);
+    equal(fetches("ok"), 2);
   } finally {
     await issuer.close();
   }

@@ -30,6 +30,7 @@ async function setup() {
   const api = await createTestApi({
     SLUICE_PUSH_OIDC_ISSUER: issuer,
     SLUICE_PUSH_KEY_SECRET: KEY_SECRET,
+    SLUICE_DELIVERY_ALLOW: "127.0.0.1/32",
   });
   handler = (r) => api.app.fetch(r);
 
@@ -97,6 +98,7 @@ async function setup() {
   return {
     api,
     issuer,
+    receiverUrl: `http://127.0.0.1:${receiver.addr.port}/`,
     discovery,
     seen,
     push,
@@ -125,6 +127,13 @@ Deno.test("push ID tokens verify with a stock JWKS client against /.well-known/j
       equal(got.claims.aud, AUDIENCE);
       equal(got.claims.sub, "sluice:queue:hooks");
       equal(got.claims.exp! - got.claims.iat!, 300);
+    });
+    await t.step("the API sets and shows a queue's oidcAudience", async () => {
+      const r = await s.api.call("PATCH", "/v1/queues/hooks", {
+        body: { delivery: { mode: "http", url: s.receiverUrl, oidcAudience: AUDIENCE } },
+      });
+      equal(r.status, 200, JSON.stringify(r.body));
+      equal(r.body.queue.delivery.oidcAudience, AUDIENCE);
     });
     await t.step("the private key is encrypted at rest and needs its secret", async () => {
       const [row] = await sql<{ private_jwk: string }[]>`

@@ -64,7 +64,7 @@ export function authenticate(ctx: ApiContext): MiddlewareHandler<Env> {
         : (await ctx.sessions.authenticate(c))?.token ?? null;
     } catch (e) {
       // A refused ID token slows its address down like a wrong token (429s are not counted).
-      if (isSluiceError(e) && e.code !== "RATE_LIMITED") {
+      if (isSluiceError(e) && e.code !== "RATE_LIMITED" && e.code !== "JWKS_UNAVAILABLE") {
         ctx.limiter.hit("ip", clientIp(c, ctx), routeLabel(c));
       }
       throw e;

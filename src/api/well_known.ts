@@ -65,8 +65,6 @@ export function wellKnownRouter(ctx: ApiContext) {
             "exp",
             "iat",
             "jti",
-            "sluice_job_id",
-            "sluice_attempt",
           ],
         },
         200,

@@ -131,7 +131,7 @@ async function pushToken(
     throw new JobFailure("PUSH_TOKEN_UNAVAILABLE", "this worker cannot mint push ID tokens");
   }
   try {
-    return await minter.mint({ audience, queue: job.queue, jobId: job.id, attempt: job.attempt });
+    return await minter.mint({ audience, queue: job.queue });
   } catch (e) {
     throw new JobFailure(
       "PUSH_TOKEN_UNAVAILABLE",

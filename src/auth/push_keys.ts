@@ -185,8 +185,7 @@ export async function rotateSigningKey(
   { secret, tokenLifetimeMs, activateAfterMs = 120_000, compromised = false }: RotateOptions,
 ): Promise<{ retired: PushKeyRecord[]; next: PushKeyRecord }> {
   const k = await newKeyRow(secret);
-  const activateMs = compromised ? 0 : activateAfterMs;
-  const keepMs = compromised ? 0 : activateMs + tokenLifetimeMs + PUBLISH_MARGIN_MS;
+  const keepMs = compromised ? 0 : activateAfterMs + tokenLifetimeMs + PUBLISH_MARGIN_MS;
   return await sql.begin(async (tx) => {
     const retired = await tx<KeyRow[]>`
       UPDATE sluice.push_signing_keys
@@ -194,6 +193,8 @@ export async function rotateSigningKey(
         ELSE now() + ${keepMs} * interval '1 ms' END
       WHERE published_until IS NULL OR (${compromised} AND published_until > now())
       RETURNING *`;
+    // No key before it: nothing signs meanwhile, so the first key signs at once.
+    const activateMs = compromised || retired.length === 0 ? 0 : activateAfterMs;
     const [next] = await tx<KeyRow[]>`
       INSERT INTO sluice.push_signing_keys (kid, alg, public_jwk, private_jwk, signs_from)
       VALUES (${k.kid}, ${PUSH_ALG}, ${tx.json(k.publicJwk)}, ${k.privateText},

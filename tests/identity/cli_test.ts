@@ -93,6 +93,8 @@ Deno.test("sluice identity add, list, revoke, rotate-signing-key and signing-key
       equal(first.code, 0, first.stderr);
       const r1 = JSON.parse(first.stdout);
       equal(r1.next.encrypted, true);
+      // The first key ever signs at once (nothing would sign while it waited).
+      assert(Date.parse(r1.next.signsFrom) <= Date.now(), r1.next.signsFrom);
       const second = JSON.parse(
         (await sluice(["identity", "rotate-signing-key", "--activate-after", "0s", "--json"], env))
           .stdout,

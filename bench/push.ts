@@ -3,7 +3,10 @@
  * receiver (a separate Deno process answering 204), through the real http delivery (signing,
  * destination check, circuit bookkeeping, keep-alive) and the real engine.
  *
- *   deno run -A bench/push.ts [--jobs 20000] [--concurrency 50]
+ *   deno run -A bench/push.ts [--jobs 20000] [--concurrency 50] [--oidc]
+ *
+ * `--oidc`: the queue sets `oidcAudience`, so every push also carries an ES256 ID token minted
+ * for it (src/delivery/push_token.ts): the price of workload identity on the push path.
  *
  * Prints a human line, then one JSON line last ({jobs, concurrency, seconds, jobsPerS, failed,
  * meanAttemptMs, meanPostMs}) for bench/compare.ts. The database comes from the test helpers:
@@ -17,6 +20,7 @@ import { CircuitBreaker } from "../src/delivery/circuit.ts";
 import { enqueueJobs } from "../src/queue/enqueue.ts";
 import { createQueue } from "../src/queue/queues.ts";
 import { httpDelivery } from "../src/worker/http_delivery.ts";
+import { PushTokenMinter } from "../src/delivery/push_token.ts";
 import { Worker } from "../src/worker/worker.ts";
 import type { Deliver } from "../src/worker/deliver.ts";
 import { createTestDatabase } from "../tests/_helpers/db.ts";
@@ -27,6 +31,7 @@ const { values } = parseArgs({
   options: {
     jobs: { type: "string", default: "20000" },
     concurrency: { type: "string", default: "50" },
+    oidc: { type: "boolean", default: false },
   },
 });
 const N = Number(values.jobs);
@@ -49,7 +54,11 @@ reader.releaseLock();
 const db = await createTestDatabase({ max: 20 });
 try {
   await createQueue(db.sql, "push", {
-    delivery: { mode: "http", url: `http://127.0.0.1:${port}/hook` },
+    delivery: {
+      mode: "http",
+      url: `http://127.0.0.1:${port}/hook`,
+      ...(values.oidc ? { oidcAudience: "https://receiver.bench" } : {}),
+    },
   });
   for (let i = 0; i < N; i += 5_000) {
     await enqueueJobs(
@@ -83,6 +92,11 @@ try {
         allow: ["127.0.0.1/32"],
         breaker,
         holder: "bench-push",
+        pushTokens: new PushTokenMinter(db.sql, {
+          issuer: "https://sluice.bench",
+          keySecret: null,
+          lifetimeMs: 300_000,
+        }),
       })),
     },
   });
@@ -101,9 +115,9 @@ try {
     SELECT count(*)::int AS failed FROM sluice.jobs WHERE jsonb_array_length(errors) > 0`;
   const meanAttemptMs = attemptMs / attempts, meanPostMs = dMs / dN;
   console.log(
-    `push: ${N} jobs at concurrency ${CONCURRENCY} in ${seconds.toFixed(2)} s = ${
-      Math.round(N / seconds)
-    } jobs/s (${failed} jobs with errors; mean attempt ${
+    `push${values.oidc ? " (with ID tokens)" : ""}: ${N} jobs at concurrency ${CONCURRENCY} in ${
+      seconds.toFixed(2)
+    } s = ${Math.round(N / seconds)} jobs/s (${failed} jobs with errors; mean attempt ${
       meanAttemptMs.toFixed(1)
     } ms, of which POST ${meanPostMs.toFixed(1)} ms)`,
   );
@@ -111,6 +125,7 @@ try {
   console.log(JSON.stringify({
     jobs: N,
     concurrency: CONCURRENCY,
+    oidc: values.oidc,
     seconds: round(seconds, 2),
     jobsPerS: Math.round(N / seconds),
     failed,

@@ -16,6 +16,16 @@ export const ERROR_CODES = {
   TOKEN_REVOKED: 401,
   SIGNATURE_INVALID: 401,
   TIMESTAMP_OUT_OF_TOLERANCE: 401,
+  /** OIDC ID tokens (src/auth/oidc_verifier.ts): each refusal has its own code, all 401. */
+  TOKEN_MALFORMED: 401,
+  TOKEN_EXPIRED: 401,
+  TOKEN_NOT_YET_VALID: 401,
+  AUDIENCE_MISMATCH: 401,
+  ISSUER_MISMATCH: 401,
+  ALGORITHM_NOT_ALLOWED: 401,
+  EMAIL_NOT_VERIFIED: 401,
+  /** A valid ID token whose issuer + subject/email is not granted (`sluice identity add`). */
+  IDENTITY_NOT_ALLOWED: 401,
   FORBIDDEN: 403,
   CSRF_REJECTED: 403,
   NOT_FOUND: 404,
@@ -27,6 +37,7 @@ export const ERROR_CODES = {
   SCHEDULE_NOT_FOUND: 404,
   TOKEN_NOT_FOUND: 404,
   SUBSCRIPTION_NOT_FOUND: 404,
+  IDENTITY_NOT_FOUND: 404,
   STALE_LEASE: 409,
   NOT_RETRYABLE: 409,
   NOT_CANCELLABLE: 409,
@@ -43,6 +54,8 @@ export const ERROR_CODES = {
   /** A statement of an API request ran past SLUICE_DB_STATEMENT_TIMEOUT (PostgreSQL cancelled it). */
   DATABASE_TIMEOUT: 504,
   NOT_READY: 503,
+  /** The identity provider's keys could not be fetched and the last good ones are too old. */
+  JWKS_UNAVAILABLE: 503,
   MIGRATIONS_PENDING: 503,
   MIGRATION_CHECKSUM_MISMATCH: 500,
   CONFIG_INVALID: 500,

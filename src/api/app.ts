@@ -21,6 +21,10 @@ import { VERSION } from "../version.ts";
 import { jsonBody, limitBody } from "./_body.ts";
 import { authenticate, verifyPresented } from "./auth.ts";
 import { TokenAuthenticator } from "./token_cache.ts";
+import { IdTokenAuthenticator } from "./id_token_auth.ts";
+import { oidcVerifiers } from "../auth/oidc_setup.ts";
+import { identitiesRouter } from "./identities.ts";
+import { wellKnownRouter } from "./well_known.ts";
 import { AuthFailureLimiter } from "./auth_failures.ts";
 import { clientIp } from "./client_ip.ts";
 import { decisionsRouter } from "./decisions.ts";
@@ -58,6 +62,7 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   schedulesRouter,
   circuitsRouter,
   topicsRouter,
+  identitiesRouter,
 ];
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;
@@ -80,9 +85,21 @@ export function createApiContext(deps: ApiDeps): ApiContext {
   const limiter = new RateLimiter(deps.config.apiRateLimitPerMinute, deps.log);
   const authFailures = new AuthFailureLimiter(deps.log);
   const registry = deps.registry ?? new Registry();
+  const oidc = oidcVerifiers(deps.config, deps.log, { registry, ...deps.jwksOptions });
+  const idTokens = oidc?.api
+    ? new IdTokenAuthenticator({
+      sql: deps.sql,
+      log: deps.log,
+      verifier: oidc.api,
+      registry,
+      cacheMs: deps.tokenCacheMs,
+    })
+    : null;
   const ctx: ApiContext = {
     ...deps,
     auth,
+    idTokens,
+    oidc,
     limiter,
     authFailures,
     registry,
@@ -135,6 +152,7 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
   app.route("/v1", callbacksRouter(ctx));
   app.route("/v1", sessionRouter(ctx.sessions));
   app.route("/", opsPageRouter());
+  app.route("/", wellKnownRouter(ctx));
   for (const router of ROUTERS) app.route("/v1", router(ctx));
 
   documentHealthRoutes(app.openAPIRegistry);

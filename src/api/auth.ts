@@ -1,9 +1,13 @@
 /**
  * Bearer-token authentication and scope checks for `/v1` (the token lookup and its cache are
- * in token_cache.ts).
+ * in token_cache.ts). A bearer shaped like a JWT is an OIDC ID token when SLUICE_OIDC_ISSUER is
+ * set (id_token_auth.ts): same failed-auth limiter, same scopes, its refusals with their own
+ * codes (TOKEN_EXPIRED, AUDIENCE_MISMATCH, IDENTITY_NOT_ALLOWED, …) instead of UNAUTHENTICATED.
  */
 import type { Context, MiddlewareHandler } from "hono";
-import { SluiceError } from "../errors.ts";
+import { isSluiceError, SluiceError } from "../errors.ts";
+import { looksLikeJwt } from "../auth/oidc_verifier.ts";
+import { bearerIn } from "../delivery/callback_identity.ts";
 import type { Scope } from "../auth/tokens.ts";
 import type { AuthFailureReason } from "./auth_failures.ts";
 import { clientIp } from "./client_ip.ts";
@@ -12,8 +16,7 @@ import { routeLabel } from "./observe.ts";
 
 /** The bearer secret of a request, or null when there is no well-formed Authorization header. */
 export function bearerOf(c: Context): string | null {
-  const m = /^Bearer[ ]+([^\s]+)[ ]*$/i.exec(c.req.header("authorization") ?? "");
-  return m ? m[1]! : null;
+  return bearerIn(c.req.header("authorization"));
 }
 
 /**
@@ -29,6 +32,18 @@ export async function verifyPresented(
 ): Promise<ApiToken | null> {
   const ip = clientIp(c, ctx);
   ctx.authFailures.assertNotLocked(ip);
+  // Sign-in stays token-only: an ops page session is tied to a row of sluice.tokens.
+  if (reason === "invalid_token" && ctx.idTokens && looksLikeJwt(secret)) {
+    try {
+      return await ctx.idTokens.authenticate(secret, ip);
+    } catch (e) {
+      // The provider being unreachable is nobody's wrong guess.
+      if (isSluiceError(e) && e.code !== "JWKS_UNAVAILABLE") {
+        ctx.authFailures.fail(ip, "invalid_id_token");
+      }
+      throw e;
+    }
+  }
   const token = await ctx.auth.verify(secret);
   if (!token) ctx.authFailures.fail(ip, reason);
   return token;
@@ -42,9 +57,18 @@ export function authenticate(ctx: ApiContext): MiddlewareHandler<Env> {
   return async function authenticate(c, next) {
     const secret = bearerOf(c);
     // No bearer: the ops page's session cookie (CSRF-checked for state-changing methods).
-    const token = secret
-      ? await verifyPresented(ctx, c, secret, "invalid_token")
-      : (await ctx.sessions.authenticate(c))?.token ?? null;
+    let token: ApiToken | null;
+    try {
+      token = secret
+        ? await verifyPresented(ctx, c, secret, "invalid_token")
+        : (await ctx.sessions.authenticate(c))?.token ?? null;
+    } catch (e) {
+      // A refused ID token slows its address down like a wrong token (429s are not counted).
+      if (isSluiceError(e) && e.code !== "RATE_LIMITED" && e.code !== "JWKS_UNAVAILABLE") {
+        ctx.limiter.hit("ip", clientIp(c, ctx), routeLabel(c));
+      }
+      throw e;
+    }
     if (!token) {
       ctx.limiter.hit("ip", clientIp(c, ctx), routeLabel(c));
       throw new SluiceError(

@@ -1,6 +1,6 @@
 /**
  * Failed authentication per client address: after `maxFailures` wrong credentials (a bearer
- * token that does not verify, or a wrong token typed into the ops page's sign-in form) within
+ * token that does not verify, a refused OIDC ID token, or a wrong token typed into the ops page's sign-in form) within
  * `windowMs`, the address is locked out, and while it is, every credential it presents is
  * refused with 429, the correct one included: otherwise the lockout would only slow down the
  * guesses that were wrong anyway. Each further lockout of the same address lasts twice as long,
@@ -18,7 +18,11 @@ import { SluiceError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 
 /** `locked_out`: a credential refused unread because its address is locked out. */
-export type AuthFailureReason = "invalid_token" | "invalid_sign_in" | "locked_out";
+export type AuthFailureReason =
+  | "invalid_token"
+  | "invalid_id_token"
+  | "invalid_sign_in"
+  | "locked_out";
 
 export interface AuthFailureOptions {
   /** Wrong credentials per address within `windowMs` before a lockout; default 10. */
@@ -46,6 +50,7 @@ export class AuthFailureLimiter {
   /** Failures by reason since start, for the metrics endpoint. */
   readonly failures: Record<AuthFailureReason, number> = {
     invalid_token: 0,
+    invalid_id_token: 0,
     invalid_sign_in: 0,
     locked_out: 0,
   };

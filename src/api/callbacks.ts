@@ -8,6 +8,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { CallbackBody, handleCallback } from "../delivery/callback_handler.ts";
 import { clientIp } from "./client_ip.ts";
+import { idTokenRefusals } from "../auth/id_token_refusals.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import { routeLabel } from "./observe.ts";
 import { errorResponses, jsonBodyOf, jsonContent } from "./schemas.ts";
@@ -28,6 +29,15 @@ export function callbacksRouter(ctx: ApiContext) {
     toleranceMs: ctx.config.signatureToleranceMs,
     defaults: ctx.defaults,
     log: ctx.log,
+    identity: ctx.oidc?.callback
+      ? {
+        verifier: ctx.oidc.callback,
+        mode: ctx.config.callbackOidcMode,
+        emails: ctx.config.callbackOidcEmails,
+        subjects: ctx.config.callbackOidcSubjects,
+      }
+      : null,
+    idTokenRefusals: ctx.oidc?.callback ? idTokenRefusals(ctx.registry, "callback") : undefined,
   };
   // Documented here, served by the plain handler below: a validating route would parse the
   // body before the signature is checked.
@@ -36,8 +46,10 @@ export function callbacksRouter(ctx: ApiContext) {
     path: "/callbacks",
     tags: ["delivery"],
     summary: "Complete or fail a running job (a 202 answer, or any asynchronous handler)",
-    description:
-      "Signed like deliveries (Standard Webhooks, SLUICE_SIGNING_SECRETS), no bearer token. " +
+    description: "Signed like deliveries (Standard Webhooks, SLUICE_SIGNING_SECRETS). With " +
+      "SLUICE_CALLBACK_OIDC_AUDIENCE, 'Authorization: Bearer <ID token>' proves the caller " +
+      "instead (SLUICE_CALLBACK_OIDC_MODE=either) or as well (both); a refused ID token " +
+      "answers 401 with its code (TOKEN_EXPIRED, AUDIENCE_MISMATCH, IDENTITY_NOT_ALLOWED, …). " +
       "A replayed eventId answers 409 CALLBACK_REPLAYED, an older attempt or lease 409 " +
       "STALE_LEASE, a bad signature 401 SIGNATURE_INVALID, a timestamp outside " +
       "SLUICE_SIGNATURE_TOLERANCE 401 TIMESTAMP_OUT_OF_TOLERANCE; none of them changes anything.",

@@ -15,6 +15,9 @@ import type { Admission } from "../queue/admission.ts";
 import type { Engine } from "../queue/engine.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 import type { TokenAuthenticator } from "./token_cache.ts";
+import type { IdTokenAuthenticator } from "./id_token_auth.ts";
+import type { JwksCacheOptions } from "../auth/jwks_cache.ts";
+import type { OidcVerifiers } from "../auth/oidc_setup.ts";
 import type { Env } from "./env.ts";
 import type { AuthFailureLimiter } from "./auth_failures.ts";
 import { validationHook } from "./errors.ts";
@@ -35,6 +38,8 @@ export interface ApiDeps {
   gaugesCacheMs?: number;
   /** How long the system status (/health, /v1/ops/queues) is reused; 2 s, 0 in tests. */
   statusCacheMs?: number;
+  /** How long /.well-known/jwks.json reuses the push keys it read; 10 s, 0 in tests. */
+  wellKnownCacheMs?: number;
   /** How long /readyz trusts its last look at the migrations table; 5 s, 0 in tests. */
   migrationsCacheMs?: number;
   /**
@@ -50,11 +55,17 @@ export interface ApiDeps {
   registry?: Registry;
   /** The role's engine state (src/queue/engine.ts); default: one made for this app's pool. */
   engine?: Engine;
+  /** How the OIDC issuer's keys are fetched and cached (tests shorten the intervals). */
+  jwksOptions?: Partial<JwksCacheOptions>;
 }
 
 /** Services `createApp` builds once and hands to every router with the deps. */
 export interface ApiContext extends ApiDeps {
   auth: TokenAuthenticator;
+  /** OIDC ID tokens of granted identities as callers; null without SLUICE_OIDC_AUDIENCE. */
+  idTokens: IdTokenAuthenticator | null;
+  /** The issuer's verifiers (API callers, callbacks); null without SLUICE_OIDC_ISSUER. */
+  oidc: OidcVerifiers | null;
   limiter: RateLimiter;
   /** Failed authentication per client address, with lockouts (src/api/auth_failures.ts). */
   authFailures: AuthFailureLimiter;

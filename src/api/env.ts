@@ -9,6 +9,8 @@ export interface ApiToken {
   id: string;
   name: string;
   scope: Scope;
+  /** `identity`: an OIDC ID token of a granted identity (src/api/id_token_auth.ts). */
+  kind?: "token" | "identity";
 }
 
 export type Env = {

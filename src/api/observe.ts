@@ -95,7 +95,7 @@ export function apiMetrics(
   });
   const authFailuresTotal = registry.counter(
     "sluice_auth_failures_total",
-    "Credentials refused: invalid_token (bearer), invalid_sign_in (ops page), locked_out (refused unread during a lockout)",
+    "Credentials refused: invalid_token (bearer), invalid_id_token (OIDC, by code in sluice_id_token_refusals_total), invalid_sign_in (ops page), locked_out (refused unread during a lockout)",
     ["reason"],
   );
   const reasons = Object.keys(authFailures.failures) as AuthFailureReason[];

@@ -172,6 +172,10 @@ const DeliveryBody = z.strictObject({
   command: z.union([z.string().min(1), z.array(z.string()).min(1)]).optional(),
   url: z.string().url().optional(),
   timeout: Duration.optional(),
+  oidcAudience: z.string().min(1).max(512).optional().openapi({
+    description:
+      "http only: each push carries 'Authorization: Bearer <ID token>' with this aud, signed by Sluice (keys at /.well-known/jwks.json)",
+  }),
 });
 
 const policyFields = {
@@ -260,7 +264,12 @@ function toDelivery(d: z.infer<typeof DeliveryBody>): Delivery {
           issues: [{ path: "delivery.url", message: "must be http(s)", code: "invalid_format" }],
         });
       }
-      return { mode: "http", url, ...(timeoutMs ? { timeoutMs } : {}) };
+      return {
+        mode: "http",
+        url,
+        ...(timeoutMs ? { timeoutMs } : {}),
+        ...(d.oidcAudience ? { oidcAudience: d.oidcAudience } : {}),
+      };
     }
     default:
       return { mode: d.mode };
@@ -288,6 +297,7 @@ export const PolicySchema = z.object({
     url: z.string().optional(),
     headers: z.record(z.string(), z.string()).optional(),
     timeout: z.string().optional(),
+    oidcAudience: z.string().optional(),
   }).openapi({
     description:
       "url, headers and command in full for admin tokens; for other scopes redacted (userinfo, query values and header values as ***, command as its program name and ***)",
@@ -330,7 +340,13 @@ export function policyResource(
     delivery: {
       mode: d.mode,
       ...(d.mode === "exec" ? { command: d.command } : {}),
-      ...(d.mode === "http" ? { url: d.url, ...(d.headers ? { headers: d.headers } : {}) } : {}),
+      ...(d.mode === "http"
+        ? {
+          url: d.url,
+          ...(d.headers ? { headers: d.headers } : {}),
+          ...(d.oidcAudience ? { oidcAudience: d.oidcAudience } : {}),
+        }
+        : {}),
       ...("timeoutMs" in d && d.timeoutMs !== undefined
         ? { timeout: showDuration(d.timeoutMs) }
         : {}),

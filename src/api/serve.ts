@@ -95,6 +95,7 @@ export async function startApiServer(
       clearInterval(prune);
       await server.shutdown();
       await ctx.auth.flush().catch(() => {});
+      await ctx.idTokens?.flush().catch(() => {});
     },
   };
 }

@@ -10,18 +10,15 @@ import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { findTokenByHash, hashToken, touchTokens } from "../auth/tokens.ts";
 import type { ApiToken } from "./env.ts";
+import { LastUsed } from "./_last_used.ts";
 
 const MAX_CACHED = 10_000;
 
 export class TokenAuthenticator {
   readonly #sql: Sql;
-  readonly #log: Logger;
   readonly #cacheMs: number;
-  readonly #flushMs: number;
   readonly #cache = new Map<string, { token: ApiToken; at: number }>();
-  #used = new Set<string>();
-  #lastFlush = Date.now();
-  #flushing: Promise<void> | null = null;
+  readonly #lastUsed: LastUsed;
 
   constructor(
     sql: Sql,
@@ -29,9 +26,11 @@ export class TokenAuthenticator {
     { cacheMs = 2_000, flushMs = 5_000 }: { cacheMs?: number; flushMs?: number } = {},
   ) {
     this.#sql = sql;
-    this.#log = log;
     this.#cacheMs = cacheMs;
-    this.#flushMs = flushMs;
+    this.#lastUsed = new LastUsed((ids) => touchTokens(sql, ids), log, {
+      failedMsg: "token_touch_failed",
+      flushMs,
+    });
   }
 
   /** The live token for this secret, or null (unknown or revoked). */
@@ -47,26 +46,12 @@ export class TokenAuthenticator {
       if (token && this.#cacheMs > 0) this.#cache.set(hash, { token, at: now });
       else this.#cache.delete(hash);
     }
-    if (token) this.#markUsed(token.id, now);
+    if (token) this.#lastUsed.mark(token.id, now);
     return token;
-  }
-
-  #markUsed(id: string, now: number): void {
-    this.#used.add(id);
-    // Piggybacks on traffic instead of a timer: no background task to stop in tests, and an
-    // idle api has nothing to write anyway. `flush()` at shutdown writes the remainder.
-    if (now - this.#lastFlush >= this.#flushMs && !this.#flushing) {
-      this.flush().catch((e) => this.#log.warn("token_touch_failed", { error: e }));
-    }
   }
 
   /** Writes the pending `last_used_at` updates now. */
   flush(): Promise<void> {
-    if (this.#flushing) return this.#flushing;
-    this.#lastFlush = Date.now();
-    const ids = [...this.#used];
-    this.#used = new Set();
-    this.#flushing = touchTokens(this.#sql, ids).finally(() => (this.#flushing = null));
-    return this.#flushing;
+    return this.#lastUsed.flush();
   }
 }

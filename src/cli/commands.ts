@@ -16,6 +16,7 @@ import { restoreCommand } from "./restore.ts";
 import { systemdCommand } from "./systemd.ts";
 import { apiCommand } from "./api.ts";
 import { tokenCommand } from "./token.ts";
+import { identityCommand } from "./identity.ts";
 import { dlqCommand } from "./dlq.ts";
 import { maintenanceCommand } from "./maintenance.ts";
 import { scheduleCommand } from "./schedule.ts";
@@ -36,6 +37,7 @@ export const COMMANDS: readonly Command[] = [
   systemdCommand,
   apiCommand,
   tokenCommand,
+  identityCommand,
   dlqCommand,
   maintenanceCommand,
   scheduleCommand,
@@ -56,6 +58,7 @@ export const COMMAND_GROUPS: readonly { title: string; names: readonly string[] 
       "dlq",
       "schedule",
       "token",
+      "identity",
       "backup",
       "restore",
       "verify",

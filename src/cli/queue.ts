@@ -50,6 +50,8 @@ Policy options ("none" removes a limit; omitted options take the SLUICE_* defaul
                              checked against SLUICE_DELIVERY_DENY/_ALLOW
   --http-timeout DURATION    per-request timeout for --http (default 30s)
   --header "Name: value"     extra request header for --http (repeatable)
+  --oidc-audience AUD        each --http push carries an ID token minted by Sluice for AUD
+                             (Authorization: Bearer <JWT>; keys at /.well-known/jwks.json)
 
 Options:
   --json   machine-readable output
@@ -72,6 +74,7 @@ const FLAGS = {
   inline: { type: "boolean" },
   http: { type: "string" },
   "http-timeout": { type: "string" },
+  "oidc-audience": { type: "string" },
   header: { type: "string", multiple: true },
   "when-paused": { type: "string" },
   "refuse-new": { type: "boolean" },
@@ -254,8 +257,9 @@ function policyFromFlags(v: Values): QueuePolicy {
   const modes = [v.exec !== undefined, v.pull === true, v.inline === true, v.http !== undefined]
     .filter(Boolean).length;
   if (modes > 1) throw new UsageError("give only one of --exec, --pull, --inline, --http");
-  if ((v["http-timeout"] !== undefined || v.header !== undefined) && v.http === undefined) {
-    throw new UsageError("--http-timeout and --header need --http");
+  const httpOnly = [v["http-timeout"], v.header, v["oidc-audience"]];
+  if (httpOnly.some((x) => x !== undefined) && v.http === undefined) {
+    throw new UsageError("--http-timeout, --header and --oidc-audience need --http");
   }
   if (v.http !== undefined) {
     const headers: Record<string, string> = {};
@@ -271,6 +275,7 @@ function policyFromFlags(v: Values): QueuePolicy {
         ? { timeoutMs: durationFlag("http-timeout", v["http-timeout"]) }
         : {}),
       ...(v.header !== undefined ? { headers } : {}),
+      ...(v["oidc-audience"] ? { oidcAudience: v["oidc-audience"] } : {}),
     };
   }
   if (v.exec !== undefined) p.delivery = { mode: "exec", command: v.exec };

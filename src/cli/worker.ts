@@ -1,5 +1,7 @@
 import { showListenAddr } from "../config/parse.ts";
 import type { Config } from "../config/vars.ts";
+import { PushTokenMinter } from "../delivery/push_token.ts";
+import { pushIssuer } from "../auth/oidc_setup.ts";
 import type { Sql } from "../db/connect.ts";
 import type { Logger } from "../obs/log.ts";
 import { assertQueueName } from "../queue/names.ts";
@@ -118,6 +120,12 @@ export function httpDeliveryFor(sql: Sql, config: Config, log: Logger): Deliver 
     deny: config.deliveryDeny,
     allow: config.deliveryAllow,
     holder: config.workerId,
+    pushTokens: new PushTokenMinter(sql, {
+      issuer: pushIssuer(config),
+      keySecret: config.pushKeySecret,
+      lifetimeMs: config.pushTokenLifetimeMs,
+      log,
+    }),
     breaker: new CircuitBreaker(sql, {
       failures: config.circuitFailures,
       failureRatio: config.circuitFailureRatio,

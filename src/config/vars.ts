@@ -24,6 +24,7 @@ import { API_VARS } from "./vars/api.ts";
 import { BACKUP_VARS } from "./vars/backup.ts";
 import { DATABASE_VARS } from "./vars/database.ts";
 import { DELIVERY_VARS } from "./vars/delivery.ts";
+import { IDENTITY_CHECKS, IDENTITY_VARS } from "./vars/identity.ts";
 import { LOGGING_VARS } from "./vars/logging.ts";
 import { MAINTENANCE_VARS } from "./vars/maintenance.ts";
 import { QUEUE_CHECKS, QUEUE_VARS } from "./vars/queues.ts";
@@ -38,6 +39,7 @@ export const VARS = {
   ...MAINTENANCE_VARS,
   ...ALERT_VARS,
   ...BACKUP_VARS,
+  ...IDENTITY_VARS,
   ...LOGGING_VARS,
 };
 
@@ -74,4 +76,4 @@ export const CONFIG_VARS: readonly {
 }));
 
 /** Cross-field rules, checked once every field parsed. */
-export const CHECKS: ((c: Config) => string | null)[] = [...QUEUE_CHECKS];
+export const CHECKS: ((c: Config) => string | null)[] = [...QUEUE_CHECKS, ...IDENTITY_CHECKS];

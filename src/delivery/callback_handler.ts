@@ -10,6 +10,8 @@ import { LEASE_TOKEN } from "../queue/outcome.ts";
 import { BUILTIN_DEFAULTS, type EngineDefaults } from "../queue/queues.ts";
 import { recordCallbackRefusal } from "./callback_refusals.ts";
 import { Signer } from "./signature.ts";
+import type { Counter } from "../obs/metrics.ts";
+import { bearerIn, type CallbackIdentity, verifyCallbackCaller } from "./callback_identity.ts";
 
 /**
  * `POST /v1/callbacks` as a plain function, so the API route mounts it as-is:
@@ -18,7 +20,10 @@ import { Signer } from "./signature.ts";
  *     return c.json(r.body, r.status);
  *   });
  * The signature is checked on the raw body before anything is parsed; no bearer token is
- * needed (the signature is the authentication).
+ * needed (the signature is the authentication). With `identity` (SLUICE_CALLBACK_OIDC_AUDIENCE)
+ * an ID token may prove the caller: mode `either` wants at least one proof and refuses any
+ * proof presented that does not verify (a bad credential is never outvoted by a good one);
+ * `both` wants both.
  */
 
 export interface CallbackDeps {
@@ -29,6 +34,10 @@ export interface CallbackDeps {
   log?: Logger;
   /** For tests: the verifier's clock. */
   nowMs?: () => number;
+  /** ID tokens as callback proof (src/delivery/callback_identity.ts); null: signature only. */
+  identity?: CallbackIdentity | null;
+  /** `sluice_id_token_refusals_total{use="callback"}`. */
+  idTokenRefusals?: Counter;
 }
 
 const digits = z.string().regex(/^[1-9][0-9]{0,18}$/, "a string of digits");
@@ -68,15 +77,7 @@ export async function handleCallback(
   const get = (name: string) =>
     headers instanceof Headers ? headers.get(name) : headers[name] ?? lower(headers, name);
   try {
-    new Signer(deps.signingSecrets).verify(
-      {
-        id: get("webhook-id"),
-        timestamp: get("webhook-timestamp"),
-        signature: get("webhook-signature"),
-      },
-      rawBody,
-      { toleranceMs: deps.toleranceMs, nowMs: deps.nowMs?.() },
-    );
+    await authenticateCallback(deps, rawBody, get, log);
     let json: unknown;
     try {
       json = JSON.parse(rawBody);
@@ -107,6 +108,44 @@ export async function handleCallback(
       log.warn("callback_refusal_not_recorded", { error: err })
     );
     return { status: httpStatusOf(e.code), body: { error: e.toJSON() } };
+  }
+}
+
+/** Throws unless the callback carries the proofs its configuration asks for, each valid. */
+async function authenticateCallback(
+  deps: CallbackDeps,
+  rawBody: string,
+  get: (name: string) => string | null,
+  log: Logger,
+): Promise<void> {
+  const verifySignature = () =>
+    new Signer(deps.signingSecrets).verify(
+      {
+        id: get("webhook-id"),
+        timestamp: get("webhook-timestamp"),
+        signature: get("webhook-signature"),
+      },
+      rawBody,
+      { toleranceMs: deps.toleranceMs, nowMs: deps.nowMs?.() },
+    );
+  const ci = deps.identity;
+  if (!ci) return verifySignature();
+  const bearer = bearerIn(get("authorization"));
+  const signed = get("webhook-signature") !== null;
+  if (ci.mode === "both" || signed || !bearer) verifySignature();
+  if (ci.mode === "both" && !bearer) {
+    throw new SluiceError(
+      "UNAUTHENTICATED",
+      "callbacks need 'Authorization: Bearer <ID token>' as well as the signature (SLUICE_CALLBACK_OIDC_MODE=both)",
+    );
+  }
+  if (!bearer) return;
+  try {
+    const who = await verifyCallbackCaller(deps.sql, ci, bearer);
+    log.debug("callback_identity", { subject: who.subject, email: who.verifiedEmail });
+  } catch (e) {
+    if (isSluiceError(e)) deps.idTokenRefusals?.inc({ use: "callback", code: e.code });
+    throw e;
   }
 }
 

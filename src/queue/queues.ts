@@ -6,7 +6,14 @@ import { assertQueueName } from "./names.ts";
 export type Delivery =
   | { mode: "inline" }
   | { mode: "exec"; command: string | string[]; timeoutMs?: number }
-  | { mode: "http"; url: string; timeoutMs?: number; headers?: Record<string, string> }
+  | {
+    mode: "http";
+    url: string;
+    timeoutMs?: number;
+    headers?: Record<string, string>;
+    /** The `aud` of the ID token each push carries (src/delivery/push_token.ts); none: no token. */
+    oidcAudience?: string;
+  }
   | { mode: "pull" };
 
 /**

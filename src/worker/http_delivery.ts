@@ -1,6 +1,7 @@
 import type { CircuitBreaker } from "../delivery/circuit.ts";
 import { originOf } from "../delivery/circuit.ts";
 import type { Resolve } from "../delivery/destination.ts";
+import type { PushTokenMinter } from "../delivery/push_token.ts";
 import { createEgress, type Egress } from "../delivery/egress.ts";
 import { redactUrlsIn } from "../delivery/redact.ts";
 import { retryAfterMs } from "../queue/retry_after.ts";
@@ -28,6 +29,10 @@ import { JobFailure } from "./failure.ts";
  *   connection. A denied destination fails the job permanently (`DESTINATION_DENIED`).
  * - Failure messages (job errors, readable by every scope; logs) carry the URL redacted:
  *   origin and path, never userinfo or query values.
+ * - A delivery with `oidcAudience` carries `Authorization: Bearer <ID token>` minted for that
+ *   audience (src/delivery/push_token.ts); it replaces an `authorization` from the queue's
+ *   headers. A token that cannot be minted (no readable signing key) retries as
+ *   `PUSH_TOKEN_UNAVAILABLE`: the push is never sent without the proof its receiver expects.
  */
 
 export interface HttpDeliveryOptions {
@@ -46,6 +51,8 @@ export interface HttpDeliveryOptions {
   resolve?: Resolve;
   /** Where connections come from; by default one built from `deny`, `allow` and `resolve`. */
   egress?: Egress;
+  /** Mints the ID tokens of queues with `oidcAudience`; without it such pushes fail (retry). */
+  pushTokens?: PushTokenMinter | null;
 }
 
 const ERROR_BODY_BYTES = 2_048;
@@ -94,10 +101,12 @@ export function httpDelivery(opts: HttpDeliveryOptions): Deliver {
     let healthy: boolean | null = null;
     let failureCode: string | null = null;
     try {
+      const idToken = d.oidcAudience ? await pushToken(opts.pushTokens, job, d.oidcAudience) : null;
       const result = await send(job, url, d.headers, timeoutMs, ctx.signal, {
         signer,
         maxResult,
         egress,
+        idToken,
       });
       healthy = true;
       return result;
@@ -111,6 +120,24 @@ export function httpDelivery(opts: HttpDeliveryOptions): Deliver {
       void opts.breaker?.record(origin, healthy, failureCode, probe);
     }
   };
+}
+
+async function pushToken(
+  minter: PushTokenMinter | null | undefined,
+  job: LeasedJob,
+  audience: string,
+): Promise<string> {
+  if (!minter) {
+    throw new JobFailure("PUSH_TOKEN_UNAVAILABLE", "this worker cannot mint push ID tokens");
+  }
+  try {
+    return await minter.mint({ audience, queue: job.queue });
+  } catch (e) {
+    throw new JobFailure(
+      "PUSH_TOKEN_UNAVAILABLE",
+      `the push ID token could not be minted: ${e instanceof Error ? e.message : String(e)}`,
+    );
+  }
 }
 
 /** A SluiceError from the destination check as the job's permanent failure. */
@@ -142,7 +169,12 @@ async function send(
   extra: Record<string, string> | undefined,
   timeoutMs: number,
   jobSignal: AbortSignal,
-  { signer, maxResult, egress }: { signer: Signer; maxResult: number; egress: Egress },
+  { signer, maxResult, egress, idToken }: {
+    signer: Signer;
+    maxResult: number;
+    egress: Egress;
+    idToken: string | null;
+  },
 ): Promise<DeliveryResult> {
   const body = pushBody(job);
   const id = `job_${job.id}`;
@@ -161,6 +193,7 @@ async function send(
   headers.set("sluice-lease-token", job.leaseToken);
   headers.set("sluice-fencing-token", job.fencingToken);
   headers.set("idempotency-key", job.idempotencyKey ?? job.id);
+  if (idToken) headers.set("authorization", `Bearer ${idToken}`);
   // One controller and one timer: AbortSignal.any + AbortSignal.timeout cost ~100 µs a push.
   const controller = new AbortController();
   const timeout = { aborted: false };

@@ -71,6 +71,7 @@ async function testApiOn(
     gaugesCacheMs: 0,
     statusCacheMs: 0,
     migrationsCacheMs: 0,
+    wellKnownCacheMs: 0,
     maxBodyBytes: opts.maxBodyBytes,
     clientIp: () => opts.clientIp ?? "192.0.2.1",
   });

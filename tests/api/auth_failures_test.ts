@@ -42,7 +42,12 @@ Deno.test("AuthFailureLimiter locks an address out, for longer each time", async
     for (let i = 0; i < 3; i++) lim.fail("b", "invalid_sign_in");
     equal(locked("b"), 20);
   });
-  deepStrictEqual(lim.failures, { invalid_token: 8, invalid_sign_in: 3, locked_out: 2 });
+  deepStrictEqual(lim.failures, {
+    invalid_token: 8,
+    invalid_id_token: 0,
+    invalid_sign_in: 3,
+    locked_out: 2,
+  });
   deepStrictEqual(
     lines.filter((l) => l.msg === "auth_locked_out").map((l) => [l.ip, l.lockout_s]),
     [["b", 10], ["b", 20]],

@@ -73,6 +73,19 @@ const configShape: Equals<Config, {
   alertDlqGrowth: number;
   xminHorizonWarnMs: number;
   deadTupleRatioWarn: number;
+  oidcIssuer: string | null;
+  oidcJwksUrl: string | null;
+  oidcJwksFile: string | null;
+  oidcAudience: string[];
+  oidcClockSkewMs: number;
+  oidcJwksMaxStaleMs: number;
+  callbackOidcAudience: string | null;
+  callbackOidcMode: "either" | "both";
+  callbackOidcEmails: string[];
+  callbackOidcSubjects: string[];
+  pushOidcIssuer: string | null;
+  pushKeySecret: string | null;
+  pushTokenLifetimeMs: number;
 }> = true;
 strictEqual(configShape, true);
 

@@ -56,3 +56,15 @@ export function startReceiver(
 }
 
 export { Webhook };
+
+/** The callback a receiver sends for the push it got: its job, attempt and lease token. */
+export function callbackBody(got: Received, over: Record<string, unknown> = {}): string {
+  return JSON.stringify({
+    eventId: crypto.randomUUID(),
+    jobId: got.headers["sluice-job-id"],
+    attempt: Number(got.headers["sluice-attempt"]),
+    leaseToken: got.headers["sluice-lease-token"],
+    status: "succeeded",
+    ...over,
+  });
+}

@@ -9,7 +9,7 @@ import { httpDelivery } from "../../src/worker/http_delivery.ts";
 import { Worker } from "../../src/worker/worker.ts";
 import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
-import { type Received, startReceiver, Webhook } from "./_receiver.ts";
+import { callbackBody, type Received, startReceiver, Webhook } from "./_receiver.ts";
 
 const SECRET = "whsec_" + btoa("callback-secret-0123456789abcdef");
 const wh = new Webhook(SECRET);
@@ -41,15 +41,7 @@ function callback(
   over: Record<string, unknown> = {},
   { at = new Date(), secret = wh }: { at?: Date; secret?: Webhook } = {},
 ) {
-  const body = JSON.stringify({
-    eventId: crypto.randomUUID(),
-    jobId: got.headers["sluice-job-id"],
-    attempt: Number(got.headers["sluice-attempt"]),
-    leaseToken: got.headers["sluice-lease-token"],
-    status: "succeeded",
-    result: { done: true },
-    ...over,
-  });
+  const body = callbackBody(got, { result: { done: true }, ...over });
   const msgId = `cb_${crypto.randomUUID()}`;
   return {
     body,

@@ -3,20 +3,9 @@ import { listDeadLetterGroups, replayDeadLetters } from "../../src/queue/dlq.ts"
 import { enqueueJobs } from "../../src/queue/enqueue.ts";
 import { getJob } from "../../src/queue/inspect.ts";
 import { type Sql, testDatabaseEnv, withTestDatabase } from "../_helpers/db.ts";
+import { runSluice } from "../_helpers/sluice_cli.ts";
 
-const ROOT = new URL("../../", import.meta.url).pathname;
-
-async function sluice(args: string[], env: Record<string, string>) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", "main.ts", ...args],
-    cwd: ROOT,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: d(out.stdout), stderr: d(out.stderr) };
-}
+const sluice = runSluice;
 
 /** Dead jobs straight in the table: `n` per (queue, reason). */
 async function bury(sql: Sql, queue: string, reason: string, n: number): Promise<string[]> {

@@ -26,6 +26,18 @@ export const COVERED_ELSEWHERE: { pattern: RegExp; test: string; marker: string 
   { pattern: /^(sudo )?sluice systemd\b/, test: "tests/cli/systemd_test.ts", marker: "systemd" },
   { pattern: /^docker compose /, test: "tests/appliance/compose_test.ts", marker: "compose" },
   { pattern: /^sluice (api|worker|up)\b/, test: "tests/e2e/up_e2e_test.ts", marker: "up" },
+  // Needs an issuer and a token it signed: the test runs a local issuer.
+  { pattern: /^sluice identity check\b/, test: "tests/identity/cli_test.ts", marker: "check" },
+  {
+    pattern: /^sluice identity rotate-signing-key .*--compromised/,
+    test: "tests/identity/push_token_test.ts",
+    marker: "compromised: true",
+  },
+  {
+    pattern: /^curl .*\$ID_TOKEN/,
+    test: "tests/identity/api_id_token_test.ts",
+    marker: "authorization: `Bearer ${jwt}`",
+  },
   {
     pattern: /^sluice restore .*--force-replace/,
     test: "tests/backup/cli_test.ts",

@@ -49,74 +49,74 @@ const REAPER_ONLY = {
 
 Deno.test("a lease that expires while the handler runs (heartbeats cannot reach PostgreSQL)", async () => {
   await withTestDatabase(async (db) => {
-  const ledger = new Ledger(db.sql);
-  const proxy = new PgProxy(PgProxy.socketOf(db.url));
-  const cutOff = await openDatabase({ databaseUrl: proxy.urlFor(db.url), dataDir: "", max: 4 });
-  const maintenance = startMaintenanceLoop(db.sql, REAPER_ONLY);
-  let first: LeasedJob | null = null;
-  let abortedAfterMs: number | null = null;
-  const partitioned = worker(cutOff, "partitioned", {
-    handlers: handlerMap({
-      "test.long": async (_p, { job, signal }) => {
-        first = job;
-        ledger.started(job.id, job.attempt);
-        const t0 = performance.now();
-        try {
-          await sleep(LEASE * 8, signal);
-        } catch (e) {
-          abortedAfterMs = performance.now() - t0;
-          throw e;
-        }
-        return "late";
-      },
-    }),
-  });
-  const healthy = worker(db.sql, "healthy", {
-    handlers: handlerMap({
-      "test.long": (_p, { job }) => {
-        ledger.started(job.id, job.attempt);
-        ledger.ended(job.id, job.attempt);
-      },
-    }),
-  });
-  try {
-    await partitioned.start();
-    const { job } = await enqueueJob(db.sql, { kind: "test.long", maxAttempts: 3 });
-    ledger.accept([job.id]);
-    ledger.faulted([job.id]);
-    ledger.watch({ leaseMs: LEASE, reaperMs: REAPER, everyMs: 50 });
-    await waitFor(() => first, { what: "attempt 1 to start" });
-    proxy.blackhole();
-    // Nothing from the partitioned worker reaches PostgreSQL now: no heartbeat, no outcome.
-    await healthy.start();
-    const done = await waitFor(async () => {
-      const j = await getJob(db.sql, job.id);
-      return j.state === "succeeded" ? j : null;
-    }, { what: "attempt 2 to succeed elsewhere", timeoutMs: 10_000 });
-    equal(done.attempt, 2);
-    equal(done.workerId, "healthy");
-    equal(done.errors[0]?.code, "LEASE_EXPIRED");
-    // The partitioned worker gave up on its own once the lease it could not renew ran out,
-    // instead of running on beside attempt 2.
-    await waitFor(() => abortedAfterMs !== null, { what: "attempt 1 to be aborted" });
-    assert(abortedAfterMs! < LEASE * 2, `aborted after ${abortedAfterMs} ms`);
-    // The first attempt's late completion is refused.
-    const fence = first! as LeasedJob;
-    await rejects(
-      () => completeJob(db.sql, fence),
-      (e) => isSluiceError(e, "STALE_LEASE"),
-    );
-    proxy.restore();
-    proxy.cut();
-    await ledger.check({ leaseMs: LEASE, reaperMs: REAPER });
-    equal((await getJob(db.sql, job.id)).state, "succeeded");
-  } finally {
-    ledger.stopWatch();
-    proxy.restore();
-    await Promise.all([partitioned.stop(), healthy.stop(), maintenance.stop()]);
-    await cutOff.end({ timeout: 1 });
-    proxy.close();
-  }
+    const ledger = new Ledger(db.sql);
+    const proxy = new PgProxy(PgProxy.socketOf(db.url));
+    const cutOff = await openDatabase({ databaseUrl: proxy.urlFor(db.url), dataDir: "", max: 4 });
+    const maintenance = startMaintenanceLoop(db.sql, REAPER_ONLY);
+    let first: LeasedJob | null = null;
+    let abortedAfterMs: number | null = null;
+    const partitioned = worker(cutOff, "partitioned", {
+      handlers: handlerMap({
+        "test.long": async (_p, { job, signal }) => {
+          first = job;
+          ledger.started(job.id, job.attempt);
+          const t0 = performance.now();
+          try {
+            await sleep(LEASE * 8, signal);
+          } catch (e) {
+            abortedAfterMs = performance.now() - t0;
+            throw e;
+          }
+          return "late";
+        },
+      }),
+    });
+    const healthy = worker(db.sql, "healthy", {
+      handlers: handlerMap({
+        "test.long": (_p, { job }) => {
+          ledger.started(job.id, job.attempt);
+          ledger.ended(job.id, job.attempt);
+        },
+      }),
+    });
+    try {
+      await partitioned.start();
+      const { job } = await enqueueJob(db.sql, { kind: "test.long", maxAttempts: 3 });
+      ledger.accept([job.id]);
+      ledger.faulted([job.id]);
+      ledger.watch({ leaseMs: LEASE, reaperMs: REAPER, everyMs: 50 });
+      await waitFor(() => first, { what: "attempt 1 to start" });
+      proxy.blackhole();
+      // Nothing from the partitioned worker reaches PostgreSQL now: no heartbeat, no outcome.
+      await healthy.start();
+      const done = await waitFor(async () => {
+        const j = await getJob(db.sql, job.id);
+        return j.state === "succeeded" ? j : null;
+      }, { what: "attempt 2 to succeed elsewhere", timeoutMs: 10_000 });
+      equal(done.attempt, 2);
+      equal(done.workerId, "healthy");
+      equal(done.errors[0]?.code, "LEASE_EXPIRED");
+      // The partitioned worker gave up on its own once the lease it could not renew ran out,
+      // instead of running on beside attempt 2.
+      await waitFor(() => abortedAfterMs !== null, { what: "attempt 1 to be aborted" });
+      assert(abortedAfterMs! < LEASE * 2, `aborted after ${abortedAfterMs} ms`);
+      // The first attempt's late completion is refused.
+      const fence = first! as LeasedJob;
+      await rejects(
+        () => completeJob(db.sql, fence),
+        (e) => isSluiceError(e, "STALE_LEASE"),
+      );
+      proxy.restore();
+      proxy.cut();
+      await ledger.check({ leaseMs: LEASE, reaperMs: REAPER });
+      equal((await getJob(db.sql, job.id)).state, "succeeded");
+    } finally {
+      ledger.stopWatch();
+      proxy.restore();
+      await Promise.all([partitioned.stop(), healthy.stop(), maintenance.stop()]);
+      await cutOff.end({ timeout: 1 });
+      proxy.close();
+    }
   });
 });
 
@@ -151,16 +151,16 @@ function beatTimedClock(): { clock: Clock; largestGapMs: () => number } {
 
 Deno.test("heartbeats keep a job lasting 10x its lease on one attempt", async () => {
   await withTestDatabase(async (db) => {
-  const ledger = new Ledger(db.sql);
-  const maintenance = startMaintenanceLoop(db.sql, REAPER_ONLY);
-  // Two workers: whichever leases the job, the other one must never get it.
-  const handlers = handlerMap({
-    "test.long": async (_p, { job, signal }) => {
-      ledger.started(job.id, job.attempt);
+    const ledger = new Ledger(db.sql);
+    const maintenance = startMaintenanceLoop(db.sql, REAPER_ONLY);
+    // Two workers: whichever leases the job, the other one must never get it.
+    const handlers = handlerMap({
+      "test.long": async (_p, { job, signal }) => {
+        ledger.started(job.id, job.attempt);
         await sleep(KEEP_LEASE * 10, signal); // the scenario: a handler that takes ten leases
-      ledger.ended(job.id, job.attempt);
-    },
-  });
+        ledger.ended(job.id, job.attempt);
+      },
+    });
     const beats = { keeper: beatTimedClock(), bystander: beatTimedClock() };
     const a = worker(db.sql, "keeper", {
       leaseMs: KEEP_LEASE,
@@ -172,14 +172,14 @@ Deno.test("heartbeats keep a job lasting 10x its lease on one attempt", async ()
       handlers,
       clock: beats.bystander.clock,
     });
-  try {
-    await Promise.all([a.start(), b.start()]);
-    const { job } = await enqueueJob(db.sql, { kind: "test.long" });
-    ledger.accept([job.id]);
+    try {
+      await Promise.all([a.start(), b.start()]);
+      const { job } = await enqueueJob(db.sql, { kind: "test.long" });
+      ledger.accept([job.id]);
       ledger.watch({ leaseMs: KEEP_LEASE, reaperMs: REAPER, everyMs: 50 });
       await ledger.settle(KEEP_LEASE * 10 + 15_000);
-    const j = await getJob(db.sql, job.id);
-    equal(j.state, "succeeded");
+      const j = await getJob(db.sql, job.id);
+      equal(j.state, "succeeded");
       if (j.attempt > 1) {
         // A lost lease is correct only when this process could not send its heartbeats in
         // time: its beat timer then fired more than a lease minus one beat after the last.
@@ -196,23 +196,23 @@ Deno.test("heartbeats keep a job lasting 10x its lease on one attempt", async ()
         );
         return;
       }
-    equal(j.attempt, 1, JSON.stringify(j.errors));
-    equal(j.errors.length, 0);
-    const execs = await ledger.executions();
-    equal(execs.length, 1, "one execution");
-    // Nothing injected: check() demands exactly one execution.
+      equal(j.attempt, 1, JSON.stringify(j.errors));
+      equal(j.errors.length, 0);
+      const execs = await ledger.executions();
+      equal(execs.length, 1, "one execution");
+      // Nothing injected: check() demands exactly one execution.
       await ledger.check({ leaseMs: KEEP_LEASE, reaperMs: REAPER });
-  } finally {
-    await Promise.all([a.stop(), b.stop(), maintenance.stop()]);
-  }
+    } finally {
+      await Promise.all([a.stop(), b.stop(), maintenance.stop()]);
+    }
   });
 });
 
 Deno.test("completion racing the reaper: a succeeded job is never reverted", async () => {
   await withTestDatabase(async (db) => {
-  const total = FULL ? 10_000 : 1_000;
-  const round = 50;
-  let completedWins = 0, reaperWins = 0;
+    const total = FULL ? 10_000 : 1_000;
+    const round = 50;
+    let completedWins = 0, reaperWins = 0;
     for (let done = 0; done < total; done += round) {
       const ids = (await enqueueJobs(
         db.sql,

@@ -44,7 +44,7 @@ const inDays = (d: number) => new Date(Date.now() + d * DAY);
 
 Deno.test("archiveSucceededJobs() moves old succeeded jobs and getJob/jobTimeline still find them", async () => {
   await withTestDatabase(async (db) => {
-  const { sql } = db;
+    const { sql } = db;
     const ids = await succeeded(sql, 7);
     const [failedId] = await dead(sql, 1);
     const replay = await replayJob(sql, ids[0]!);
@@ -69,7 +69,7 @@ Deno.test("archiveSucceededJobs() moves old succeeded jobs and getJob/jobTimelin
 
 Deno.test("pruneHistory() deletes archive, dead and cancelled history past the horizon only", async () => {
   await withTestDatabase(async (db) => {
-  const { sql } = db;
+    const { sql } = db;
     await succeeded(sql, 3);
     await dead(sql, 2);
     await enqueueJobs(sql, [{ kind: "waiting" }]);
@@ -113,7 +113,7 @@ Deno.test("pruneHistory() deletes archive, dead and cancelled history past the h
 
 Deno.test("scrubPayloads() blanks old finished payloads and keeps the metadata", async () => {
   await withTestDatabase(async (db) => {
-  const { sql } = db;
+    const { sql } = db;
     const [a, b] = await succeeded(sql, 2, { card: "4111 1111" });
     const [d] = await dead(sql, 1);
     await enqueueJobs(sql, [{ kind: "later", payload: { keep: true } }]);
@@ -136,7 +136,7 @@ Deno.test("scrubPayloads() blanks old finished payloads and keeps the metadata",
 
 Deno.test("reapExpiredLeases() and promoteDueJobs() follow an injected clock", async () => {
   await withTestDatabase(async (db) => {
-  const { sql } = db;
+    const { sql } = db;
     await enqueueJobs(sql, [{ kind: "a" }, { kind: "b", delayMs: HOUR }]);
     await leaseJobs(sql, { queue: "default", workerId: "w", max: 1, leaseMs: 30_000 });
     equal((await reapExpiredLeases(sql, { now: new Date(Date.now() + 10_000) })).reaped, 0);
@@ -148,7 +148,7 @@ Deno.test("reapExpiredLeases() and promoteDueJobs() follow an injected clock", a
 
 Deno.test("acquireLeadership() admits one holder until its lease expires", async () => {
   await withTestDatabase(async (db) => {
-  const { sql } = db;
+    const { sql } = db;
     const t0 = new Date();
     const at = (ms: number) => new Date(t0.getTime() + ms);
     const a = await acquireLeadership(sql, "a", 15_000, { now: t0 });
@@ -183,13 +183,13 @@ const THRESHOLDS = {
 
 Deno.test("evaluateAlerts() fires and resolves, with state, events, log lines and ops views", async (t) => {
   await withTestDatabase(async (db) => {
-  const { sql } = db;
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger({ write: (l) => lines.push(JSON.parse(l)) });
-  // Ahead of the wall clock, so jobs finished during the test are inside the windows.
-  const t0 = Date.now() + 10_000;
-  const at = (min: number) => new Date(t0 + min * 60_000);
-  const firing = async () => (await opsAlerts(sql)).firing.map((a) => `${a.name}:${a.subject}`);
+    const { sql } = db;
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ write: (l) => lines.push(JSON.parse(l)) });
+    // Ahead of the wall clock, so jobs finished during the test are inside the windows.
+    const t0 = Date.now() + 10_000;
+    const at = (min: number) => new Date(t0 + min * 60_000);
+    const firing = async () => (await opsAlerts(sql)).firing.map((a) => `${a.name}:${a.subject}`);
     await t.step(
       "success rate must hold 30 minutes (counted from sluice.alerts), DLQ growth fires at once",
       async () => {
@@ -309,12 +309,12 @@ Deno.test("checkTableHealth() warns about a transaction pinning the xmin horizon
 
 Deno.test("runMaintenancePass() logs the alerts pass at info only when an alert fires or resolves", async () => {
   await withTestDatabase(async (db) => {
-  const lines: Record<string, unknown>[] = [];
-  const log = createLogger({ level: "debug", write: (l) => lines.push(JSON.parse(l)) });
-  const { config } = requireConfig({ DATABASE_URL: db.url });
-  const services = maintenanceServices(config).filter((s) => s.name === "alerts");
-  const passLevels = () =>
-    lines.splice(0).filter((l) => l.msg === "maintenance_pass").map((l) => l.level);
+    const lines: Record<string, unknown>[] = [];
+    const log = createLogger({ level: "debug", write: (l) => lines.push(JSON.parse(l)) });
+    const { config } = requireConfig({ DATABASE_URL: db.url });
+    const services = maintenanceServices(config).filter((s) => s.name === "alerts");
+    const passLevels = () =>
+      lines.splice(0).filter((l) => l.msg === "maintenance_pass").map((l) => l.level);
     const pass = () => runMaintenancePass(db.sql, services, { log, holder: "t" });
     await pass();
     await pass();

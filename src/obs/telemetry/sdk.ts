@@ -20,7 +20,6 @@ import { context, propagation, trace } from "@opentelemetry/api";
 import { logs } from "@opentelemetry/api";
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks";
 import { W3CTraceContextPropagator } from "@opentelemetry/core";
-import { resourceFromAttributes } from "@opentelemetry/resources";
 import {
   BatchSpanProcessor,
   type ReadableSpan,
@@ -40,12 +39,7 @@ import {
   type PushMetricExporter,
   type ResourceMetrics,
 } from "@opentelemetry/sdk-metrics";
-import { OTLPTraceExporter as ProtoTraces } from "@opentelemetry/exporter-trace-otlp-proto";
-import { OTLPTraceExporter as JsonTraces } from "@opentelemetry/exporter-trace-otlp-http";
-import { OTLPMetricExporter as ProtoMetrics } from "@opentelemetry/exporter-metrics-otlp-proto";
-import { OTLPMetricExporter as JsonMetrics } from "@opentelemetry/exporter-metrics-otlp-http";
-import { OTLPLogExporter as ProtoLogs } from "@opentelemetry/exporter-logs-otlp-proto";
-import { OTLPLogExporter as JsonLogs } from "@opentelemetry/exporter-logs-otlp-http";
+import { logExporter, metricExporter, resourceOf, traceExporter } from "./_exporters.ts";
 import type { Registry } from "../metrics.ts";
 import { VERSION } from "../../version.ts";
 import type { ExportHealth } from "./health.ts";
@@ -142,19 +136,7 @@ export interface StartSdkOptions {
 
 export function startSdk(o: StartSdkOptions): SdkHandle {
   const { settings: s, health } = o;
-  const json = s.protocol === "http/json";
-  const exporterConfig = (url: string) => ({
-    url,
-    headers: s.headers,
-    timeoutMillis: s.exportTimeoutMs,
-  });
-  const resource = resourceFromAttributes({
-    ...s.resourceAttributes,
-    "service.name": s.serviceName,
-    "service.version": VERSION,
-    "service.instance.id": o.instanceId,
-    "sluice.role": o.role,
-  });
+  const resource = resourceOf(s, o.role, o.instanceId);
   const stops: (() => Promise<void>)[] = [];
   const flushes: (() => Promise<void>)[] = [];
 
@@ -173,7 +155,7 @@ export function startSdk(o: StartSdkOptions): SdkHandle {
     const gate = new Gate("traces", health);
     const url = s.endpoints.traces;
     const exporter = gate.wrap<ReadableSpan[], SpanExporter>(
-      json ? new JsonTraces(exporterConfig(url)) : new ProtoTraces(exporterConfig(url)),
+      traceExporter(s, url),
       length,
       true,
     );
@@ -201,7 +183,7 @@ export function startSdk(o: StartSdkOptions): SdkHandle {
     const gate = new Gate("logs", health);
     const url = s.endpoints.logs;
     const exporter = gate.wrap<ReadableLogRecord[], LogRecordExporter>(
-      json ? new JsonLogs(exporterConfig(url)) : new ProtoLogs(exporterConfig(url)),
+      logExporter(s, url),
       length,
       true,
     );
@@ -241,7 +223,7 @@ export function startSdk(o: StartSdkOptions): SdkHandle {
     const gate = new Gate("metrics", health);
     const url = s.endpoints.metrics;
     const exporter = gate.wrap<ResourceMetrics, PushMetricExporter>(
-      json ? new JsonMetrics(exporterConfig(url)) : new ProtoMetrics(exporterConfig(url)),
+      metricExporter(s, url),
       dataPoints,
       false,
     );

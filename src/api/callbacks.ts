@@ -16,7 +16,7 @@ import { type ApiContext, newRouter } from "./deps.ts";
 import { routeLabel } from "./observe.ts";
 import { errorResponses, jsonBodyOf, jsonContent } from "./schemas.ts";
 import { context, trace } from "@opentelemetry/api";
-import { failSpan, MESSAGING_SYSTEM, tracer } from "../obs/telemetry/trace.ts";
+import { failSpan, MESSAGING_SYSTEM, tracer } from "../obs/trace.ts";
 
 const SignatureHeaders = z.object({
   "webhook-id": z.string().openapi({ description: "unique message id" }),

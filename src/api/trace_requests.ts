@@ -6,7 +6,7 @@
  */
 import { context, SpanKind, SpanStatusCode, trace } from "@opentelemetry/api";
 import type { MiddlewareHandler } from "hono";
-import { contextFrom, tracer } from "../obs/telemetry/trace.ts";
+import { contextFrom, tracer } from "../obs/trace.ts";
 import type { Env } from "./env.ts";
 import { routeLabel } from "./observe.ts";
 

@@ -74,12 +74,7 @@ export async function runRole(role: string, body: (run: RoleRun) => Promise<numb
 
 async function roleSetup(role: string): Promise<RoleSetup> {
   const { config, sources, warnings } = requireConfig();
-  let settings;
-  try {
-    settings = telemetrySettings(Deno.env.toObject(), role);
-  } catch (e) {
-    throw new SluiceError("CONFIG_INVALID", (e as Error).message);
-  }
+  const settings = telemetrySettings(config, role);
   const tap = new LogTap();
   const log = createLogger({ role, level: config.logLevel, format: config.logFormat, tap });
   for (const w of warnings) log.warn("config_warning", { detail: w });

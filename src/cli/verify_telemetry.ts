@@ -1,4 +1,5 @@
 import { hostname } from "node:os";
+import { requireConfig } from "../config/load.ts";
 import { SluiceError } from "../errors.ts";
 import { anySignal, telemetrySettings } from "../obs/telemetry/settings.ts";
 import { EXIT_FAILURE, EXIT_OK, parseFlags, reportError } from "./_command.ts";
@@ -33,13 +34,8 @@ export async function verifyTelemetryCommand(args: string[]): Promise<number> {
   try {
     const parsed = parseFlags(args, FLAGS, VERIFY_TELEMETRY_HELP);
     if (!parsed) return EXIT_OK;
-    const env = { OTEL_SERVICE_NAME: "sluice-verify", ...Deno.env.toObject() };
-    let settings;
-    try {
-      settings = telemetrySettings(env, "verify");
-    } catch (e) {
-      throw new SluiceError("CONFIG_INVALID", (e as Error).message);
-    }
+    // The whole environment is checked (as a role would), so a typo is reported here too.
+    const settings = telemetrySettings(requireConfig().config, "verify");
     const timeoutMs = durationFlag("timeout", parsed.values.timeout);
     if (timeoutMs !== undefined) settings.exportTimeoutMs = timeoutMs;
     if (!anySignal(settings)) {

@@ -27,6 +27,7 @@ import { DELIVERY_VARS } from "./vars/delivery.ts";
 import { LOGGING_VARS } from "./vars/logging.ts";
 import { MAINTENANCE_VARS } from "./vars/maintenance.ts";
 import { QUEUE_CHECKS, QUEUE_VARS } from "./vars/queues.ts";
+import { TELEMETRY_VARS } from "./vars/telemetry.ts";
 import { WORKER_VARS } from "./vars/worker.ts";
 
 export const VARS = {
@@ -39,6 +40,7 @@ export const VARS = {
   ...ALERT_VARS,
   ...BACKUP_VARS,
   ...LOGGING_VARS,
+  ...TELEMETRY_VARS,
 };
 
 export type ConfigSource = "env" | "file" | "default";

@@ -5,7 +5,7 @@
  * recording attempt span: with telemetry off there is nothing to look up but the no-op context.
  */
 import { context, type Span, SpanKind, trace } from "@opentelemetry/api";
-import { carrierOf, tracer } from "../obs/telemetry/trace.ts";
+import { carrierOf, tracer } from "../obs/trace.ts";
 
 export function startPushSpan(url: URL, headers: Headers): Span | null {
   const parent = trace.getActiveSpan();

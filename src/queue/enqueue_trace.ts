@@ -6,7 +6,7 @@
  */
 import { context, SpanKind, trace } from "@opentelemetry/api";
 import { isSluiceError } from "../errors.ts";
-import { carrierOf, failSpan, MESSAGING_SYSTEM, tracer } from "../obs/telemetry/trace.ts";
+import { carrierOf, failSpan, MESSAGING_SYSTEM, tracer } from "../obs/trace.ts";
 
 interface Named {
   queue?: string;

@@ -10,7 +10,7 @@ import type { LeasedJob } from "../queue/job.ts";
 import type { Deliver, DeliveryResult } from "./deliver.ts";
 import { JobFailure } from "./failure.ts";
 import { startPushSpan } from "../delivery/push_trace.ts";
-import { failSpan } from "../obs/telemetry/trace.ts";
+import { failSpan } from "../obs/trace.ts";
 
 /**
  * `http` delivery: POSTs the job to the queue's URL, signed per Standard Webhooks.

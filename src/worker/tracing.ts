@@ -14,7 +14,7 @@
 import { type Context, context, type Link, SpanKind, trace } from "@opentelemetry/api";
 import type { Span, SpanContext } from "@opentelemetry/api";
 import type { LeasedJob } from "../queue/job.ts";
-import { contextFrom, failSpan, MESSAGING_SYSTEM, tracer } from "../obs/telemetry/trace.ts";
+import { contextFrom, failSpan, MESSAGING_SYSTEM, tracer } from "../obs/trace.ts";
 import type { AttemptEvent } from "./attempt.ts";
 
 /** Outcomes that make the attempt span an error span. */

@@ -6,12 +6,13 @@
  */
 import { equal, ok as assert } from "node:assert/strict";
 import { context, trace } from "@opentelemetry/api";
+import { requireConfig } from "../../src/config/load.ts";
 import { createLogger, LogTap } from "../../src/obs/log.ts";
 import { Registry } from "../../src/obs/metrics.ts";
 import { startTelemetry, type Telemetry } from "../../src/obs/telemetry/mod.ts";
 import { MAX_QUEUE } from "../../src/obs/telemetry/sdk.ts";
 import { telemetrySettings } from "../../src/obs/telemetry/settings.ts";
-import { tracer } from "../../src/obs/telemetry/trace.ts";
+import { tracer } from "../../src/obs/trace.ts";
 import { enqueueJob, enqueueJobs } from "../../src/queue/enqueue.ts";
 import { createQueue } from "../../src/queue/queues.ts";
 import { permanentFailure } from "../../src/worker/failure.ts";
@@ -26,11 +27,14 @@ const ERROR = 2;
 
 function start(endpoint: string, registry: Registry, tap?: LogTap): Promise<Telemetry> {
   return startTelemetry({
-    settings: telemetrySettings({
-      OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
-      OTEL_METRIC_EXPORT_INTERVAL: "200",
-      OTEL_EXPORTER_OTLP_TIMEOUT: "1000",
-    }, "worker"),
+    settings: telemetrySettings(
+      requireConfig({
+        OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+        OTEL_METRIC_EXPORT_INTERVAL: "200",
+        OTEL_EXPORTER_OTLP_TIMEOUT: "1000",
+      }).config,
+      "worker",
+    ),
     role: "worker",
     registry,
     tap,

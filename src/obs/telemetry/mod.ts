@@ -12,7 +12,7 @@ import type { LogTap } from "../log.ts";
 import type { Registry } from "../metrics.ts";
 import { ExportHealth, type SignalHealth } from "./health.ts";
 import { anySignal, type TelemetrySettings } from "./settings.ts";
-import { logIds } from "./trace.ts";
+import { logIds } from "../trace.ts";
 
 export interface Telemetry {
   readonly enabled: boolean;

@@ -16,7 +16,7 @@ import {
   trace,
   type Tracer,
 } from "@opentelemetry/api";
-import { VERSION } from "../../version.ts";
+import { VERSION } from "../version.ts";
 
 export const MESSAGING_SYSTEM = "sluice";
 

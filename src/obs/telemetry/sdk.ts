@@ -143,8 +143,8 @@ export function startSdk(o: StartSdkOptions): SdkHandle {
   // Registered even without a traces endpoint: log lines still carry the ids of spans that
   // arrive with a traceparent, and push requests pass it on.
   const contextManager = new AsyncLocalStorageContextManager().enable();
-  context.setGlobalContextManager(contextManager);
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  registered("context manager", context.setGlobalContextManager(contextManager));
+  registered("propagator", propagation.setGlobalPropagator(new W3CTraceContextPropagator()));
   stops.push(() => {
     context.disable();
     propagation.disable();
@@ -170,12 +170,11 @@ export function startSdk(o: StartSdkOptions): SdkHandle {
       resource,
       spanProcessors: [gatedSpans(processor, gate)],
     });
-    trace.setGlobalTracerProvider(provider);
+    registered("tracer provider", trace.setGlobalTracerProvider(provider));
     flushes.push(() => provider.forceFlush());
-    stops.push(async () => {
-      await provider.shutdown();
-      trace.disable();
-    });
+    // The global goes whatever the shutdown does (a stuck collector makes it time out), or the
+    // next registration in this process would be refused and spans would go to this one.
+    stops.push(() => provider.shutdown().finally(() => trace.disable()));
   }
 
   let emitLog: SdkHandle["emitLog"] = null;
@@ -199,7 +198,7 @@ export function startSdk(o: StartSdkOptions): SdkHandle {
         }),
       ],
     });
-    logs.setGlobalLoggerProvider(provider);
+    registered("logger provider", logs.setGlobalLoggerProvider(provider));
     const logger = provider.getLogger("sluice", VERSION);
     emitLog = (level, entry) => {
       if (!gate.admit()) return;
@@ -213,10 +212,7 @@ export function startSdk(o: StartSdkOptions): SdkHandle {
       });
     };
     flushes.push(() => provider.forceFlush());
-    stops.push(async () => {
-      await provider.shutdown();
-      logs.disable();
-    });
+    stops.push(() => provider.shutdown().finally(() => logs.disable()));
   }
 
   if (s.endpoints.metrics) {
@@ -248,6 +244,15 @@ export function startSdk(o: StartSdkOptions): SdkHandle {
       for (const stop of stops.reverse()) await stop().catch(() => {});
     },
   };
+}
+
+/**
+ * The API keeps the first global of each kind and refuses the rest: a second telemetry in one
+ * process (a bug, or a test that did not shut the first down) must fail loudly, not export
+ * through the old one.
+ */
+function registered(what: string, ok: boolean): void {
+  if (!ok) throw new Error(`OpenTelemetry ${what} already registered in this process`);
 }
 
 /** Log fields as OTLP attributes: scalars as they are, objects as JSON text. */

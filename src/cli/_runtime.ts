@@ -86,6 +86,7 @@ async function roleSetup(role: string): Promise<RoleSetup> {
     role,
     registry,
     tap,
+    log,
     instanceId: config.workerId,
   });
   if (telemetry.enabled) {

@@ -7,7 +7,7 @@
 import { equal, ok as assert } from "node:assert/strict";
 import { context, trace } from "@opentelemetry/api";
 import { requireConfig } from "../../src/config/load.ts";
-import { createLogger, LogTap } from "../../src/obs/log.ts";
+import { createLogger, type Logger, LogTap } from "../../src/obs/log.ts";
 import { Registry } from "../../src/obs/metrics.ts";
 import { startTelemetry, type Telemetry } from "../../src/obs/telemetry/mod.ts";
 import { MAX_QUEUE } from "../../src/obs/telemetry/sdk.ts";
@@ -25,7 +25,12 @@ import { OtlpReceiver } from "./_otlp_receiver.ts";
 
 const ERROR = 2;
 
-function start(endpoint: string, registry: Registry, tap?: LogTap): Promise<Telemetry> {
+function start(
+  endpoint: string,
+  registry: Registry,
+  tap?: LogTap,
+  log?: Logger,
+): Promise<Telemetry> {
   return startTelemetry({
     settings: telemetrySettings(
       requireConfig({
@@ -38,6 +43,7 @@ function start(endpoint: string, registry: Registry, tap?: LogTap): Promise<Tele
     role: "worker",
     registry,
     tap,
+    log,
     instanceId: "test",
   });
 }
@@ -144,7 +150,13 @@ Deno.test("enqueueJobs() inside a library span: the attempt continues that trace
 Deno.test("a collector that is down: jobs still run, failed exports and dropped spans are counted, the queue stays bounded", async () => {
   const db = await createTestDatabase();
   const registry = new Registry();
-  const telemetry = await start(`http://127.0.0.1:${freePort()}`, registry);
+  const lines: string[] = [];
+  const telemetry = await start(
+    `http://127.0.0.1:${freePort()}`,
+    registry,
+    undefined,
+    createLogger({ write: (l) => lines.push(l) }),
+  );
   const w = worker(db.sql);
   try {
     await createQueue(db.sql, "traced", {});

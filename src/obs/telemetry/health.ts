@@ -29,8 +29,17 @@ export class ExportHealth {
   readonly #lastError: Gauge;
   readonly #lastSuccess: Gauge;
   readonly #state = new Map<OtlpSignal, SignalHealth>();
+  readonly #failing = new Set<OtlpSignal>();
 
-  constructor(registry: Registry, endpoints: Record<OtlpSignal, string | null>) {
+  /**
+   * `onChange` hears a signal start failing and recover (one log line each way, not one per
+   * failed export: an outage would otherwise log every second, and feed the log export).
+   */
+  constructor(
+    registry: Registry,
+    endpoints: Record<OtlpSignal, string | null>,
+    readonly onChange: (signal: OtlpSignal, failing: boolean, error?: string) => void = () => {},
+  ) {
     this.#attempts = registry.counter(
       "sluice_otlp_exports_total",
       "OTLP export requests attempted, by signal (traces, metrics, logs)",
@@ -92,6 +101,7 @@ export class ExportHealth {
     s.lastSuccessAt = now.toISOString();
     this.#items.inc({ signal }, items);
     this.#lastSuccess.set({ signal }, now.getTime() / 1000);
+    if (this.#failing.delete(signal)) this.onChange(signal, false);
   }
 
   failed(signal: OtlpSignal, error: unknown): void {
@@ -105,6 +115,10 @@ export class ExportHealth {
       ...this.#lastError.samples().filter((x) => x.labels.signal !== signal),
       { labels: { signal, error: message }, value: 1 },
     ]);
+    if (!this.#failing.has(signal)) {
+      this.#failing.add(signal);
+      this.onChange(signal, true, message);
+    }
   }
 
   dropped(signal: OtlpSignal, n = 1): void {

@@ -8,7 +8,7 @@
  * hidden singletons": it is the one global every OpenTelemetry library shares, so a library
  * user's own spans around `enqueueJobs()` or inside an inline handler join Sluice's traces.
  */
-import type { LogTap } from "../log.ts";
+import type { Logger, LogTap } from "../log.ts";
 import type { Registry } from "../metrics.ts";
 import { ExportHealth, type SignalHealth } from "./health.ts";
 import { anySignal, type TelemetrySettings } from "./settings.ts";
@@ -40,12 +40,18 @@ export interface StartTelemetryOptions {
   registry: Registry;
   /** The role's log tap: lines get trace ids and go out over OTLP logs. */
   tap?: LogTap;
+  /** Where a signal starting to fail (and recovering) is logged. */
+  log?: Logger;
   instanceId: string;
 }
 
 export async function startTelemetry(o: StartTelemetryOptions): Promise<Telemetry> {
   if (!anySignal(o.settings)) return TELEMETRY_OFF;
-  const health = new ExportHealth(o.registry, o.settings.endpoints);
+  const health = new ExportHealth(o.registry, o.settings.endpoints, (signal, failing, error) => {
+    const fields = { signal, endpoint: o.settings.endpoints[signal] };
+    if (failing) o.log?.warn("telemetry_export_failed", { ...fields, error });
+    else o.log?.info("telemetry_export_recovered", fields);
+  });
   const { startSdk } = await import("./sdk.ts");
   const sdk = startSdk({ ...o, health });
   const emit = sdk.emitLog;

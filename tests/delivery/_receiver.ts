@@ -55,4 +55,34 @@ export function startReceiver(
   };
 }
 
+/**
+ * What a receiver sends back: the job named by the push headers, signed with the library
+ * (`secret`), with `over` replacing fields of the body.
+ */
+export function signedCallback(
+  got: Pick<Received, "headers">,
+  secret: Webhook,
+  over: Record<string, unknown> = {},
+  at = new Date(),
+): { body: string; headers: Record<string, string> } {
+  const body = JSON.stringify({
+    eventId: crypto.randomUUID(),
+    jobId: got.headers["sluice-job-id"],
+    attempt: Number(got.headers["sluice-attempt"]),
+    leaseToken: got.headers["sluice-lease-token"],
+    status: "succeeded",
+    result: { done: true },
+    ...over,
+  });
+  const msgId = `cb_${crypto.randomUUID()}`;
+  return {
+    body,
+    headers: {
+      "webhook-id": msgId,
+      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+      "webhook-signature": secret.sign(msgId, at, body),
+    },
+  };
+}
+
 export { Webhook };

@@ -9,7 +9,7 @@ import { httpDelivery } from "../../src/worker/http_delivery.ts";
 import { Worker } from "../../src/worker/worker.ts";
 import { createTestDatabase, type Sql } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
-import { type Received, startReceiver, Webhook } from "./_receiver.ts";
+import { type Received, signedCallback, startReceiver, Webhook } from "./_receiver.ts";
 
 const SECRET = "whsec_" + btoa("callback-secret-0123456789abcdef");
 const wh = new Webhook(SECRET);
@@ -35,30 +35,12 @@ async function startHooks(sql: Sql, w: Worker, url: string) {
   return { deps: { sql, signingSecrets: [SECRET], toleranceMs: 300_000 }, job };
 }
 
-/** What a receiver sends back: the job named by the push headers, signed with the library. */
 function callback(
   got: Received,
   over: Record<string, unknown> = {},
   { at = new Date(), secret = wh }: { at?: Date; secret?: Webhook } = {},
 ) {
-  const body = JSON.stringify({
-    eventId: crypto.randomUUID(),
-    jobId: got.headers["sluice-job-id"],
-    attempt: Number(got.headers["sluice-attempt"]),
-    leaseToken: got.headers["sluice-lease-token"],
-    status: "succeeded",
-    result: { done: true },
-    ...over,
-  });
-  const msgId = `cb_${crypto.randomUUID()}`;
-  return {
-    body,
-    headers: {
-      "webhook-id": msgId,
-      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-      "webhook-signature": secret.sign(msgId, at, body),
-    },
-  };
+  return signedCallback(got, secret, over, at);
 }
 
 Deno.test("202 then a signed callback completes the job; replays, stale and forged callbacks change nothing", async (t) => {

@@ -8,7 +8,7 @@ import { bundleStamped } from "../../scripts/_build.ts";
 import { withTestDatabase } from "../_helpers/db.ts";
 import { startSluice } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
-import { startReceiver, Webhook } from "../delivery/_receiver.ts";
+import { signedCallback, startReceiver, Webhook } from "../delivery/_receiver.ts";
 import { OtlpReceiver } from "./_otlp_receiver.ts";
 
 const TOKEN = "sluice_" + "t".repeat(40);
@@ -30,27 +30,16 @@ for (const [protocol, bundled] of [["http/protobuf", false], ["http/json", true]
     let sluiceBase = "";
     // The push receiver: answers 202, then calls back signed, carrying the traceparent it got.
     const push = startReceiver([wh], (r) => {
-      const body = JSON.stringify({
-        eventId: crypto.randomUUID(),
-        jobId: r.headers["sluice-job-id"],
-        attempt: Number(r.headers["sluice-attempt"]),
-        leaseToken: r.headers["sluice-lease-token"],
-        status: "succeeded",
-        result: { ok: true },
-      });
-      const id = `cb_${crypto.randomUUID()}`;
-      const at = new Date();
+      const cb = signedCallback(r, wh);
       setTimeout(() =>
         fetch(`${sluiceBase}/v1/callbacks`, {
           method: "POST",
           headers: {
             "content-type": "application/json",
-            "webhook-id": id,
-            "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-            "webhook-signature": wh.sign(id, at, body),
+            ...cb.headers,
             traceparent: r.headers["traceparent"] ?? "",
           },
-          body,
+          body: cb.body,
         }).then((res) => res.body?.cancel()), 0);
       return new Response(null, { status: 202 });
     });

@@ -18,7 +18,7 @@ import { createQueue } from "../../src/queue/queues.ts";
 import { permanentFailure } from "../../src/worker/failure.ts";
 import { handlerMap } from "../../src/worker/handlers.ts";
 import { Worker } from "../../src/worker/worker.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { createTestDatabase, jobStates, type Sql } from "../_helpers/db.ts";
 import { freePort } from "../_helpers/net.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { OtlpReceiver } from "./_otlp_receiver.ts";
@@ -71,11 +71,7 @@ function worker(sql: Sql, log = createLogger({ write: () => {} })): Worker {
   });
 }
 
-async function states(sql: Sql): Promise<Record<string, number>> {
-  const rows = await sql<{ state: string; n: number }[]>`
-    SELECT state, count(*)::int AS n FROM sluice.jobs GROUP BY state`;
-  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-}
+const states = jobStates;
 
 Deno.test("enqueueJobs() inside a library span: the attempt continues that trace; a failed attempt is an error span; log lines carry the ids", async () => {
   const otlp = new OtlpReceiver();

@@ -6,7 +6,7 @@ import { createQueue } from "../../src/queue/queues.ts";
 import { explainJob } from "../../src/queue/explain.ts";
 import { handlerMap, sleep } from "../../src/worker/handlers.ts";
 import { type AttemptEvent, Worker, type WorkerOptions } from "../../src/worker/worker.ts";
-import { createTestDatabase, type Sql } from "../_helpers/db.ts";
+import { createTestDatabase, jobStates, type Sql } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { FakeClock } from "./_fake_clock.ts";
 
@@ -23,11 +23,7 @@ function worker(sql: Sql, over: Partial<WorkerOptions> = {}): Worker {
   });
 }
 
-async function states(sql: Sql): Promise<Record<string, number>> {
-  const rows = await sql<{ state: string; n: number }[]>`
-    SELECT state, count(*)::int AS n FROM sluice.jobs GROUP BY state`;
-  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
-}
+const states = jobStates;
 
 Deno.test("Worker runs built-in kinds concurrently and completes them", async () => {
   const db = await createTestDatabase();

@@ -8,7 +8,7 @@ import { Engine } from "../src/queue/engine.ts";
 import { leaseJobs } from "../src/queue/lease.ts";
 import { completeJobs } from "../src/queue/outcome.ts";
 import { handlerMap } from "../src/worker/handlers.ts";
-import { Worker } from "../src/worker/worker.ts";
+import { Worker, type WorkerOptions } from "../src/worker/worker.ts";
 
 export interface Workloads {
   /** Jobs per processing run and per batch-enqueue measurement. */
@@ -89,6 +89,7 @@ export async function processRate(
   concurrency: number,
   expected: number,
   capS: number,
+  extra: Partial<WorkerOptions> = {},
 ): Promise<ProcessFigure> {
   let done = 0;
   let finished: () => void = () => {};
@@ -101,6 +102,7 @@ export async function processRate(
     queues: null,
     concurrency,
     ...DEFAULT_WORKER,
+    ...extra,
     onAttempt: (e) => {
       if (e.status === "succeeded" && ++done >= expected) finished();
     },

@@ -44,6 +44,7 @@ import { metricsRouter } from "./metrics.ts";
 import { apiMetrics, observeRequests, routeLabel } from "./observe.ts";
 import { createSessionManager, documentSessionRoutes, sessionRouter } from "./session.ts";
 import { opsPageRouter } from "./static.ts";
+import { traceRequests } from "./trace_requests.ts";
 import { statusService } from "./status.ts";
 import { statsRouter } from "./stats.ts";
 import { topicsRouter } from "./topics.ts";
@@ -126,6 +127,7 @@ export function createApp(deps: ApiDeps | ApiContext): OpenAPIHono<Env> {
   // Hono's default is SAMEORIGIN, and it overwrites what a handler set: DENY here is what every
   // response carries (the ops page's CSP says `frame-ancestors 'none'` too; nothing is framed).
   app.use("*", secureHeaders({ xFrameOptions: "DENY" }));
+  if (ctx.telemetry?.enabled) app.use("*", traceRequests());
   app.use("*", observeRequests(ctx));
   app.use(
     "*",

@@ -6,12 +6,18 @@
  * against the caller's address in the rate limiter, like failed bearer tokens.
  */
 import { createRoute, z } from "@hono/zod-openapi";
-import { CallbackBody, handleCallback } from "../delivery/callback_handler.ts";
+import {
+  CallbackBody,
+  type CallbackResponse,
+  handleCallback,
+} from "../delivery/callback_handler.ts";
 import { clientIp } from "./client_ip.ts";
 import { idTokenRefusals } from "../auth/id_token_refusals.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import { routeLabel } from "./observe.ts";
 import { errorResponses, jsonBodyOf, jsonContent } from "./schemas.ts";
+import { context, trace } from "@opentelemetry/api";
+import { failSpan, MESSAGING_SYSTEM, tracer } from "../obs/trace.ts";
 
 const SignatureHeaders = z.object({
   "webhook-id": z.string().openapi({ description: "unique message id" }),
@@ -64,9 +70,39 @@ export function callbacksRouter(ctx: ApiContext) {
     },
   }));
   r.post("/callbacks", async (c) => {
-    const res = await handleCallback(deps, await c.req.text(), c.req.raw.headers);
+    const body = await c.req.text();
+    const res = await settleSpan(() => handleCallback(deps, body, c.req.raw.headers));
     if (res.status === 401) ctx.limiter.hit("ip", clientIp(c, ctx), routeLabel(c));
     return c.json(res.body, res.status as 200);
   });
   return r;
+}
+
+/**
+ * The callback's span (messaging "settle": it completes or fails the job), inside the request's
+ * server span, which continues the `traceparent` the callback carries: the receiver sends back
+ * the one its push brought, and the callback lands in the job's trace.
+ */
+async function settleSpan(
+  run: () => Promise<CallbackResponse>,
+): Promise<CallbackResponse> {
+  const span = tracer().startSpan("settle", {
+    attributes: {
+      "messaging.system": MESSAGING_SYSTEM,
+      "messaging.operation.type": "settle",
+      "messaging.operation.name": "callback",
+    },
+  });
+  try {
+    const res = await context.with(trace.setSpan(context.active(), span), run);
+    if (res.status === 200 && "ok" in res.body) {
+      span.setAttribute("messaging.message.id", res.body.job.jobId);
+      span.setAttribute("sluice.job.state", res.body.job.state);
+    } else if ("error" in res.body) {
+      failSpan(span, res.body.error.code, res.body.error.message);
+    }
+    return res;
+  } finally {
+    span.end();
+  }
 }

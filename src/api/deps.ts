@@ -11,6 +11,7 @@ import type { DbGauges } from "../obs/db_gauges.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
 import type { SluiceSeries } from "../obs/series.ts";
+import type { Telemetry } from "../obs/telemetry/mod.ts";
 import type { Admission } from "../queue/admission.ts";
 import type { Engine } from "../queue/engine.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
@@ -57,6 +58,8 @@ export interface ApiDeps {
   engine?: Engine;
   /** How the OIDC issuer's keys are fetched and cached (tests shorten the intervals). */
   jwksOptions?: Partial<JwksCacheOptions>;
+  /** The role's telemetry (src/obs/telemetry/mod.ts): spans per request, exporter health. */
+  telemetry?: Telemetry;
 }
 
 /** Services `createApp` builds once and hands to every router with the deps. */

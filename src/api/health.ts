@@ -21,6 +21,7 @@ import type { ApiContext, Env } from "./deps.ts";
 import { errorResponse } from "./errors.ts";
 import { ErrorSchema } from "./schemas.ts";
 import { notReady } from "./status.ts";
+import { telemetryHealth } from "./telemetry_health.ts";
 
 const DB_TIMEOUT_MS = 2_000;
 const DISK_CACHE_MS = 5_000;
@@ -152,6 +153,7 @@ export function healthRouter(ctx: ApiContext) {
       openCircuits: report?.openCircuits ?? [],
       firingAlerts: report?.firingAlerts ?? [],
       tableHealth: report?.tableHealth ?? null,
+      telemetry: telemetryHealth(ctx.telemetry),
     }, code);
   });
 
@@ -200,6 +202,6 @@ export function documentHealthRoutes(doc: OpenAPIHono["openAPIRegistry"]): void 
   probe(
     "/health",
     '{"status":"online|degraded|offline"} (the /v1/ops/queues status); reasons and details for a read or admin token or an address in SLUICE_HEALTH_ALLOWLIST',
-    "Details: reasons, database latency, migrations, disk, signing secrets, degraded queues, open circuits, firing alerts, table health. 503 (offline) while this api is not ready.",
+    "Details: reasons, database latency, migrations, disk, signing secrets, degraded queues, open circuits, firing alerts, table health, OTLP exporter health. 503 (offline) while this api is not ready.",
   );
 }

@@ -19,6 +19,8 @@ import {
   PolicySchema,
 } from "./schemas.ts";
 
+import { TelemetryHealth, telemetryHealth } from "./telemetry_health.ts";
+
 const CACHE_MS = 2_000;
 const tags = ["ops"];
 const Windows = z.object({ "1m": z.number(), "5m": z.number(), "15m": z.number() });
@@ -73,6 +75,7 @@ const OpsQueues = z.object({
   }),
   signing: z.object({ configured: z.boolean(), count: z.number() }),
   alertsFiring: z.array(z.string()),
+  telemetry: TelemetryHealth,
 }).openapi("OpsQueues");
 
 const Alert = z.object({
@@ -124,6 +127,7 @@ export function opsRouter(ctx: ApiContext) {
       return c.json({
         ...snap,
         queues: snap.queues.map((q) => ({ ...q, policy: policyResource(q.policy, reveal) })),
+        telemetry: telemetryHealth(ctx.telemetry),
       }, 200);
     },
   );

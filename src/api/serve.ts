@@ -5,6 +5,7 @@ import type { Sql } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
 import type { Logger } from "../obs/log.ts";
 import type { Registry } from "../obs/metrics.ts";
+import type { Telemetry } from "../obs/telemetry/mod.ts";
 import { pruneEnqueueWindows } from "../queue/admission.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
 import {
@@ -28,13 +29,15 @@ export interface ApiServer {
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 export async function startApiServer(
-  { sql, config, log, defaults, createAdminIfMissing = false, registry }: {
+  { sql, config, log, defaults, createAdminIfMissing = false, registry, telemetry }: {
     sql: Sql;
     config: Config;
     log: Logger;
     defaults: EngineDefaults;
     /** A metrics registry shared with other roles of this process (`sluice up`). */
     registry?: Registry;
+    /** The role's telemetry: request spans, exporter health in /health. */
+    telemetry?: Telemetry;
     /** `sluice up` on first start: create one admin token when none exists and none is given. */
     createAdminIfMissing?: boolean;
   },
@@ -64,7 +67,7 @@ export async function startApiServer(
       }' (not loopback) while no admin token exists: create one with \`sluice token create --name admin --scope admin\` or set SLUICE_BOOTSTRAP_TOKEN`,
     );
   }
-  const ctx = createApiContext({ sql, config, log, defaults, registry });
+  const ctx = createApiContext({ sql, config, log, defaults, registry, telemetry });
   const app = createApp(ctx);
   // Pruning only bounds the size of the admission windows table: a failed pass is logged and
   // retried at the next interval, never a reason to stop serving.

@@ -7,7 +7,10 @@ import { assertNoPendingMigrations, migrate } from "../db/migrate.ts";
 import { describePostgresUrl } from "../db/url.ts";
 import { isSluiceError, SluiceError } from "../errors.ts";
 import { exitCodeOf, UsageError } from "./_command.ts";
-import { createLogger, type Logger } from "../obs/log.ts";
+import { createLogger, type Logger, LogTap } from "../obs/log.ts";
+import { Registry } from "../obs/metrics.ts";
+import { startTelemetry, type Telemetry } from "../obs/telemetry/mod.ts";
+import { telemetrySettings } from "../obs/telemetry/settings.ts";
 
 export interface RoleSetup {
   config: Config;
@@ -18,11 +21,18 @@ export interface RoleSetup {
    * systemd, compose or a pipe every line stays one JSON object.
    */
   human: boolean;
+  /** The process's metrics registry: served by /metrics/prom, exported over OTLP. */
+  registry: Registry;
+  /** OTLP export (off unless an OTEL_EXPORTER_OTLP_*ENDPOINT is set); shut down by runRole. */
+  telemetry: Telemetry;
 }
 
 export interface RoleRun {
-  /** Loads the environment (unknown SLUICE_* names are logged as warnings) and the logger. */
-  setup(): RoleSetup;
+  /**
+   * Loads the environment (unknown SLUICE_* names are logged as warnings), the logger and the
+   * role's telemetry.
+   */
+  setup(): Promise<RoleSetup>;
   /** Marks the role as started: a failure from here on is `role_failed`, not `startup_failed`. */
   ready(): void;
 }
@@ -35,12 +45,14 @@ export interface RoleRun {
  */
 export async function runRole(role: string, body: (run: RoleRun) => Promise<number>) {
   let log: Logger | null = null;
+  let telemetry: Telemetry | null = null;
   let started = false;
   try {
     return await body({
-      setup: () => {
-        const s = roleSetup(role);
+      setup: async () => {
+        const s = await roleSetup(role);
         log = s.log;
+        telemetry = s.telemetry;
         return s;
       },
       ready: () => (started = true),
@@ -54,16 +66,40 @@ export async function runRole(role: string, body: (run: RoleRun) => Promise<numb
       exit_code: exitCode,
     });
     return exitCode;
+  } finally {
+    // Flushes what is queued (bounded by OTEL_EXPORTER_OTLP_TIMEOUT per signal).
+    await (telemetry as Telemetry | null)?.shutdown();
   }
 }
 
-function roleSetup(role: string): RoleSetup {
+async function roleSetup(role: string): Promise<RoleSetup> {
   const { config, sources, warnings } = requireConfig();
-  const log = createLogger({ role, level: config.logLevel, format: config.logFormat });
+  const settings = telemetrySettings(config, role);
+  const tap = new LogTap();
+  const log = createLogger({ role, level: config.logLevel, format: config.logFormat, tap });
   for (const w of warnings) log.warn("config_warning", { detail: w });
   const human = Deno.stderr.isTerminal() &&
     !(sources.logFormat !== "default" && config.logFormat === "json");
-  return { config, log, human };
+  const registry = new Registry();
+  const telemetry = await startTelemetry({
+    settings,
+    role,
+    registry,
+    tap,
+    log,
+    instanceId: config.workerId,
+  });
+  if (telemetry.enabled) {
+    log.info("telemetry_started", {
+      protocol: settings.protocol,
+      service_name: settings.serviceName,
+      traces: settings.endpoints.traces,
+      metrics: settings.endpoints.metrics,
+      logs: settings.endpoints.logs,
+      metric_interval_ms: settings.metricIntervalMs,
+    });
+  }
+  return { config, log, human, registry, telemetry };
 }
 
 // The engine owns the mapping; roles import it from here with the rest of their set-up.

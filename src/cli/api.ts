@@ -38,7 +38,7 @@ export const apiCommand: Command = {
   run(args) {
     return runRole("api", async (run) => {
       if (!parseFlags(args, {}, HELP)) return EXIT_OK;
-      const { config, log } = run.setup();
+      const { config, log, registry, telemetry } = await run.setup();
       if (!config.apiAddr) {
         throw new SluiceError(
           "CONFIG_INVALID",
@@ -60,6 +60,8 @@ export const apiCommand: Command = {
           config,
           log,
           defaults: engineDefaults(config),
+          registry,
+          telemetry,
         });
         const stopping = shutdownSignal();
         run.ready();

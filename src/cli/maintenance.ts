@@ -51,7 +51,7 @@ export const maintenanceCommand: Command = {
     return runRole("maintenance", async (run) => {
       const parsed = parseFlags(args, { once: { type: "boolean" } }, HELP);
       if (!parsed) return EXIT_OK;
-      const { config, log } = run.setup();
+      const { config, log } = await run.setup();
       const db = await connectRole(config, log, { max: 4 });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: false });

@@ -1,5 +1,4 @@
 import { type ApiServer, startApiServer } from "../api/serve.ts";
-import { Registry } from "../obs/metrics.ts";
 import { shownOnce } from "../obs/log.ts";
 import { type Command, EXIT_OK, parseFlags } from "./_command.ts";
 import { connectRole, engineDefaults, prepareSchema, runRole, shutdownSignal } from "./_runtime.ts";
@@ -41,14 +40,14 @@ export const upCommand: Command = {
         concurrency: { type: "string" },
       }, HELP);
       if (!parsed) return EXIT_OK;
-      const { config, log, human } = run.setup();
+      const { config, log, human, registry, telemetry } = await run.setup();
       applyWorkerFlags(config, parsed.values);
       const t0 = performance.now();
       const db = await connectRole(config, log, { startEmbeddedIfNeeded: true, max: 20 });
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: true });
-        // One registry for the api and the worker: the api's /metrics/prom shows both roles.
-        const registry = new Registry();
+        // One registry for the api and the worker (the role's): the api's /metrics/prom shows
+        // both roles.
         // The API is left out when SLUICE_API_ADDR=off; it starts first so a busy port fails
         // before anything else runs.
         const api: ApiServer | null = config.apiAddr
@@ -65,6 +64,7 @@ export const upCommand: Command = {
             defaults: engineDefaults(config),
             createAdminIfMissing: true,
             registry,
+            telemetry,
           })
           : null;
         const stopping = shutdownSignal();
@@ -75,6 +75,7 @@ export const upCommand: Command = {
         const worker = await startObservedWorker(db.sql, config, log, {
           registry,
           seriesServedBy: api ? `${api.url}/metrics/prom` : null,
+          tracing: telemetry.enabled,
         });
         run.ready();
         const opsPage = api ? `${api.url}/` : null;

@@ -17,9 +17,11 @@ import {
 } from "./_http.ts";
 import { durationFlag } from "./_operator.ts";
 import { printJson, printTable } from "./_output.ts";
+import { verifyTelemetryCommand } from "./verify_telemetry.ts";
 
 const HELP = `Usage: sluice verify --api URL [--worker URL]... [--token T | --token-file F]
                      [--timeout 5s] [--watch DURATION [--every 5s]] [--json]
+       sluice verify telemetry [--timeout 10s] [--json]   (see sluice verify telemetry --help)
 
 Deployment verification: checks every role of a running deployment over HTTP and that they
 all run the same build. Run it after every deploy, before sending traffic.
@@ -82,6 +84,7 @@ export const verifyCommand: Command = {
   summary: "check every role's health, readiness and version agreement (after a deploy)",
   help: HELP,
   async run(args) {
+    if (args[0] === "telemetry") return await verifyTelemetryCommand(args.slice(1));
     try {
       const parsed = parseFlags(args, FLAGS, HELP);
       if (!parsed) return EXIT_OK;

@@ -46,7 +46,7 @@ export const workerCommand: Command = {
         concurrency: { type: "string" },
       }, HELP);
       if (!parsed) return EXIT_OK;
-      const { config, log } = run.setup();
+      const { config, log, registry, telemetry } = await run.setup();
       applyWorkerFlags(config, parsed.values);
       const db = await connectRole(config, log, {
         max: Math.min(20, 4 + Math.ceil(config.concurrency / 10)),
@@ -54,7 +54,10 @@ export const workerCommand: Command = {
       try {
         await prepareSchema(db.sql, config, log, { migrateByDefault: false });
         const stopping = shutdownSignal();
-        const worker = await startObservedWorker(db.sql, config, log);
+        const worker = await startObservedWorker(db.sql, config, log, {
+          registry,
+          tracing: telemetry.enabled,
+        });
         run.ready();
         const sig = await stopping;
         log.info("shutdown_requested", { signal: sig });
@@ -143,8 +146,10 @@ export async function startObservedWorker(
   sql: Sql,
   config: Config,
   log: Logger,
-  { registry, seriesServedBy = null }: {
+  { registry, seriesServedBy = null, tracing = false }: {
     registry?: Registry;
+    /** Spans per lease batch and attempt (telemetry on). */
+    tracing?: boolean;
     /** See startWorkerServer(): the URL exporting `registry` when it is shared (`sluice up`). */
     seriesServedBy?: string | null;
   } = {},
@@ -162,6 +167,7 @@ export async function startObservedWorker(
   worker = createWorker(sql, config, log, {
     onAttempt: metrics.onAttempt,
     metricsAddr: server ? showListenAddr(server.addr) : null,
+    tracing,
   });
   metrics.attach(worker);
   await worker.start();

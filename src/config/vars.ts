@@ -28,6 +28,7 @@ import { IDENTITY_CHECKS, IDENTITY_VARS } from "./vars/identity.ts";
 import { LOGGING_VARS } from "./vars/logging.ts";
 import { MAINTENANCE_VARS } from "./vars/maintenance.ts";
 import { QUEUE_CHECKS, QUEUE_VARS } from "./vars/queues.ts";
+import { TELEMETRY_VARS } from "./vars/telemetry.ts";
 import { WORKER_VARS } from "./vars/worker.ts";
 
 export const VARS = {
@@ -41,6 +42,7 @@ export const VARS = {
   ...BACKUP_VARS,
   ...IDENTITY_VARS,
   ...LOGGING_VARS,
+  ...TELEMETRY_VARS,
 };
 
 export type ConfigSource = "env" | "file" | "default";

@@ -15,6 +15,7 @@ import m0009 from "../../migrations/0009_create_sessions.sql" with { type: "text
 import m0010 from "../../migrations/0010_record_pull_workers.sql" with { type: "text" };
 import m0011 from "../../migrations/0011_flow_control.sql" with { type: "text" };
 import m0012 from "../../migrations/0012_create_identities.sql" with { type: "text" };
+import m0013 from "../../migrations/0013_add_trace_context.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -35,6 +36,7 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0010_record_pull_workers.sql", m0010),
   migration("0011_flow_control.sql", m0011),
   migration("0012_create_identities.sql", m0012),
+  migration("0013_add_trace_context.sql", m0013),
 ]);
 
 function migration(file: string, sql: string): Migration {

@@ -82,12 +82,28 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
+/**
+ * Where a role's telemetry taps its log lines (src/obs/telemetry/mod.ts): it may add fields to
+ * the entry before it is written (`trace_id`, `span_id` inside a span) and export it. Nothing
+ * attached (telemetry off) costs one property read per line.
+ */
+export class LogTap {
+  fn: ((level: LogLevel, entry: Record<string, unknown>) => void) | null = null;
+  attach(fn: (level: LogLevel, entry: Record<string, unknown>) => void): void {
+    this.fn = fn;
+  }
+  detach(): void {
+    this.fn = null;
+  }
+}
+
 export interface LoggerOptions {
   role?: string;
   level?: LogLevel;
   format?: LogFormat;
   /** Where lines go; stdout by default. Tests pass a collector. */
   write?: (line: string) => void;
+  tap?: LogTap;
 }
 
 export function createLogger(opts: LoggerOptions = {}, base: Record<string, unknown> = {}): Logger {
@@ -106,6 +122,7 @@ export function createLogger(opts: LoggerOptions = {}, base: Record<string, unkn
       if (v === undefined || (isSecretField(k) && !(v instanceof ShownOnce))) continue;
       entry[k] = clean(v, 0);
     }
+    opts.tap?.fn?.(level, entry);
     write(opts.format === "pretty" ? pretty(entry) : JSON.stringify(entry));
   };
   return {

@@ -4,6 +4,7 @@ import { recordDebounced, upsertDebounced } from "./debounce.ts";
 import { type DebounceInput, flowKey, flowOf, type ThrottleInput } from "./flow_input.ts";
 import { getJob } from "./inspect.ts";
 import { claimWindows, recordThrottled, recordWindowJobs } from "./throttle.ts";
+import { tracedEnqueue } from "./enqueue_trace.ts";
 import { type Job, type JobRow, toJob } from "./job.ts";
 import { isStorableText, jsonValueProblem } from "./json_value.ts";
 import { assertKind, assertQueueName } from "./names.ts";
@@ -119,15 +120,25 @@ export async function enqueueJob(
  * Perf (issue #8): the separate `getQueues` round trip cost one-at-a-time enqueue 801 → 997 jobs/s
  * (median of 3, A/B alternating in one run, 2 cores, fsync on).
  */
-export async function enqueueJobs(
+export function enqueueJobs(
   sql: Db,
   inputs: readonly EnqueueInput[],
   opts: EnqueueOptions = {},
 ): Promise<EnqueueResult[]> {
+  if (inputs.length === 0) return Promise.resolve([]);
+  return tracedEnqueue(inputs, (trace) => insertJobs(sql, inputs, opts, trace));
+}
+
+/** enqueueJobs() inside its span; `trace` is the span's context as JSON text (null when off). */
+async function insertJobs(
+  sql: Db,
+  inputs: readonly EnqueueInput[],
+  opts: EnqueueOptions,
+  trace: string | null,
+): Promise<EnqueueResult[]> {
   const policies = opts.policies;
   const defaults = policies?.defaults ?? opts.defaults ?? BUILTIN_DEFAULTS;
   const maxBatch = opts.maxBatch ?? 10_000;
-  if (inputs.length === 0) return [];
   if (inputs.length > maxBatch) {
     throw new SluiceError(
       "BATCH_TOO_LARGE",
@@ -182,12 +193,12 @@ export async function enqueueJobs(
   const inserted = await sql<SlimRow[]>`
     INSERT INTO sluice.jobs (
       queue, kind, payload, state, priority, run_at, max_attempts, timeout_ms,
-      idempotency_key, key_owner, tags, created_by, retry_of, concurrency_key
+      idempotency_key, key_owner, tags, created_by, retry_of, concurrency_key, trace_context
     )
     SELECT x.queue, x.kind, x.payload::jsonb,
       CASE WHEN x.at > now() THEN 'scheduled' ELSE 'available' END,
       x.priority, x.at, x.max_attempts, x.timeout_ms, x.idempotency_key, x.key_owner,
-      x.tags::text[], x.created_by, x.retry_of, x.concurrency_key
+      x.tags::text[], x.created_by, x.retry_of, x.concurrency_key, ${trace}::text::jsonb
     FROM (
       SELECT r.*, coalesce(r.run_at, now() + coalesce(r.delay_ms, 0) * interval '1 millisecond') AS at
       FROM ${sourceOf(sql, rows)}
@@ -220,7 +231,7 @@ export async function enqueueJobs(
       now.policies.some((p, i) => p !== seen!.policies[i]) ||
       now.paused.some((p, i) => p !== seen!.paused[i])
     ) {
-      return await enqueueJobs(sql, inputs, opts);
+      return await insertJobs(sql, inputs, opts, trace);
     }
   }
   const results: (EnqueueResult | undefined)[] = new Array(rows.length);
@@ -231,7 +242,7 @@ export async function enqueueJobs(
     ) => (results[i] = { job: newJob(rows[i]!, row), duplicate: false }));
     return results as EnqueueResult[];
   }
-  return await mapWithDuplicates(sql, rows, sortById(inserted), once);
+  return await mapWithDuplicates(sql, rows, sortById(inserted), once, trace);
 }
 
 /** What the INSERT returns: the columns the database decides, plus what pairs rows with inputs. */
@@ -383,6 +394,7 @@ async function mapWithDuplicates(
   rows: InsertRow[],
   inserted: SlimRow[],
   opts: EnqueueOptions,
+  trace: string | null,
 ): Promise<EnqueueResult[]> {
   // A key is one owner's: the holder must match queue, owner and key, so a duplicate answer
   // can only ever be the asking owner's own job.
@@ -424,7 +436,7 @@ async function mapWithDuplicates(
   });
   // A holder finished between our insert and our lookup: its key is free again, so try again.
   if (retry.length > 0) {
-    const again = await enqueueJobs(sql, retry.map((i) => fromInsertRow(rows[i]!)), opts);
+    const again = await insertJobs(sql, retry.map((i) => fromInsertRow(rows[i]!)), opts, trace);
     retry.forEach((i, n) => (results[i] = again[n]!));
   }
   return results as EnqueueResult[];

@@ -152,6 +152,8 @@ export interface LeasedJob {
   runAt: Date;
   leasedAt: Date;
   leaseExpiresAt: Date;
+  /** The enqueue span's W3C headers (`traceparent`, `tracestate`); null when it was not traced. */
+  traceContext: Record<string, string> | null;
 }
 
 /**

@@ -46,6 +46,7 @@ interface LeasedRow {
   run_at: Date;
   leased_at: Date;
   lease_expires_at: Date;
+  trace_context: Record<string, string> | null;
 }
 
 /**
@@ -196,7 +197,7 @@ function leaseUpdate(
     FROM cfg WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND cfg.v IS NOT NULL ${recheck}
     RETURNING j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms,
       j.lease_token, j.lease_secret, j.priority, j.tags, j.idempotency_key, j.created_at, j.run_at,
-      j.leased_at, j.lease_expires_at`;
+      j.leased_at, j.lease_expires_at, j.trace_context`;
 }
 
 /**
@@ -266,5 +267,6 @@ function toLeased(rows: LeasedRow[]): LeasedJob[] {
     runAt: r.run_at,
     leasedAt: r.leased_at,
     leaseExpiresAt: r.lease_expires_at,
+    traceContext: r.trace_context,
   }));
 }

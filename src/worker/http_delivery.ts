@@ -10,6 +10,8 @@ import { isSluiceError } from "../errors.ts";
 import type { LeasedJob } from "../queue/job.ts";
 import type { Deliver, DeliveryResult } from "./deliver.ts";
 import { JobFailure } from "./failure.ts";
+import { startPushSpan } from "../delivery/push_trace.ts";
+import { failSpan } from "../obs/trace.ts";
 
 /**
  * `http` delivery: POSTs the job to the queue's URL, signed per Standard Webhooks.
@@ -205,6 +207,7 @@ async function send(
   if (jobSignal.aborted) onJobAbort();
   else jobSignal.addEventListener("abort", onJobAbort, { once: true });
   const where = `${url.origin}${url.pathname}`;
+  const span = startPushSpan(url, headers);
   let res: Response;
   let text: string;
   try {
@@ -217,12 +220,22 @@ async function send(
     });
     text = await readCapped(res, res.ok ? maxResult : ERROR_BODY_BYTES);
   } catch (e) {
-    throw requestError(e, jobSignal, timeout, where, timeoutMs);
+    const failure = requestError(e, jobSignal, timeout, where, timeoutMs);
+    if (span) {
+      failSpan(span, failure instanceof JobFailure ? failure.code : "HTTP_CONNECTION");
+      span.end();
+    }
+    throw failure;
   } finally {
     clearTimeout(timer);
     jobSignal.removeEventListener("abort", onJobAbort);
   }
   const s = res.status;
+  if (span) {
+    span.setAttribute("http.response.status_code", s);
+    if (s >= 400) failSpan(span, String(s));
+    span.end();
+  }
   if (s === 202) return { status: "awaiting_callback" };
   if (s >= 200 && s < 300) return { status: "succeeded", result: parseResult(text, maxResult) };
   const detail = `POST ${where} answered ${s}${text ? `: ${text.slice(0, ERROR_BODY_BYTES)}` : ""}`;

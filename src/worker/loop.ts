@@ -10,6 +10,7 @@ import type { Heartbeat } from "./heartbeat.ts";
 import { dueForFullLease, nextFullLeaseAt, type Prefetch } from "./prefetch.ts";
 import type { ServedQueues } from "./served_queues.ts";
 import type { Slots } from "./slots.ts";
+import type { AttemptTracing } from "./tracing.ts";
 import type { Wakeup } from "./_wakeup.ts";
 
 export interface LoopDeps extends WorkerContext {
@@ -28,6 +29,8 @@ export interface LoopDeps extends WorkerContext {
   ensureListening(): void;
   /** True once the worker stops: the loop ends after its turn. */
   stopping(): boolean;
+  /** Set when telemetry is on: a span per lease batch that returned jobs. */
+  tracing?: AttemptTracing;
 }
 
 const NOTIFY_RECHECK_MS = 25;
@@ -142,6 +145,7 @@ export class LeaseLoop {
       // Taken before the statement is sent: the local deadline can only be earlier than the
       // database's `lease_expires_at`, never later.
       const sentAt = clock.now();
+      const wallAt = this.d.tracing ? Date.now() : 0;
       const jobs = await leaseJobs(sql, {
         queue: queue.name,
         workerId: this.d.workerId,
@@ -152,7 +156,10 @@ export class LeaseLoop {
         keyConcurrency: queue.effective.keyConcurrency,
         tokens: this.d.engine.leaseTokens,
       });
-      if (jobs.length > 0) this.lastLeasedQueue = queue.name;
+      if (jobs.length > 0) {
+        this.lastLeasedQueue = queue.name;
+        this.d.tracing?.leased(queue.name, wallAt, jobs);
+      }
       for (const job of jobs) prefetch.hold(job, queue, sentAt, leaseMs);
       slots.startHeld();
       if (jobs.length === max) full = true;

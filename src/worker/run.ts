@@ -1,8 +1,10 @@
+import { context } from "@opentelemetry/api";
 import type { Logger } from "../obs/log.ts";
 import type { Attempt, Attempts, Run } from "./attempt.ts";
 import type { Deliver } from "./deliver.ts";
 import { JobFailure } from "./failure.ts";
 import type { Outcomes } from "./outcomes.ts";
+import type { AttemptTracing } from "./tracing.ts";
 
 export interface RunDeps {
   deliveries: Record<string, Deliver>;
@@ -12,6 +14,8 @@ export interface RunDeps {
   /** The handler succeeded: buffer the completion. */
   succeed(a: Attempt, run: Run, result: unknown): void;
   wake(): void;
+  /** Set when telemetry is on: the delivery runs inside the attempt's span. */
+  tracing?: AttemptTracing;
 }
 
 /** Runs a started attempt's delivery in the background and turns its end into an outcome. */
@@ -36,7 +40,11 @@ export function runAttempt(a: Attempt, run: Run, d: RunDeps): void {
   };
   void (async () => {
     try {
-      const outcome = await deliver(job, queue, ctx);
+      const traced = d.tracing?.begin(job);
+      const outcome = await (traced
+        ? context.with(traced, () =>
+          deliver(job, queue, ctx))
+        : deliver(job, queue, ctx));
       if (outcome.status === "succeeded") d.succeed(a, run, outcome.result);
       else if (outcome.status === "awaiting_callback") await d.outcomes.awaitCallback(a);
       else await d.outcomes.defer(a, outcome.delayMs, outcome.reason);

@@ -20,6 +20,7 @@ import { ServedQueues } from "./served_queues.ts";
 import { Slots } from "./slots.ts";
 import { Wakeup } from "./_wakeup.ts";
 import { Listener } from "./_listener.ts";
+import { AttemptTracing } from "./tracing.ts";
 
 export type { AttemptEvent } from "./attempt.ts";
 
@@ -46,6 +47,8 @@ export interface WorkerOptions {
   onAttempt?: (e: AttemptEvent) => void;
   /** Time for leases, timeouts, heartbeats and waits; tests pass one they move themselves. */
   clock?: Clock;
+  /** Spans per lease batch and attempt (src/worker/tracing.ts): set when telemetry is on. */
+  tracing?: boolean;
 }
 
 /**
@@ -80,6 +83,14 @@ export class Worker {
       ...opts,
       engine: opts.engine ?? new Engine(opts.sql, { defaults: opts.defaults }),
     };
+    const tracing = opts.tracing ? new AttemptTracing() : undefined;
+    if (tracing) {
+      const counted = o.onAttempt;
+      o.onAttempt = (e) => {
+        tracing.end(e);
+        counted?.(e);
+      };
+    }
     const clock = this.#clock = opts.clock ?? systemClock;
     const log = this.#log = o.log.child({ worker_id: this.id });
     const { sql, onAttempt, concurrency, leaseMs } = o;
@@ -139,6 +150,7 @@ export class Worker {
       leaseMs,
       stopping,
       wake: () => wakeup.wake(),
+      tracing,
     };
     const slots = new Slots(parts);
     this.#loop = new LeaseLoop({

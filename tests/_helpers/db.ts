@@ -102,6 +102,13 @@ export async function withTestDatabase<T>(
   return result;
 }
 
+/** How many jobs are in each state, e.g. `{ succeeded: 3, dead: 1 }` (absent states: none). */
+export async function jobStates(sql: Sql): Promise<Record<string, number>> {
+  const rows = await sql<{ state: string; n: number }[]>`
+    SELECT state, count(*)::int AS n FROM sluice.jobs GROUP BY state`;
+  return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+}
+
 /** Env vars a child `sluice` process needs to reach `db` (merge into `Deno.Command` env). */
 export function testDatabaseEnv(db: { url: string }): Record<string, string> {
   return { DATABASE_URL: db.url };

@@ -22,6 +22,9 @@ const LAYERS: { name: string; prefixes: string[] }[] = [
       "src/obs/metrics.ts",
       "src/obs/series.ts",
       "src/obs/prometheus.ts",
+      // W3C trace context over the (no-op until registered) OpenTelemetry API: the engine's
+      // enqueue, the worker and delivery all stamp spans.
+      "src/obs/trace.ts",
     ],
   },
   { name: "db", prefixes: ["src/db/"] },

@@ -86,6 +86,20 @@ const configShape: Equals<Config, {
   pushOidcIssuer: string | null;
   pushKeySecret: string | null;
   pushTokenLifetimeMs: number;
+  otelEndpoint: string | null;
+  otelTracesEndpoint: string | null;
+  otelMetricsEndpoint: string | null;
+  otelLogsEndpoint: string | null;
+  otelProtocol: "http/protobuf" | "http/json";
+  otelHeaders: Record<string, string> | null;
+  otelExportTimeoutMs: number;
+  otelServiceName: string | null;
+  otelResourceAttributes: Record<string, string> | null;
+  otelSdkDisabled: boolean;
+  otelMetricIntervalMs: number;
+  otelTracesExporter: "otlp" | "none";
+  otelMetricsExporter: "otlp" | "none";
+  otelLogsExporter: "otlp" | "none";
 }> = true;
 strictEqual(configShape, true);
 
@@ -513,7 +527,11 @@ Deno.test("every variable has a name, a description and a parseable default", ()
   for (const v of CONFIG_VARS) {
     assert(!names.has(v.name), `duplicate ${v.name}`);
     names.add(v.name);
-    assert(v.name === "DATABASE_URL" || v.name.startsWith("SLUICE_"), v.name);
+    // OTEL_*: the OpenTelemetry standard names (src/config/vars/telemetry.ts).
+    assert(
+      v.name === "DATABASE_URL" || v.name.startsWith("SLUICE_") || v.name.startsWith("OTEL_"),
+      v.name,
+    );
     assert(v.description.length > 10 && !v.description.endsWith("."), v.name);
   }
   // The defaults parse: loading an empty environment succeeds (checked above) and setting

@@ -55,10 +55,35 @@ export function startReceiver(
   };
 }
 
+/**
+ * What a receiver sends back: the job named by the push headers, signed with the library
+ * (`secret`), with `over` replacing fields of the body.
+ */
+export function signedCallback(
+  got: Pick<Received, "headers">,
+  secret: Webhook,
+  over: Record<string, unknown> = {},
+  at = new Date(),
+): { body: string; headers: Record<string, string> } {
+  const body = callbackBody(got, { result: { done: true }, ...over });
+  const msgId = `cb_${crypto.randomUUID()}`;
+  return {
+    body,
+    headers: {
+      "webhook-id": msgId,
+      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
+      "webhook-signature": secret.sign(msgId, at, body),
+    },
+  };
+}
+
 export { Webhook };
 
 /** The callback a receiver sends for the push it got: its job, attempt and lease token. */
-export function callbackBody(got: Received, over: Record<string, unknown> = {}): string {
+export function callbackBody(
+  got: Pick<Received, "headers">,
+  over: Record<string, unknown> = {},
+): string {
   return JSON.stringify({
     eventId: crypto.randomUUID(),
     jobId: got.headers["sluice-job-id"],

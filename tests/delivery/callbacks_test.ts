@@ -9,7 +9,7 @@ import { httpDelivery } from "../../src/worker/http_delivery.ts";
 import { Worker } from "../../src/worker/worker.ts";
 import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 import { waitFor } from "../_helpers/wait.ts";
-import { callbackBody, type Received, startReceiver, Webhook } from "./_receiver.ts";
+import { type Received, signedCallback, startReceiver, Webhook } from "./_receiver.ts";
 
 const SECRET = "whsec_" + btoa("callback-secret-0123456789abcdef");
 const wh = new Webhook(SECRET);
@@ -41,16 +41,7 @@ function callback(
   over: Record<string, unknown> = {},
   { at = new Date(), secret = wh }: { at?: Date; secret?: Webhook } = {},
 ) {
-  const body = callbackBody(got, { result: { done: true }, ...over });
-  const msgId = `cb_${crypto.randomUUID()}`;
-  return {
-    body,
-    headers: {
-      "webhook-id": msgId,
-      "webhook-timestamp": String(Math.floor(at.getTime() / 1000)),
-      "webhook-signature": secret.sign(msgId, at, body),
-    },
-  };
+  return signedCallback(got, secret, over, at);
 }
 
 Deno.test("202 then a signed callback completes the job; replays, stale and forged callbacks change nothing", async (t) => {

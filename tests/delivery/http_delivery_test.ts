@@ -36,6 +36,7 @@ function leased(over: Partial<LeasedJob> = {}): LeasedJob {
     runAt: now,
     leasedAt: now,
     leaseExpiresAt: now,
+    traceContext: null,
     ...over,
   };
 }

@@ -20,6 +20,7 @@
 import { equal, ok as assert } from "node:assert/strict";
 import { generateToken } from "../../src/auth/tokens.ts";
 import { withTestDatabase } from "../_helpers/db.ts";
+import { OtlpReceiver } from "../telemetry/_otlp_receiver.ts";
 import { startSluice } from "../_helpers/sluice_process.ts";
 import {
   assertOtherBlocksCovered,
@@ -83,9 +84,17 @@ Deno.test("runbook.md: every block runs against a live sluice up", async (t) => 
       const token = generateToken();
       const metricsPort = freePort();
       const dir = await Deno.makeTempDir({ prefix: "sluice-runbook-" });
+      // The collector of "Verify telemetry": the live instance exports to it, and the operator shell
+      // carries the same OTEL_* variables (sourced from sluice.env in section 0).
+      const otlp = new OtlpReceiver();
+      const telemetryEnv = {
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_METRIC_EXPORT_INTERVAL: "1000",
+      };
       const up = await startSluice(db, {
         token,
         env: {
+          ...telemetryEnv,
           SLUICE_WORKER_METRICS_ADDR: `127.0.0.1:${metricsPort}`,
           SLUICE_SIGNING_SECRETS: "whsec_" + btoa("runbook-test-signing-secret-32b!"),
           SLUICE_LOG_LEVEL: "info",
@@ -131,6 +140,7 @@ Deno.test("runbook.md: every block runs against a live sluice up", async (t) => 
           WORKER_URL: `http://127.0.0.1:${metricsPort}`,
           TOKEN: token,
           CREDS: `${dir}/credentials`,
+          ...telemetryEnv,
         };
 
         // `journalctl … -o cat` in the triage blocks reads the log of this live instance: the
@@ -155,6 +165,7 @@ Deno.test("runbook.md: every block runs against a live sluice up", async (t) => 
         });
       } finally {
         await up.stop();
+        await otlp.close();
         await Deno.remove(dir, { recursive: true });
       }
     });

@@ -57,6 +57,14 @@ export const JobSchema = z.object({
   tags: z.array(z.string()),
   createdBy: z.string().nullable(),
   cancelRequested: z.boolean(),
+  composition: z.object({
+    parentsPending: z.number().int().nullable(),
+    onParentFailure: z.string().nullable(),
+    releasedAt: z.string().nullable(),
+    workflowId: z.string().nullable(),
+    workflowKey: z.string().nullable(),
+    batchId: z.string().nullable(),
+  }).nullable().openapi({ description: "parents, workflow and batch; null for none" }),
 }).openapi("Job");
 
 export type JobResource = z.infer<typeof JobSchema>;
@@ -87,6 +95,7 @@ export function jobResource(j: Job): JobResource {
     tags: j.tags,
     createdBy: j.createdBy,
     cancelRequested: j.cancelRequested,
+    composition: j.composition,
   };
 }
 

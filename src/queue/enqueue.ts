@@ -65,7 +65,7 @@ const MAX_TAGS = 32;
 const utf8 = new TextEncoder();
 
 /** A validated input, as the INSERT takes it: one round trip for any batch size. */
-interface InsertRow {
+export interface InsertRow {
   ord: number;
   queue: string;
   kind: string;
@@ -348,6 +348,7 @@ function newJob(row: InsertRow, db: SlimRow): Job {
     tags: [...row.tags],
     createdBy: row.created_by,
     cancelRequested: false,
+    composition: null,
   };
 }
 
@@ -419,7 +420,8 @@ function sortById<T extends { id: string }>(rows: T[]): T[] {
   return rows;
 }
 
-function toInsertRow(
+/** Validates one input against its queue (exported for batch callbacks, checked up front). */
+export function toInsertRow(
   input: EnqueueInput,
   ord: number,
   queues: Map<string, Queue>,

@@ -1,5 +1,6 @@
 /** The job resource as the API, CLI and library see it (DESIGN.md "Shapes"). */
 export const JOB_STATES = [
+  "blocked",
   "scheduled",
   "available",
   "running",
@@ -11,6 +12,7 @@ export const JOB_STATES = [
 export type JobState = typeof JOB_STATES[number];
 
 export const UNFINISHED_STATES: readonly JobState[] = [
+  "blocked",
   "scheduled",
   "available",
   "running",
@@ -52,6 +54,18 @@ export interface Job {
   tags: string[];
   createdBy: string | null;
   cancelRequested: boolean;
+  /** Parents, workflow and batch (issue #16); null for a job with none of them. */
+  composition: Composition | null;
+}
+
+export interface Composition {
+  /** Parents that have not succeeded yet; null when the job never had parents. */
+  parentsPending: number | null;
+  onParentFailure: string | null;
+  releasedAt: string | null;
+  workflowId: string | null;
+  workflowKey: string | null;
+  batchId: string | null;
 }
 
 /** A row of sluice.jobs as postgres.js returns it (bigint as string, timestamptz as Date). */
@@ -81,6 +95,24 @@ export interface JobRow {
   cancel_requested: boolean;
   created_by: string | null;
   created_at: Date;
+  parents_pending?: number | null;
+  on_parent_failure?: string | null;
+  released_at?: Date | null;
+  workflow_id?: string | null;
+  workflow_key?: string | null;
+  batch_id?: string | null;
+}
+
+function compositionOf(row: JobRow): Composition | null {
+  if (row.parents_pending == null && row.workflow_id == null && row.batch_id == null) return null;
+  return {
+    parentsPending: row.parents_pending ?? null,
+    onParentFailure: row.on_parent_failure ?? null,
+    releasedAt: iso(row.released_at ?? null),
+    workflowId: row.workflow_id == null ? null : String(row.workflow_id),
+    workflowKey: row.workflow_key ?? null,
+    batchId: row.batch_id == null ? null : String(row.batch_id),
+  };
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -121,6 +153,7 @@ export function toJob(row: JobRow): Job {
     tags: row.tags ?? [],
     createdBy: row.created_by,
     cancelRequested: row.cancel_requested,
+    composition: compositionOf(row),
   };
 }
 

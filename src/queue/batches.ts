@@ -118,7 +118,7 @@ export async function createBatch(
     const [b] = await tx<{ id: string }[]>`
       INSERT INTO sluice.batches (name, created_by, owner, open, callbacks)
       VALUES (${input.name ?? null}, ${input.createdBy ?? null}, ${input.owner ?? ""}, true,
-        ${JSON.stringify(specs)}::jsonb)
+        ${JSON.stringify(specs)}::text::jsonb)
       RETURNING id`;
     const id = String(b!.id);
     const jobs = input.jobs?.length ? await addJobs(tx, id, input.jobs, opts) : [];

@@ -43,6 +43,8 @@ import { opsPageRouter } from "./static.ts";
 import { statusService } from "./status.ts";
 import { statsRouter } from "./stats.ts";
 import { workersRouter } from "./workers.ts";
+import { workflowsRouter } from "./workflows.ts";
+import { batchesRouter } from "./batches.ts";
 
 /** Routers mounted under `/v1`, behind bearer authentication. */
 const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
@@ -56,6 +58,8 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   opsRouter,
   schedulesRouter,
   circuitsRouter,
+  workflowsRouter,
+  batchesRouter,
 ];
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;

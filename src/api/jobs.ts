@@ -4,14 +4,13 @@ import type { Context } from "hono";
 import { SluiceError } from "../errors.ts";
 import { cancelJob } from "../queue/cancel.ts";
 import { timed } from "../obs/series.ts";
-import type { Reservation } from "../queue/admission.ts";
-import { enqueueJobs, type EnqueueResult } from "../queue/enqueue.ts";
+import { enqueueWithParents, hasParents } from "../queue/dependencies.ts";
+import { enqueueJobs } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
 import { JOB_STATES } from "../queue/job.ts";
-import { assertQueueName } from "../queue/names.ts";
-import { type Queue, queueNotFound } from "../queue/queues.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
+import { admitted } from "./_admit.ts";
 import { ownerOf, requireScope } from "./auth.ts";
 import { type ApiContext, type Env, newRouter } from "./deps.ts";
 import {
@@ -30,18 +29,10 @@ const tags = ["jobs"];
 
 export function jobsRouter(ctx: ApiContext) {
   const r = newRouter();
-  const { sql, defaults, engine } = ctx;
+  const { sql, defaults } = ctx;
   /** Validation, admission control, then one insert for the whole request (all or nothing). */
   async function enqueue(c: Context<Env>, bodies: z.infer<typeof EnqueueBody>[]) {
     const token = c.get("token");
-    const max = ctx.config.maxBatchSize;
-    if (bodies.length > max) {
-      throw new SluiceError(
-        "BATCH_TOO_LARGE",
-        `batch of ${bodies.length} jobs is larger than the maximum of ${max}`,
-        { size: bodies.length, max },
-      );
-    }
     const batch = bodies.length > 1 || c.req.path.endsWith("/batch");
     // Idempotency keys live in the owner's scope: a producer token's own, or the shared one of
     // admin tokens (ownerOf is null for them) and library calls.
@@ -51,44 +42,15 @@ export function jobsRouter(ctx: ApiContext) {
       input.owner = owner;
       return input;
     });
-    const wanted = new Map<string, number>();
-    for (const i of inputs) {
-      const name = assertQueueName(i.queue ?? "default");
-      wanted.set(name, (wanted.get(name) ?? 0) + 1);
-    }
-    // A missing queue answers 404 before any payload check, as it always did (a cache hit).
-    const known = await engine.policies.get([...wanted.keys()]);
-    for (const name of wanted.keys()) if (!known.has(name)) throw queueNotFound(name);
-    // Admission runs inside enqueueJobs, after validation: an oversized or invalid payload to a
-    // full queue answers 413/400, not 429 (the cheap checks come before the queue-state ones).
-    // It runs on the queues the INSERT is checked against, so a policy changed under the cache
-    // is admitted again as it is now (the earlier reservation given back first).
-    const held: { reservation?: Reservation } = {};
-    const admit = async (queues: Map<string, Queue>) => {
-      for (const name of wanted.keys()) if (!queues.has(name)) throw queueNotFound(name);
-      const previous = held.reservation;
-      held.reservation = undefined;
-      await previous?.release();
-      held.reservation = await ctx.admission.admit(queues, wanted);
-    };
-    let results: EnqueueResult[];
-    try {
-      results = await timed(
+    return await admitted(ctx, inputs, (opts) =>
+      timed(
         ctx.series,
         "enqueue",
         () =>
-          enqueueJobs(sql, inputs, {
-            policies: engine.policies,
-            maxBatch: max,
-            beforeInsert: admit,
-          }),
-      );
-    } catch (e) {
-      await held.reservation?.release();
-      throw e;
-    }
-    held.reservation?.commit();
-    return results;
+          hasParents(inputs)
+            ? enqueueWithParents(sql, inputs, { ...opts, ownedBy: owner })
+            : enqueueJobs(sql, inputs, opts),
+      ));
   }
 
   r.openapi(
@@ -102,7 +64,7 @@ export function jobsRouter(ctx: ApiContext) {
       responses: {
         201: jsonContent(JobEnvelope, "the new job"),
         200: jsonContent(JobEnvelope, "an unfinished job with the same idempotencyKey exists"),
-        ...errorResponses(404, 413, 415),
+        ...errorResponses(404, 413, 415, 422),
       },
     }),
     async (c) => {
@@ -126,7 +88,7 @@ export function jobsRouter(ctx: ApiContext) {
           z.object({ results: z.array(JobEnvelope) }),
           "one result per input, in order",
         ),
-        ...errorResponses(404, 413, 415),
+        ...errorResponses(404, 413, 415, 422),
       },
     }),
     async (c) => {

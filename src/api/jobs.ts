@@ -1,7 +1,6 @@
 /** Jobs: enqueue one or a batch, list, get, timeline, explain, retry, replay, cancel. */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { SluiceError } from "../errors.ts";
 import { cancelJob } from "../queue/cancel.ts";
 import { timed } from "../obs/series.ts";
 import { enqueueWithParents, hasParents } from "../queue/dependencies.ts";

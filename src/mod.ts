@@ -22,6 +22,12 @@ export { getJob, jobTimeline, listJobs } from "./queue/inspect.ts";
 export { explainJob } from "./queue/explain.ts";
 export { cancelJob } from "./queue/cancel.ts";
 export { replayJob, retryJob } from "./queue/replay.ts";
+export { enqueueWithParents, parentResults } from "./queue/dependencies.ts";
+export type { DependentInput, ParentFailurePolicy, ParentResult } from "./queue/dependencies.ts";
+export { cancelWorkflow, createWorkflow, getWorkflow, listWorkflows } from "./queue/workflows.ts";
+export type { Workflow, WorkflowInput, WorkflowNodeInput } from "./queue/workflows.ts";
+export { addJobs, closeBatch, createBatch, getBatch, listBatches } from "./queue/batches.ts";
+export type { Batch, BatchInput } from "./queue/batches.ts";
 export {
   createQueue,
   getQueue,

@@ -180,6 +180,8 @@ export interface LeasedJob {
   runAt: Date;
   leasedAt: Date;
   leaseExpiresAt: Date;
+  /** The job waited for parents: their results are one query away (src/queue/dependencies.ts). */
+  hasParents?: boolean;
 }
 
 /**

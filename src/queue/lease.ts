@@ -42,6 +42,7 @@ interface LeasedRow {
   run_at: Date;
   leased_at: Date;
   lease_expires_at: Date;
+  has_parents: boolean;
 }
 
 /**
@@ -164,7 +165,7 @@ function leaseStatement(sql: Db, opts: LeaseOptions, max: number, token: string)
     FROM cfg WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND cfg.v IS NOT NULL
     RETURNING j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms,
       j.lease_token, j.lease_secret, j.priority, j.tags, j.idempotency_key, j.created_at, j.run_at,
-      j.leased_at, j.lease_expires_at`;
+      j.leased_at, j.lease_expires_at, j.parents_pending IS NOT NULL AS has_parents`;
 }
 
 /**
@@ -233,5 +234,6 @@ function toLeased(rows: LeasedRow[]): LeasedJob[] {
     runAt: r.run_at,
     leasedAt: r.leased_at,
     leaseExpiresAt: r.lease_expires_at,
+    hasParents: r.has_parents,
   }));
 }

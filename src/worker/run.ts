@@ -1,4 +1,5 @@
 import type { Logger } from "../obs/log.ts";
+import type { ParentResult } from "../queue/dependencies.ts";
 import type { Attempt, Attempts, Run } from "./attempt.ts";
 import type { Deliver } from "./deliver.ts";
 import { JobFailure } from "./failure.ts";
@@ -12,6 +13,8 @@ export interface RunDeps {
   /** The handler succeeded: buffer the completion. */
   succeed(a: Attempt, run: Run, result: unknown): void;
   wake(): void;
+  /** Parents' results of a job, for HandlerContext.parents(). */
+  parents(jobId: string): Promise<ParentResult[]>;
 }
 
 /** Runs a started attempt's delivery in the background and turns its end into an outcome. */
@@ -25,6 +28,7 @@ export function runAttempt(a: Attempt, run: Run, d: RunDeps): void {
   const ctx = {
     job,
     signal: run.controller.signal,
+    parents: () => job.hasParents ? d.parents(job.id) : Promise.resolve([]),
     get log(): Logger {
       return log ??= workerLog.child({
         job_id: job.id,

@@ -17,6 +17,7 @@ import { type HandlerMap, handlerMap } from "./handlers.ts";
 import { Heartbeat } from "./heartbeat.ts";
 import { Outcomes } from "./outcomes.ts";
 import { dueForFullLease, nextFullLeaseAt, Prefetch } from "./prefetch.ts";
+import { parentResults } from "../queue/dependencies.ts";
 import { runAttempt, type RunDeps } from "./run.ts";
 import { drain } from "./shutdown.ts";
 import { ServedQueues } from "./served_queues.ts";
@@ -124,6 +125,7 @@ export class Worker {
       outcomes,
       succeed: (a, run, result) => this.#succeed(a, run, result),
       wake: () => this.#wakeup.wake(),
+      parents: async (id) => (await parentResults(sql, [id])).get(id) ?? [],
     };
     this.#deadlines = new Deadlines(clock, (now) =>
       checkDeadlines(attempts.values(), now, {

@@ -271,3 +271,42 @@ Deno.test("POST /v1/batches: progress, open batches, callbacks with the summary"
     await api.close();
   }
 });
+
+Deno.test("POST /v1/queues/:name/lease hands a child its parents' results", async () => {
+  const api = await createTestApi();
+  try {
+    const q = await api.call("POST", "/v1/queues", {
+      body: { name: "pulled", delivery: { mode: "pull" } },
+    });
+    equal(q.status, 201, JSON.stringify(q.body));
+    const p = await api.call("POST", "/v1/jobs", {
+      as: "producer",
+      body: { queue: "pulled", kind: "p" },
+    });
+    const lease = (max = 5) =>
+      api.call("POST", "/v1/queues/pulled/lease", {
+        as: "worker",
+        body: { workerId: "puller", max },
+      });
+    const first = await lease();
+    equal(first.status, 200, JSON.stringify(first.body));
+    const job = first.body.jobs[0];
+    equal(job.parents, undefined, "a job without parents carries no parents field");
+    const c = await api.call("POST", "/v1/jobs", {
+      as: "producer",
+      body: { queue: "pulled", kind: "c", dependsOn: [job.id] },
+    });
+    const done = await api.call("POST", `/v1/jobs/${job.id}/complete`, {
+      as: "worker",
+      body: { attempt: job.attempt, leaseToken: job.leaseToken, result: { answer: 42 } },
+    });
+    equal(done.status, 200, JSON.stringify(done.body));
+    const second = await lease();
+    equal(second.body.jobs[0].id, c.body.job.id);
+    deepStrictEqual(second.body.jobs[0].parents, [
+      { id: job.id, key: null, state: "succeeded", result: { answer: 42 } },
+    ]);
+  } finally {
+    await api.close();
+  }
+});

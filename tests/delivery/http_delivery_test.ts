@@ -52,7 +52,12 @@ function httpQueue(url: string, timeoutMs?: number): Queue {
   };
 }
 
-const ctx = (job: LeasedJob) => ({ job, signal: new AbortController().signal, log: silentLogger });
+const ctx = (job: LeasedJob) => ({
+  job,
+  signal: new AbortController().signal,
+  log: silentLogger,
+  parents: () => Promise.resolve([]),
+});
 
 async function failureOf(p: Promise<unknown>): Promise<JobFailure> {
   try {

@@ -19,6 +19,8 @@ import { tokenCommand } from "./token.ts";
 import { dlqCommand } from "./dlq.ts";
 import { maintenanceCommand } from "./maintenance.ts";
 import { scheduleCommand } from "./schedule.ts";
+import { workflowCommand } from "./workflow.ts";
+import { batchCommand } from "./batch.ts";
 import { verifyCommand } from "./verify.ts";
 import { smokeCommand } from "./smoke.ts";
 
@@ -38,6 +40,8 @@ export const COMMANDS: readonly Command[] = [
   dlqCommand,
   maintenanceCommand,
   scheduleCommand,
+  workflowCommand,
+  batchCommand,
   verifyCommand,
   smokeCommand,
 ];
@@ -47,7 +51,19 @@ export const COMMAND_GROUPS: readonly { title: string; names: readonly string[] 
   { title: "Roles", names: ["up", "api", "worker", "maintenance"] },
   {
     title: "Operations",
-    names: ["jobs", "queue", "dlq", "schedule", "token", "backup", "restore", "verify", "smoke"],
+    names: [
+      "jobs",
+      "workflow",
+      "batch",
+      "queue",
+      "dlq",
+      "schedule",
+      "token",
+      "backup",
+      "restore",
+      "verify",
+      "smoke",
+    ],
   },
   { title: "Setup", names: ["migrate", "config", "systemd", "version", "help"] },
 ];

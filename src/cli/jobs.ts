@@ -1,4 +1,10 @@
 import { cancelJob } from "../queue/cancel.ts";
+import {
+  type DependentInput,
+  enqueueWithParents,
+  PARENT_FAILURE_POLICIES,
+  type ParentFailurePolicy,
+} from "../queue/dependencies.ts";
 import { enqueueJob } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, jobTimeline, listJobs } from "../queue/inspect.ts";
@@ -15,6 +21,8 @@ Inspect and act on jobs straight against the database.
 Subcommands:
   enqueue --kind K [--queue Q] [--payload JSON] [--priority N] [--delay 30s | --run-at ISO]
           [--max-attempts N] [--timeout 30s] [--idempotency-key KEY] [--tag T]...
+          [--depends-on ID[,ID...]]... [--on-parent-failure cancel|run|wait]
+                         with --depends-on the job stays blocked until every parent succeeded
   get ID                 one job, with its errors
   list [--queue Q] [--state S] [--kind K] [--tag T] [--before ID] [--limit N]
                          newest first; --before takes the cursor printed under the table
@@ -43,6 +51,8 @@ const FLAGS = {
   timeout: { type: "string" },
   "idempotency-key": { type: "string" },
   tag: { type: "string", multiple: true },
+  "depends-on": { type: "string", multiple: true },
+  "on-parent-failure": { type: "string" },
   state: { type: "string" },
   before: { type: "string" },
   limit: { type: "string" },
@@ -60,6 +70,8 @@ type Values = {
   timeout?: string;
   "idempotency-key"?: string;
   tag?: string[];
+  "depends-on"?: string[];
+  "on-parent-failure"?: string;
   state?: string;
   before?: string;
   limit?: string;
@@ -77,6 +89,8 @@ const ALLOWED: Record<string, (keyof Values)[]> = {
     "timeout",
     "idempotency-key",
     "tag",
+    "depends-on",
+    "on-parent-failure",
   ],
   list: ["queue", "state", "kind", "tag", "before", "limit"],
   get: [],
@@ -115,7 +129,16 @@ export const jobsCommand: Command = {
           case "enqueue": {
             if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
             if (!v.kind) throw new UsageError("--kind is required");
-            const r = await enqueueJob(sql, {
+            const dependsOn = v["depends-on"]?.flatMap((d) => d.split(",")).map((d) => d.trim());
+            const policy = v["on-parent-failure"];
+            if (policy !== undefined && !PARENT_FAILURE_POLICIES.includes(policy as never)) {
+              throw new UsageError(
+                `--on-parent-failure: '${policy}' is not one of ${
+                  PARENT_FAILURE_POLICIES.join(", ")
+                }`,
+              );
+            }
+            const input: DependentInput = {
               queue: v.queue,
               kind: v.kind,
               payload: jsonFlag("payload", v.payload),
@@ -127,7 +150,13 @@ export const jobsCommand: Command = {
               idempotencyKey: v["idempotency-key"],
               tags: v.tag,
               createdBy: "cli",
-            }, { defaults });
+              dependsOn,
+              onParentFailure: policy as ParentFailurePolicy | undefined,
+            };
+            const [r] = dependsOn
+              ? await enqueueWithParents(sql, [input], { defaults })
+              : [await enqueueJob(sql, input, { defaults })];
+            if (!r) throw new UsageError("nothing enqueued");
             if (json) printJson(r);
             else {
               console.log(

@@ -279,7 +279,7 @@ Deno.test("POST /v1/queues/:name/lease hands a child its parents' results", asyn
       body: { name: "pulled", delivery: { mode: "pull" } },
     });
     equal(q.status, 201, JSON.stringify(q.body));
-    const p = await api.call("POST", "/v1/jobs", {
+    await api.call("POST", "/v1/jobs", {
       as: "producer",
       body: { queue: "pulled", kind: "p" },
     });

@@ -14,6 +14,8 @@ import { viewDlq } from "./view_dlq.js";
 import { viewWorkers } from "./view_workers.js";
 import { viewSchedules } from "./view_schedules.js";
 import { viewCircuits, viewDecisions } from "./view_circuits.js";
+import { viewWorkflow, viewWorkflows } from "./view_workflows.js";
+import { viewBatches } from "./view_batches.js";
 
 const ROUTES = [
   [/^\/overview$/, viewOverview],
@@ -26,6 +28,9 @@ const ROUTES = [
   [/^\/schedules$/, viewSchedules],
   [/^\/circuits$/, viewCircuits],
   [/^\/decisions$/, viewDecisions],
+  [/^\/workflows$/, viewWorkflows],
+  [/^\/workflows\/(\d+)$/, viewWorkflow],
+  [/^\/batches$/, viewBatches],
 ];
 
 async function route() {

@@ -21,6 +21,9 @@ import viewqueueJs from "../../static/view_queue.js" with { type: "text" };
 import viewqueuesJs from "../../static/view_queues.js" with { type: "text" };
 import viewschedulesJs from "../../static/view_schedules.js" with { type: "text" };
 import viewworkersJs from "../../static/view_workers.js" with { type: "text" };
+import graphJs from "../../static/graph.js" with { type: "text" };
+import viewworkflowsJs from "../../static/view_workflows.js" with { type: "text" };
+import viewbatchesJs from "../../static/view_batches.js" with { type: "text" };
 import appCss from "../../static/app.css" with { type: "text" };
 
 /**
@@ -72,6 +75,9 @@ const MODULES: Record<string, string> = {
   "/view_queues.js": viewqueuesJs,
   "/view_schedules.js": viewschedulesJs,
   "/view_workers.js": viewworkersJs,
+  "/graph.js": graphJs,
+  "/view_workflows.js": viewworkflowsJs,
+  "/view_batches.js": viewbatchesJs,
 };
 
 const ASSETS: Promise<Record<string, Asset>> = (async () => ({

@@ -65,14 +65,14 @@ export const batchCommand: Command = {
       const [sub, ...rest] = parsed.positionals;
       const v = parsed.values;
       const json = v.json === true;
+      const show = (batch: Batch) => json ? printJson({ batch }) : printBatch(batch);
       if (!sub) throw new UsageError("missing subcommand (create, add, close, get, list)");
       return await withOperatorDb(async (sql, { defaults }) => {
         switch (sub) {
           case "create": {
             const doc = await readSpecFile(v.file) as BatchInput;
             const { batch } = await createBatch(sql, { ...doc, createdBy: "cli" }, { defaults });
-            if (json) printJson({ batch });
-            else printBatch(batch);
+            show(batch);
             return EXIT_OK;
           }
           case "add": {
@@ -81,16 +81,14 @@ export const batchCommand: Command = {
             const jobs = (doc.jobs ?? []) as DependentInput[];
             await addJobs(sql, id, jobs.map((j) => ({ ...j, createdBy: "cli" })), { defaults });
             const batch = await getBatch(sql, id);
-            if (json) printJson({ batch });
-            else printBatch(batch);
+            show(batch);
             return EXIT_OK;
           }
           case "close":
           case "get": {
             const id = onePositional(rest, "batch id");
             const batch = sub === "close" ? await closeBatch(sql, id) : await getBatch(sql, id);
-            if (json) printJson({ batch });
-            else printBatch(batch);
+            show(batch);
             return EXIT_OK;
           }
           case "list": {

@@ -62,6 +62,7 @@ export const workflowCommand: Command = {
       const [sub, ...rest] = parsed.positionals;
       const v = parsed.values;
       const json = v.json === true;
+      const show = (w: Workflow) => json ? printJson({ workflow: w }) : printWorkflow(w);
       if (!sub) throw new UsageError("missing subcommand (create, get, list, cancel)");
       return await withOperatorDb(async (sql, { defaults }) => {
         switch (sub) {
@@ -72,14 +73,12 @@ export const workflowCommand: Command = {
               jobs: (doc.jobs ?? []) as WorkflowNodeInput[],
               createdBy: "cli",
             }, { defaults });
-            if (json) printJson({ workflow: w });
-            else printWorkflow(w);
+            show(w);
             return EXIT_OK;
           }
           case "get": {
             const w = await getWorkflow(sql, onePositional(rest, "workflow id"));
-            if (json) printJson({ workflow: w });
-            else printWorkflow(w);
+            show(w);
             return EXIT_OK;
           }
           case "list": {
@@ -109,8 +108,7 @@ export const workflowCommand: Command = {
           }
           case "cancel": {
             const w = await cancelWorkflow(sql, onePositional(rest, "workflow id"));
-            if (json) printJson({ workflow: w });
-            else printWorkflow(w);
+            show(w);
             return EXIT_OK;
           }
           default:

@@ -372,3 +372,17 @@ Deno.test("httpDelivery() failure messages carry no userinfo or query values", a
     await r.close();
   }
 });
+
+Deno.test("httpDelivery() sends a job that waited for parents their results as `parents`", async () => {
+  const r = startReceiver([new Webhook(WHSEC)]);
+  try {
+    const deliver = httpDelivery({ signingSecrets: [WHSEC], deny: [] });
+    const parents = [{ id: "7", key: "fetch", state: "succeeded" as const, result: { n: 1 } }];
+    const job = leased({ hasParents: true });
+    await deliver(job, httpQueue(r.url), { ...ctx(job), parents: () => Promise.resolve(parents) });
+    deepStrictEqual(r.received[0]!.json.parents, parents);
+    deepStrictEqual(r.received[0]!.verified, [true], "the signature covers the parents too");
+  } finally {
+    await r.close();
+  }
+});

@@ -78,7 +78,7 @@ Deno.test("the ops page shows workflows as graphs and batches with progress bars
           await page.fill("#token", ADMIN);
           await page.press("#token", "Enter");
           // Hidden behind the menu on a phone: wait for its text, not its visibility.
-        await page.waitForFunction(() => document.querySelector("#whoami")?.textContent !== "");
+          await page.waitForFunction(() => document.querySelector("#whoami")?.textContent !== "");
           await page.goto(`${sluice.base}/#/workflows`);
           await page.click(`table[data-table=workflows] a[href="#/workflows/${id}"]`);
           await page.waitForSelector(".wf-graph svg");

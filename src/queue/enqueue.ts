@@ -186,7 +186,7 @@ export async function enqueueJobs(
     anyKey
       ? sql`ON CONFLICT (queue, key_owner, idempotency_key)
       WHERE idempotency_key IS NOT NULL
-        AND state IN ('scheduled', 'available', 'running', 'retrying')
+        AND state IN ('blocked', 'scheduled', 'available', 'running', 'retrying')
       DO NOTHING`
       : sql``
   }
@@ -390,7 +390,7 @@ async function mapWithDuplicates(
       )
     }::text::jsonb) AS k(queue text, owner text, key text)
         ON j.queue = k.queue AND j.key_owner = k.owner AND j.idempotency_key = k.key
-      WHERE j.state IN ('scheduled', 'available', 'running', 'retrying')`;
+      WHERE j.state IN ('blocked', 'scheduled', 'available', 'running', 'retrying')`;
     for (const r of existing) holders.set(keyOf(r), toJob(r));
   }
   const retry: number[] = [];

@@ -157,3 +157,26 @@ Deno.test("cancelJob() cancels a blocked job, and its children follow by their p
     await db.drop();
   }
 });
+
+Deno.test("an idempotency key holds while its job is blocked", async () => {
+  const db = await createTestDatabase();
+  const { sql } = db;
+  try {
+    const p = (await enqueueJob(sql, { kind: "p" })).job.id;
+    const input = { kind: "c", dependsOn: [p], idempotencyKey: "report-7", owner: "alice" };
+    const [first] = await enqueueWithParents(sql, [input]);
+    equal(first!.job.state, "blocked");
+    const [again] = await enqueueWithParents(sql, [input]);
+    equal(again!.duplicate, true);
+    equal(again!.job.id, first!.job.id);
+    // A plain enqueue with the same key meets the blocked holder too.
+    const plain = await enqueueJob(sql, { kind: "c", idempotencyKey: "report-7", owner: "alice" });
+    equal(plain.duplicate, true);
+    equal(plain.job.id, first!.job.id);
+    const [{ n }] = await sql<[{ n: number }]>`
+      SELECT count(*)::int AS n FROM sluice.jobs WHERE idempotency_key = 'report-7'`;
+    equal(n, 1);
+  } finally {
+    await db.drop();
+  }
+});

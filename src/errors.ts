@@ -30,6 +30,14 @@ export const ERROR_CODES = {
   CSRF_REJECTED: 403,
   NOT_FOUND: 404,
   JOB_NOT_FOUND: 404,
+  /** A dependsOn parent that does not exist, or is another producer's job. */
+  PARENT_NOT_FOUND: 422,
+  WORKFLOW_NOT_FOUND: 404,
+  /** A workflow whose nodes name unknown keys or form a cycle. */
+  WORKFLOW_INVALID: 400,
+  BATCH_NOT_FOUND: 404,
+  /** Jobs added to a batch that was already closed. */
+  BATCH_CLOSED: 409,
   QUEUE_NOT_FOUND: 404,
   QUEUE_EXISTS: 409,
   QUEUE_PAUSED: 409,

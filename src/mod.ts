@@ -25,6 +25,12 @@ export type { Subscription } from "./queue/topics.ts";
 export type { DebounceInput, ThrottleInput } from "./queue/flow_input.ts";
 export { cancelJob } from "./queue/cancel.ts";
 export { replayJob, retryJob } from "./queue/replay.ts";
+export { enqueueWithParents, parentResults } from "./queue/dependencies.ts";
+export type { DependentInput, ParentFailurePolicy, ParentResult } from "./queue/dependencies.ts";
+export { cancelWorkflow, createWorkflow, getWorkflow, listWorkflows } from "./queue/workflows.ts";
+export type { Workflow, WorkflowInput, WorkflowNodeInput } from "./queue/workflows.ts";
+export { addJobs, closeBatch, createBatch, getBatch, listBatches } from "./queue/batches.ts";
+export type { Batch, BatchInput } from "./queue/batches.ts";
 export {
   createQueue,
   getQueue,

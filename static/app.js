@@ -15,6 +15,8 @@ import { viewWorkers } from "./view_workers.js";
 import { viewSchedules } from "./view_schedules.js";
 import { viewTopics } from "./view_topics.js";
 import { viewCircuits, viewDecisions } from "./view_circuits.js";
+import { viewWorkflow, viewWorkflows } from "./view_workflows.js";
+import { viewBatches } from "./view_batches.js";
 
 const ROUTES = [
   [/^\/overview$/, viewOverview],
@@ -28,6 +30,9 @@ const ROUTES = [
   [/^\/topics$/, viewTopics],
   [/^\/circuits$/, viewCircuits],
   [/^\/decisions$/, viewDecisions],
+  [/^\/workflows$/, viewWorkflows],
+  [/^\/workflows\/(\d+)$/, viewWorkflow],
+  [/^\/batches$/, viewBatches],
 ];
 
 async function route() {

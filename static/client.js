@@ -50,6 +50,7 @@
  */
 
 export const STATES = /** @type {JobState[]} */ ([
+  "blocked",
   "scheduled",
   "available",
   "running",
@@ -153,6 +154,32 @@ export const ROUTES = [
     path: "/v1/circuits",
     fields: ["circuits"],
     items: ["origin", "state", "consecutiveFailures", "windowFailures", "openedAt", "openUntil"],
+  },
+  // Workflows and batches (view_workflows.js, view_batches.js). Their detail routes take a
+  // workflow or batch id, so the read step below cannot fill them with a job id.
+  {
+    method: "GET",
+    path: "/v1/workflows",
+    fields: ["workflows", "nextCursor"],
+    items: ["id", "name", "state", "counts", "createdAt"],
+  },
+  { method: "POST", path: "/v1/workflows/{id}/cancel", fields: ["workflow"] },
+  {
+    method: "GET",
+    path: "/v1/batches",
+    fields: ["batches", "nextCursor"],
+    items: [
+      "id",
+      "name",
+      "state",
+      "total",
+      "finished",
+      "percent",
+      "counts",
+      "callbacks",
+      "callbackJobs",
+      "createdAt",
+    ],
   },
   {
     method: "GET",
@@ -315,6 +342,12 @@ export const client = {
       r,
     ) => /** @type {{topics: {name: string, queues: string[]}[], subscriptions: {topic: string, queue: string, createdAt: string}[]}} */ (r)),
   circuits: () => api("GET", "/v1/circuits").then((r) => /** @type {{circuits: Circuit[]}} */ (r)),
+  workflows: (/** @type {Record<string, unknown>} */ filter) =>
+    api("GET", `/v1/workflows${qs(filter)}`),
+  workflow: (/** @type {string} */ id) => api("GET", `/v1/workflows/${enc(id)}`),
+  cancelWorkflow: (/** @type {string} */ id) => api("POST", `/v1/workflows/${enc(id)}/cancel`),
+  batches: (/** @type {Record<string, unknown>} */ filter) =>
+    api("GET", `/v1/batches${qs(filter)}`),
   decisions: (/** @type {Record<string, unknown>} */ filter) =>
     api("GET", `/v1/ingest/decisions${qs(filter)}`).then((
       r,

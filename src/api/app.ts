@@ -49,6 +49,8 @@ import { statusService } from "./status.ts";
 import { statsRouter } from "./stats.ts";
 import { topicsRouter } from "./topics.ts";
 import { workersRouter } from "./workers.ts";
+import { workflowsRouter } from "./workflows.ts";
+import { batchesRouter } from "./batches.ts";
 
 /** Routers mounted under `/v1`, behind bearer authentication. */
 const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
@@ -64,6 +66,8 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   circuitsRouter,
   topicsRouter,
   identitiesRouter,
+  workflowsRouter,
+  batchesRouter,
 ];
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;

@@ -1,16 +1,15 @@
 /** Jobs: enqueue one or a batch, list, get, timeline, explain, retry, replay, cancel. */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
-import { SluiceError } from "../errors.ts";
 import { cancelJob } from "../queue/cancel.ts";
+import { timed } from "../obs/series.ts";
+import { enqueueWithParents, hasParents } from "../queue/dependencies.ts";
 import { enqueueJobs } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
 import { JOB_STATES } from "../queue/job.ts";
-import { assertQueueName } from "../queue/names.ts";
-import { queueNotFound } from "../queue/queues.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
-import { admitted } from "./_admitted.ts";
+import { admitted } from "./_admit.ts";
 import { ownerOf, requireScope } from "./auth.ts";
 import { type ApiContext, type Env, newRouter } from "./deps.ts";
 import {
@@ -29,18 +28,10 @@ const tags = ["jobs"];
 
 export function jobsRouter(ctx: ApiContext) {
   const r = newRouter();
-  const { sql, defaults, engine } = ctx;
+  const { sql, defaults } = ctx;
   /** Validation, admission control, then one insert for the whole request (all or nothing). */
   async function enqueue(c: Context<Env>, bodies: z.infer<typeof EnqueueBody>[]) {
     const token = c.get("token");
-    const max = ctx.config.maxBatchSize;
-    if (bodies.length > max) {
-      throw new SluiceError(
-        "BATCH_TOO_LARGE",
-        `batch of ${bodies.length} jobs is larger than the maximum of ${max}`,
-        { size: bodies.length, max },
-      );
-    }
     const batch = bodies.length > 1 || c.req.path.endsWith("/batch");
     // Idempotency keys live in the owner's scope: a producer token's own, or the shared one of
     // admin tokens (ownerOf is null for them) and library calls.
@@ -50,23 +41,15 @@ export function jobsRouter(ctx: ApiContext) {
       input.owner = owner;
       return input;
     });
-    const wanted = new Map<string, number>();
-    for (const i of inputs) {
-      const name = assertQueueName(i.queue ?? "default");
-      wanted.set(name, (wanted.get(name) ?? 0) + 1);
-    }
-    // A missing queue answers 404 before any payload check, as it always did (a cache hit).
-    const known = await engine.policies.get([...wanted.keys()]);
-    for (const name of wanted.keys()) if (!known.has(name)) throw queueNotFound(name);
-    return await admitted(ctx, (queues) => {
-      for (const name of wanted.keys()) if (!queues.has(name)) throw queueNotFound(name);
-      return wanted;
-    }, (admit) =>
-      enqueueJobs(sql, inputs, {
-        policies: engine.policies,
-        maxBatch: max,
-        beforeInsert: admit,
-      }));
+    return await admitted(ctx, inputs, (opts) =>
+      timed(
+        ctx.series,
+        "enqueue",
+        () =>
+          hasParents(inputs)
+            ? enqueueWithParents(sql, inputs, { ...opts, ownedBy: owner })
+            : enqueueJobs(sql, inputs, opts),
+      ));
   }
 
   r.openapi(
@@ -80,7 +63,7 @@ export function jobsRouter(ctx: ApiContext) {
       responses: {
         201: jsonContent(JobEnvelope, "the new job"),
         200: jsonContent(JobEnvelope, "an unfinished job with the same idempotencyKey exists"),
-        ...errorResponses(404, 413, 415),
+        ...errorResponses(404, 413, 415, 422),
       },
     }),
     async (c) => {
@@ -104,7 +87,7 @@ export function jobsRouter(ctx: ApiContext) {
           z.object({ results: z.array(JobEnvelope) }),
           "one result per input, in order",
         ),
-        ...errorResponses(404, 413, 415),
+        ...errorResponses(404, 413, 415, 422),
       },
     }),
     async (c) => {

@@ -5,6 +5,7 @@
  * here (scope `via: "pull"`), so a worker-scope token can never finish a job that a built-in
  * worker runs, whatever it knows.
  */
+import { parentResults } from "../queue/dependencies.ts";
 import { createRoute, z } from "@hono/zod-openapi";
 import { SluiceError } from "../errors.ts";
 import { backoffDelayMs } from "../queue/backoff.ts";
@@ -66,6 +67,14 @@ const LeasedJob = z.object({
   tags: z.array(z.string()),
   idempotencyKey: z.string().nullable(),
   createdAt: z.string(),
+  parents: z.array(z.object({
+    id: z.string(),
+    key: z.string().nullable(),
+    state: z.string(),
+    result: z.unknown(),
+  })).optional().openapi({
+    description: "a job that waited for parents (dependsOn, workflow): their states and results",
+  }),
 }).openapi("LeasedJob");
 
 export function pullRouter(ctx: ApiContext) {
@@ -125,6 +134,11 @@ export function pullRouter(ctx: ApiContext) {
         keyConcurrency: queue.effective.keyConcurrency,
         tokens: ctx.engine.leaseTokens,
       });
+      // One more query only when a leased job had parents (rare on a plain queue).
+      const parents = await parentResults(
+        sql,
+        leased.filter((j) => j.hasParents).map((j) => j.id),
+      );
       return c.json({
         jobs: leased.map((j) => ({
           id: j.id,
@@ -141,6 +155,7 @@ export function pullRouter(ctx: ApiContext) {
           tags: j.tags,
           idempotencyKey: j.idempotencyKey,
           createdAt: j.createdAt.toISOString(),
+          ...(j.hasParents ? { parents: parents.get(j.id) ?? [] } : {}),
         })),
       }, 200);
     },

@@ -5,7 +5,11 @@
 import { z } from "@hono/zod-openapi";
 import { parseDuration, showDuration } from "../config/parse.ts";
 import { SluiceError } from "../errors.ts";
-import type { EnqueueInput } from "../queue/enqueue.ts";
+import {
+  type DependentInput,
+  MAX_PARENTS,
+  PARENT_FAILURE_POLICIES,
+} from "../queue/dependencies.ts";
 import { type Job, JOB_STATES } from "../queue/job.ts";
 import { redactDelivery } from "../delivery/redact.ts";
 import type { Delivery, EffectivePolicy, Queue, QueuePolicy } from "../queue/queues.ts";
@@ -58,6 +62,14 @@ export const JobSchema = z.object({
   createdBy: z.string().nullable(),
   cancelRequested: z.boolean(),
   concurrencyKey: z.string().nullable(),
+  composition: z.object({
+    parentsPending: z.number().int().nullable(),
+    onParentFailure: z.string().nullable(),
+    releasedAt: z.string().nullable(),
+    workflowId: z.string().nullable(),
+    workflowKey: z.string().nullable(),
+    batchId: z.string().nullable(),
+  }).nullable().openapi({ description: "parents, workflow and batch; null for none" }),
 }).openapi("Job");
 
 export type JobResource = z.infer<typeof JobSchema>;
@@ -89,6 +101,7 @@ export function jobResource(j: Job): JobResource {
     createdBy: j.createdBy,
     cancelRequested: j.cancelRequested,
     concurrencyKey: j.concurrencyKey,
+    composition: j.composition,
   };
 }
 
@@ -120,6 +133,14 @@ export const EnqueueBody = z.strictObject({
     description:
       "one job after a quiet period: an enqueue while the key's job waits replaces its payload and runs it `delay` from now (200, duplicate: true)",
   }),
+  dependsOn: z.array(z.string()).max(MAX_PARENTS).optional().openapi({
+    example: ["41", "43"],
+    description: "ids of jobs that must succeed first; the job stays blocked until then",
+  }),
+  onParentFailure: z.enum(PARENT_FAILURE_POLICIES).optional().openapi({
+    description: "a parent ended dead or cancelled: cancel this job (default, PARENT_FAILED), " +
+      "run it anyway, or wait until the parent is replayed and succeeds",
+  }),
 }).openapi("EnqueueRequest");
 
 export type EnqueueBodyType = z.infer<typeof EnqueueBody>;
@@ -141,7 +162,7 @@ export function toEnqueueInput(
   b: EnqueueBodyType,
   createdBy: string,
   index?: number,
-): EnqueueInput {
+): DependentInput {
   const at = (f: string) => (index === undefined ? f : `jobs.${index}.${f}`);
   return {
     queue: b.queue,
@@ -164,6 +185,8 @@ export function toEnqueueInput(
       key: b.debounce.key,
       delayMs: durationField(at("debounce.delay"), b.debounce.delay),
     },
+    ...(b.dependsOn ? { dependsOn: b.dependsOn } : {}),
+    ...(b.onParentFailure ? { onParentFailure: b.onParentFailure } : {}),
   };
 }
 
@@ -376,8 +399,9 @@ export function errorResponses(...statuses: number[]) {
     403: "the token's scope does not allow this",
     404: "not found (or not visible to this token)",
     409:
-      "conflict (STALE_LEASE, NOT_RETRYABLE, NOT_CANCELLABLE, QUEUE_EXISTS, QUEUE_PAUSED, QUEUE_DRAINING)",
+      "conflict (STALE_LEASE, NOT_RETRYABLE, NOT_CANCELLABLE, QUEUE_EXISTS, QUEUE_PAUSED, QUEUE_DRAINING, BATCH_CLOSED)",
     413: "PAYLOAD_TOO_LARGE or BATCH_TOO_LARGE",
+    422: "PARENT_NOT_FOUND: a dependsOn parent does not exist or is not yours",
     415: "the body is not application/json",
     429: "RATE_LIMITED, ENQUEUE_RATE_EXCEEDED or QUEUE_FULL, with Retry-After",
   };

@@ -22,6 +22,9 @@ import viewqueuesJs from "../../static/view_queues.js" with { type: "text" };
 import viewschedulesJs from "../../static/view_schedules.js" with { type: "text" };
 import viewtopicsJs from "../../static/view_topics.js" with { type: "text" };
 import viewworkersJs from "../../static/view_workers.js" with { type: "text" };
+import graphJs from "../../static/graph.js" with { type: "text" };
+import viewworkflowsJs from "../../static/view_workflows.js" with { type: "text" };
+import viewbatchesJs from "../../static/view_batches.js" with { type: "text" };
 import appCss from "../../static/app.css" with { type: "text" };
 
 /**
@@ -74,6 +77,9 @@ const MODULES: Record<string, string> = {
   "/view_schedules.js": viewschedulesJs,
   "/view_topics.js": viewtopicsJs,
   "/view_workers.js": viewworkersJs,
+  "/graph.js": graphJs,
+  "/view_workflows.js": viewworkflowsJs,
+  "/view_batches.js": viewbatchesJs,
 };
 
 const ASSETS: Promise<Record<string, Asset>> = (async () => ({

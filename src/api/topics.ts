@@ -7,9 +7,9 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { SluiceError } from "../errors.ts";
 import { enqueueJobs } from "../queue/enqueue.ts";
-import { queueNotFound } from "../queue/queues.ts";
 import { assertTopicName, listSubscriptions, subscribe, unsubscribe } from "../queue/topics.ts";
-import { admitted } from "./_admitted.ts";
+import { admitted } from "./_admit.ts";
+import { timed } from "../obs/series.ts";
 import { ownerOf, requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import {
@@ -39,7 +39,7 @@ const PublishBody = EnqueueBody.omit({ queue: true }).openapi("PublishRequest");
 
 export function topicsRouter(ctx: ApiContext) {
   const r = newRouter();
-  const { sql, engine } = ctx;
+  const { sql } = ctx;
 
   r.openapi(
     createRoute({
@@ -151,16 +151,11 @@ export function topicsRouter(ctx: ApiContext) {
         queue: s.queue,
         owner: ownerOf(c),
       }));
-      const wanted = new Map(subs.map((s) => [s.queue, 1]));
-      const results = inputs.length === 0 ? [] : await admitted(ctx, (queues) => {
-        for (const name of wanted.keys()) if (!queues.has(name)) throw queueNotFound(name);
-        return wanted;
-      }, (admit) =>
-        enqueueJobs(sql, inputs, {
-          policies: engine.policies,
-          maxBatch: ctx.config.maxBatchSize,
-          beforeInsert: admit,
-        }));
+      const results = inputs.length === 0
+        ? []
+        : await admitted(ctx, inputs, (opts) =>
+          timed(ctx.series, "enqueue", () =>
+            enqueueJobs(sql, inputs, opts)));
       return c.json({
         topic,
         results: results.map((x) => ({ job: jobResource(x.job), duplicate: x.duplicate })),

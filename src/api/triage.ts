@@ -129,7 +129,16 @@ export async function opsQueuesSnapshot(
     const r = rateBy.get(q.name);
     const servedBy = online.filter((w) => serves(w, q)).length;
     const counts = g?.counts ??
-      { scheduled: 0, available: 0, running: 0, retrying: 0, succeeded: 0, dead: 0, cancelled: 0 };
+      {
+        blocked: 0,
+        scheduled: 0,
+        available: 0,
+        running: 0,
+        retrying: 0,
+        succeeded: 0,
+        dead: 0,
+        cancelled: 0,
+      };
     if (
       counts.available > 0 && servedBy === 0 && !q.paused && online.length > 0 &&
       q.effective.delivery.mode !== "pull"

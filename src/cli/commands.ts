@@ -20,6 +20,8 @@ import { identityCommand } from "./identity.ts";
 import { dlqCommand } from "./dlq.ts";
 import { maintenanceCommand } from "./maintenance.ts";
 import { scheduleCommand } from "./schedule.ts";
+import { workflowCommand } from "./workflow.ts";
+import { batchCommand } from "./batch.ts";
 import { verifyCommand } from "./verify.ts";
 import { smokeCommand } from "./smoke.ts";
 import { topicCommand } from "./topic.ts";
@@ -41,6 +43,8 @@ export const COMMANDS: readonly Command[] = [
   dlqCommand,
   maintenanceCommand,
   scheduleCommand,
+  workflowCommand,
+  batchCommand,
   verifyCommand,
   smokeCommand,
   topicCommand,
@@ -59,6 +63,8 @@ export const COMMAND_GROUPS: readonly { title: string; names: readonly string[] 
       "schedule",
       "token",
       "identity",
+      "workflow",
+      "batch",
       "backup",
       "restore",
       "verify",

@@ -1,4 +1,10 @@
 import { cancelJob } from "../queue/cancel.ts";
+import {
+  type DependentInput,
+  enqueueWithParents,
+  PARENT_FAILURE_POLICIES,
+  type ParentFailurePolicy,
+} from "../queue/dependencies.ts";
 import { enqueueJob } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, jobTimeline, listJobs } from "../queue/inspect.ts";
@@ -28,6 +34,8 @@ Inspect and act on jobs straight against the database.
 
 Subcommands:
   enqueue [--queue Q] ${ENQUEUE_FLAGS_HELP}
+          [--depends-on ID[,ID...]]... [--on-parent-failure cancel|run|wait]
+                         with --depends-on the job stays blocked until every parent succeeded
   get ID                 one job, with its errors
   list [--queue Q] [--state S] [--kind K] [--tag T] [--before ID] [--limit N]
                          newest first; --before takes the cursor printed under the table
@@ -48,6 +56,8 @@ const FLAGS = {
   json: { type: "boolean" },
   queue: { type: "string" },
   ...ENQUEUE_FLAGS,
+  "depends-on": { type: "string", multiple: true },
+  "on-parent-failure": { type: "string" },
   state: { type: "string" },
   before: { type: "string" },
   limit: { type: "string" },
@@ -56,13 +66,15 @@ const FLAGS = {
 type Values = EnqueueFlagValues & {
   json?: boolean;
   queue?: string;
+  "depends-on"?: string[];
+  "on-parent-failure"?: string;
   state?: string;
   before?: string;
   limit?: string;
 };
 
 const ALLOWED: Record<string, (keyof Values)[]> = {
-  enqueue: ["queue", ...ENQUEUE_FLAG_NAMES],
+  enqueue: ["queue", ...ENQUEUE_FLAG_NAMES, "depends-on", "on-parent-failure"],
   list: ["queue", "state", "kind", "tag", "before", "limit"],
   get: [],
   timeline: [],
@@ -87,9 +99,25 @@ export const jobsCommand: Command = {
         switch (sub) {
           case "enqueue": {
             if (rest.length > 0) throw new UsageError(`unexpected argument '${rest[0]}'`);
-            const r = await enqueueJob(sql, { ...enqueueInputOf(v), queue: v.queue }, {
-              defaults,
-            });
+            const dependsOn = v["depends-on"]?.flatMap((d) => d.split(",")).map((d) => d.trim());
+            const policy = v["on-parent-failure"];
+            if (policy !== undefined && !PARENT_FAILURE_POLICIES.includes(policy as never)) {
+              throw new UsageError(
+                `--on-parent-failure: '${policy}' is not one of ${
+                  PARENT_FAILURE_POLICIES.join(", ")
+                }`,
+              );
+            }
+            const input: DependentInput = {
+              ...enqueueInputOf(v),
+              queue: v.queue,
+              dependsOn,
+              onParentFailure: policy as ParentFailurePolicy | undefined,
+            };
+            const [r] = dependsOn
+              ? await enqueueWithParents(sql, [input], { defaults })
+              : [await enqueueJob(sql, input, { defaults })];
+            if (!r) throw new UsageError("nothing enqueued");
             if (json) printJson(r);
             else {
               console.log(

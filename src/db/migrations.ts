@@ -16,6 +16,8 @@ import m0010 from "../../migrations/0010_record_pull_workers.sql" with { type: "
 import m0011 from "../../migrations/0011_flow_control.sql" with { type: "text" };
 import m0012 from "../../migrations/0012_create_identities.sql" with { type: "text" };
 import m0013 from "../../migrations/0013_add_trace_context.sql" with { type: "text" };
+import m0014 from "../../migrations/0014_composition_dependencies.sql" with { type: "text" };
+import m0015 from "../../migrations/0015_dedupe_blocked_jobs.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -37,6 +39,8 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0011_flow_control.sql", m0011),
   migration("0012_create_identities.sql", m0012),
   migration("0013_add_trace_context.sql", m0013),
+  migration("0014_composition_dependencies.sql", m0014),
+  migration("0015_dedupe_blocked_jobs.sql", m0015),
 ]);
 
 function migration(file: string, sql: string): Migration {

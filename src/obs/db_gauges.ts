@@ -72,6 +72,8 @@ export async function readDbGauges(sql: Db): Promise<DbGaugeFacts> {
       FROM sluice.jobs WHERE state IN ('scheduled', 'retrying') GROUP BY queue, state
     UNION ALL SELECT 'j', queue, 'running', count(*), NULL
       FROM sluice.jobs WHERE state = 'running' GROUP BY queue
+    UNION ALL SELECT 'j', queue, 'blocked', count(*), NULL
+      FROM sluice.jobs WHERE state = 'blocked' GROUP BY queue
     UNION ALL SELECT 'j', queue, 'dead', count(*), NULL
       FROM sluice.jobs WHERE state = 'dead' GROUP BY queue
     UNION ALL SELECT 'j', queue, state, n, counted_at FROM sluice.job_count_snapshots

@@ -114,7 +114,8 @@ export async function countUnfinished(sql: Db, queue: string, max: number): Prom
   const [row] = await sql<{ n: number }[]>`
     SELECT count(*)::int AS n FROM (
       SELECT 1 FROM sluice.jobs
-      WHERE queue = ${queue} AND state IN ('scheduled', 'available', 'running', 'retrying')
+      WHERE queue = ${queue}
+        AND state IN ('blocked', 'scheduled', 'available', 'running', 'retrying')
       LIMIT ${max + 1}
     ) x`;
   return row?.n ?? 0;

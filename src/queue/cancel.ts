@@ -17,7 +17,7 @@ export async function cancelJob(
       state = CASE WHEN state = 'running' THEN 'running' ELSE 'cancelled' END,
       cancel_requested = (state = 'running'),
       finished_at = CASE WHEN state = 'running' THEN NULL ELSE now() END
-    WHERE id = ${id} AND state IN ('scheduled', 'available', 'retrying', 'running')
+    WHERE id = ${id} AND state IN ('blocked', 'scheduled', 'available', 'retrying', 'running')
       ${createdBy != null ? sql`AND created_by = ${createdBy}` : sql``}
     RETURNING *`;
   const row = rows[0];

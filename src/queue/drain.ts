@@ -38,7 +38,8 @@ export async function drainQueue(
 export async function countUnfinishedByState(sql: Db, queue: string): Promise<StateCounts> {
   const rows = await sql<{ state: JobState; n: number }[]>`
     SELECT state, count(*)::int AS n FROM sluice.jobs
-    WHERE queue = ${queue} AND state IN ('scheduled', 'available', 'running', 'retrying')
+    WHERE queue = ${queue}
+        AND state IN ('blocked', 'scheduled', 'available', 'running', 'retrying')
     GROUP BY state`;
   const counts = emptyCounts();
   for (const r of rows) counts[r.state] = r.n;

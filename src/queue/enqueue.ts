@@ -76,7 +76,7 @@ const MAX_TAGS = 32;
 const utf8 = new TextEncoder();
 
 /** A validated input, as the INSERT takes it: one round trip for any batch size. */
-interface InsertRow {
+export interface InsertRow {
   ord: number;
   queue: string;
   kind: string;
@@ -216,7 +216,7 @@ async function insertJobs(
     anyKey
       ? sql`ON CONFLICT (queue, key_owner, idempotency_key)
       WHERE idempotency_key IS NOT NULL
-        AND state IN ('scheduled', 'available', 'running', 'retrying')
+        AND state IN ('blocked', 'scheduled', 'available', 'running', 'retrying')
       DO NOTHING`
       : sql``
   }
@@ -382,6 +382,7 @@ function newJob(row: InsertRow, db: SlimRow): Job {
     createdBy: row.created_by,
     cancelRequested: false,
     concurrencyKey: row.concurrency_key || null,
+    composition: null,
   };
 }
 
@@ -424,7 +425,7 @@ async function mapWithDuplicates(
       )
     }::text::jsonb) AS k(queue text, owner text, key text)
         ON j.queue = k.queue AND j.key_owner = k.owner AND j.idempotency_key = k.key
-      WHERE j.state IN ('scheduled', 'available', 'running', 'retrying')`;
+      WHERE j.state IN ('blocked', 'scheduled', 'available', 'running', 'retrying')`;
     for (const r of existing) holders.set(keyOf(r), toJob(r));
   }
   const retry: number[] = [];
@@ -454,7 +455,8 @@ function sortById<T extends { id: string }>(rows: T[]): T[] {
   return rows;
 }
 
-function toInsertRow(
+/** Validates one input against its queue (exported for batch callbacks, checked up front). */
+export function toInsertRow(
   input: EnqueueInput,
   ord: number,
   queues: Map<string, Queue>,

@@ -6,6 +6,7 @@ import { WORKER_STALE_AFTER_MS } from "./workers.ts";
 import { heldForPrefetch } from "./prefetch_lease.ts";
 import { getCircuit, originOf } from "./circuits.ts";
 import { explainKeyLimit } from "./key_limits.ts";
+import { explainBlocked } from "./dependencies.ts";
 
 export interface Explanation {
   code: string;
@@ -39,6 +40,8 @@ async function explain(sql: Db, job: Job, defaults: EngineDefaults): Promise<Exp
     if (waiting) return waiting;
   }
   switch (job.state) {
+    case "blocked":
+      return await explainBlocked(sql, job);
     case "scheduled":
       return {
         code: "SCHEDULED_FOR_LATER",

@@ -1,5 +1,6 @@
 import type { Db } from "../db/connect.ts";
 import { SluiceError } from "../errors.ts";
+import { dependencyTimeline } from "./dependency_timeline.ts";
 import { type Job, JOB_STATES, type JobRow, type JobState, toJob } from "./job.ts";
 
 export function jobNotFound(id: string): SluiceError {
@@ -94,7 +95,9 @@ export interface TimelineEntry {
     | "dead"
     | "cancel_requested"
     | "cancelled"
-    | "replayed";
+    | "replayed"
+    | "blocked"
+    | "released";
   attempt: number;
   workerId: string | null;
   detail: Record<string, unknown>;
@@ -147,6 +150,7 @@ export async function jobTimeline(
       ...(job.retryOf ? { retryOf: job.retryOf } : {}),
     },
   });
+  for (const e of await dependencyTimeline(sql, job)) push({ ...e, attempt: 0, workerId: null });
   if (job.state === "scheduled" || job.runAt > job.createdAt && job.attempt === 0) {
     push({
       at: job.createdAt,
@@ -236,7 +240,11 @@ export async function jobTimeline(
       event: terminal,
       attempt: current,
       workerId: job.state === "succeeded" ? job.workerId : null,
-      detail: job.state === "dead" ? { deadReason: job.deadReason, lastError: job.lastError } : {},
+      detail: job.state === "dead"
+        ? { deadReason: job.deadReason, lastError: job.lastError }
+        : job.deadReason
+        ? { reason: job.deadReason }
+        : {},
     });
   }
   for (const c of children) {
@@ -252,7 +260,8 @@ export async function jobTimeline(
   // transaction began just before the INSERT's, and took its snapshot after that commit, carries
   // an earlier time than the job's created_at (seen on a loaded host, flaking worker_test). A
   // job has no history before it exists, so its first entries stay first whatever the times.
-  const born = (e: TimelineEntry) => e.event === "enqueued" || e.event === "scheduled";
+  const born = (e: TimelineEntry) =>
+    e.event === "enqueued" || e.event === "scheduled" || e.event === "blocked";
   const later = out.filter((e) => !born(e)).sort((a, b) => a.at.localeCompare(b.at));
   return { job, timeline: [...out.filter(born), ...later] };
 }

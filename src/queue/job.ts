@@ -1,5 +1,6 @@
 /** The job resource as the API, CLI and library see it (DESIGN.md "Shapes"). */
 export const JOB_STATES = [
+  "blocked",
   "scheduled",
   "available",
   "running",
@@ -11,6 +12,7 @@ export const JOB_STATES = [
 export type JobState = typeof JOB_STATES[number];
 
 export const UNFINISHED_STATES: readonly JobState[] = [
+  "blocked",
   "scheduled",
   "available",
   "running",
@@ -54,6 +56,18 @@ export interface Job {
   cancelRequested: boolean;
   /** The key of the queue's per-key concurrency limit (docs/flow-control.md), or null. */
   concurrencyKey: string | null;
+  /** Parents, workflow and batch (issue #16); null for a job with none of them. */
+  composition: Composition | null;
+}
+
+export interface Composition {
+  /** Parents that have not succeeded yet; null when the job never had parents. */
+  parentsPending: number | null;
+  onParentFailure: string | null;
+  releasedAt: string | null;
+  workflowId: string | null;
+  workflowKey: string | null;
+  batchId: string | null;
 }
 
 /** A row of sluice.jobs as postgres.js returns it (bigint as string, timestamptz as Date). */
@@ -84,6 +98,24 @@ export interface JobRow {
   created_by: string | null;
   created_at: Date;
   concurrency_key: string | null;
+  parents_pending?: number | null;
+  on_parent_failure?: string | null;
+  released_at?: Date | null;
+  workflow_id?: string | null;
+  workflow_key?: string | null;
+  batch_id?: string | null;
+}
+
+function compositionOf(row: JobRow): Composition | null {
+  if (row.parents_pending == null && row.workflow_id == null && row.batch_id == null) return null;
+  return {
+    parentsPending: row.parents_pending ?? null,
+    onParentFailure: row.on_parent_failure ?? null,
+    releasedAt: iso(row.released_at ?? null),
+    workflowId: row.workflow_id == null ? null : String(row.workflow_id),
+    workflowKey: row.workflow_key ?? null,
+    batchId: row.batch_id == null ? null : String(row.batch_id),
+  };
 }
 
 const iso = (d: Date | null): string | null => (d ? d.toISOString() : null);
@@ -126,6 +158,7 @@ export function toJob(row: JobRow): Job {
     cancelRequested: row.cancel_requested,
     // '' is a keyed queue's "no key" (src/queue/enqueue.ts).
     concurrencyKey: row.concurrency_key || null,
+    composition: compositionOf(row),
   };
 }
 
@@ -154,6 +187,8 @@ export interface LeasedJob {
   leaseExpiresAt: Date;
   /** The enqueue span's W3C headers (`traceparent`, `tracestate`); null when it was not traced. */
   traceContext: Record<string, string> | null;
+  /** The job waited for parents: their results are one query away (src/queue/dependencies.ts). */
+  hasParents?: boolean;
 }
 
 /**

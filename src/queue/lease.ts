@@ -47,6 +47,7 @@ interface LeasedRow {
   leased_at: Date;
   lease_expires_at: Date;
   trace_context: Record<string, string> | null;
+  has_parents: boolean;
 }
 
 /**
@@ -197,7 +198,8 @@ function leaseUpdate(
     FROM cfg WHERE j.id = ANY(ARRAY(SELECT id FROM picked)) AND cfg.v IS NOT NULL ${recheck}
     RETURNING j.id, j.queue, j.kind, j.payload, j.attempt, j.max_attempts, j.timeout_ms,
       j.lease_token, j.lease_secret, j.priority, j.tags, j.idempotency_key, j.created_at, j.run_at,
-      j.leased_at, j.lease_expires_at, j.trace_context`;
+      j.leased_at, j.lease_expires_at, j.trace_context,
+      j.parents_pending IS NOT NULL AS has_parents`;
 }
 
 /**
@@ -268,5 +270,6 @@ function toLeased(rows: LeasedRow[]): LeasedJob[] {
     leasedAt: r.leased_at,
     leaseExpiresAt: r.lease_expires_at,
     traceContext: r.trace_context,
+    hasParents: r.has_parents,
   }));
 }

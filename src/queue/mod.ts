@@ -34,6 +34,11 @@
  * - GET /workers → api/workers.ts → listWorkers (workers.ts)
  * - GET /stats/throughput → api/stats.ts → jobThroughput (throughput.ts)
  * - /ingest/decisions → api/decisions.ts → listDecisions, recordDecision (decisions.ts)
+ * - POST /jobs with dependsOn → api/jobs.ts → enqueueWithParents (dependencies.ts); the release
+ *   is the trigger jobs_finished (migrations/0014_composition_dependencies.sql)
+ * - /workflows… → api/workflows.ts → createWorkflow … cancelWorkflow (workflows.ts)
+ * - /batches… → api/batches.ts → createBatch, addJobs, closeBatch, getBatch, listBatches
+ *   (batches.ts)
  *
  * Verbs by file, with their contracts:
  * - enqueue.ts   enqueueJobs: validate every input, then one INSERT for the batch, all or nothing;
@@ -123,3 +128,6 @@ export { jobThroughput } from "./throughput.ts";
 export { oldestWaitingSeconds } from "./waiting.ts";
 export { listDecisions, recordDecision } from "./decisions.ts";
 export { listSubscriptions, publish, subscribe, unsubscribe } from "./topics.ts";
+export { enqueueWithParents, parentResults } from "./dependencies.ts";
+export { cancelWorkflow, createWorkflow, getWorkflow, listWorkflows } from "./workflows.ts";
+export { addJobs, closeBatch, createBatch, getBatch, listBatches } from "./batches.ts";

@@ -1,4 +1,5 @@
 import type { LeasedJob } from "../queue/job.ts";
+import type { ParentResult } from "../queue/dependencies.ts";
 import type { Logger } from "../obs/log.ts";
 import { JobFailure, permanentFailure } from "./failure.ts";
 
@@ -7,6 +8,11 @@ export interface HandlerContext {
   /** Aborted on timeout, lost lease, cancellation or shutdown past the grace period. */
   signal: AbortSignal;
   log: Logger;
+  /**
+   * The job's parents (dependsOn, workflow edges) with their states and results, read when
+   * called; [] for a job without parents (no query then).
+   */
+  parents(): Promise<ParentResult[]>;
 }
 
 /** An inline handler: its return value (JSON) becomes the job's result. */

@@ -1,3 +1,4 @@
+import type { ParentResult } from "../queue/dependencies.ts";
 import type { CircuitBreaker } from "../delivery/circuit.ts";
 import { originOf } from "../delivery/circuit.ts";
 import type { Resolve } from "../delivery/destination.ts";
@@ -104,11 +105,13 @@ export function httpDelivery(opts: HttpDeliveryOptions): Deliver {
     let failureCode: string | null = null;
     try {
       const idToken = d.oidcAudience ? await pushToken(opts.pushTokens, job, d.oidcAudience) : null;
+      const parents = job.hasParents ? await ctx.parents() : undefined;
       const result = await send(job, url, d.headers, timeoutMs, ctx.signal, {
         signer,
         maxResult,
         egress,
         idToken,
+        parents,
       });
       healthy = true;
       return result;
@@ -152,8 +155,11 @@ const TARGET_FAILURES = new Set(["HTTP_5XX", "HTTP_CONNECTION", "HTTP_TIMEOUT", 
 /** Aborts that say nothing about the target. */
 const NEUTRAL = new Set(["STALE_LEASE", "SHUTDOWN", "CANCELLED"]);
 
-/** The request body: what a receiver needs to run the job, nothing about our internals. */
-export function pushBody(job: LeasedJob): string {
+/**
+ * The request body: what a receiver needs to run the job, nothing about our internals; a job
+ * that waited for parents also gets their states and results (`parents`, as the pull lease).
+ */
+export function pushBody(job: LeasedJob, parents?: ParentResult[]): string {
   return JSON.stringify({
     id: job.id,
     queue: job.queue,
@@ -162,6 +168,7 @@ export function pushBody(job: LeasedJob): string {
     attempt: job.attempt,
     maxAttempts: job.maxAttempts,
     createdAt: job.createdAt.toISOString(),
+    ...(parents ? { parents } : {}),
   });
 }
 
@@ -171,14 +178,15 @@ async function send(
   extra: Record<string, string> | undefined,
   timeoutMs: number,
   jobSignal: AbortSignal,
-  { signer, maxResult, egress, idToken }: {
+  { signer, maxResult, egress, idToken, parents }: {
     signer: Signer;
     maxResult: number;
     egress: Egress;
     idToken: string | null;
+    parents?: ParentResult[];
   },
 ): Promise<DeliveryResult> {
-  const body = pushBody(job);
+  const body = pushBody(job, parents);
   const id = `job_${job.id}`;
   const ts = Math.floor(Date.now() / 1000);
   const headers = new Headers(extra ?? {});

@@ -1,5 +1,6 @@
 import { context } from "@opentelemetry/api";
 import type { Logger } from "../obs/log.ts";
+import type { ParentResult } from "../queue/dependencies.ts";
 import type { Attempt, Attempts, Run } from "./attempt.ts";
 import type { Deliver } from "./deliver.ts";
 import { JobFailure } from "./failure.ts";
@@ -16,6 +17,8 @@ export interface RunDeps {
   wake(): void;
   /** Set when telemetry is on: the delivery runs inside the attempt's span. */
   tracing?: AttemptTracing;
+  /** Parents' results of a job, for HandlerContext.parents(). */
+  parents(jobId: string): Promise<ParentResult[]>;
 }
 
 /** Runs a started attempt's delivery in the background and turns its end into an outcome. */
@@ -29,6 +32,7 @@ export function runAttempt(a: Attempt, run: Run, d: RunDeps): void {
   const ctx = {
     job,
     signal: run.controller.signal,
+    parents: () => job.hasParents ? d.parents(job.id) : Promise.resolve([]),
     get log(): Logger {
       return log ??= workerLog.child({
         job_id: job.id,

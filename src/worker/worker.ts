@@ -15,6 +15,7 @@ import { Heartbeat } from "./heartbeat.ts";
 import { Outcomes } from "./outcomes.ts";
 import { LeaseLoop } from "./loop.ts";
 import { Prefetch } from "./prefetch.ts";
+import { parentResults } from "../queue/dependencies.ts";
 import { drain } from "./shutdown.ts";
 import { ServedQueues } from "./served_queues.ts";
 import { Slots } from "./slots.ts";
@@ -151,6 +152,7 @@ export class Worker {
       stopping,
       wake: () => wakeup.wake(),
       tracing,
+      parents: async (id: string) => (await parentResults(sql, [id])).get(id) ?? [],
     };
     const slots = new Slots(parts);
     this.#loop = new LeaseLoop({

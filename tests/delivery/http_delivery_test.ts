@@ -53,7 +53,12 @@ function httpQueue(url: string, timeoutMs?: number): Queue {
   };
 }
 
-const ctx = (job: LeasedJob) => ({ job, signal: new AbortController().signal, log: silentLogger });
+const ctx = (job: LeasedJob) => ({
+  job,
+  signal: new AbortController().signal,
+  log: silentLogger,
+  parents: () => Promise.resolve([]),
+});
 
 async function failureOf(p: Promise<unknown>): Promise<JobFailure> {
   try {
@@ -364,6 +369,20 @@ Deno.test("httpDelivery() failure messages carry no userinfo or query values", a
       assert(f.message.includes(`127.0.0.1:${p}/hook`), f.message);
       assert(!/hunter2|sekrit/.test(f.message), f.message);
     }
+  } finally {
+    await r.close();
+  }
+});
+
+Deno.test("httpDelivery() sends a job that waited for parents their results as `parents`", async () => {
+  const r = startReceiver([new Webhook(WHSEC)]);
+  try {
+    const deliver = httpDelivery({ signingSecrets: [WHSEC], deny: [] });
+    const parents = [{ id: "7", key: "fetch", state: "succeeded" as const, result: { n: 1 } }];
+    const job = leased({ hasParents: true });
+    await deliver(job, httpQueue(r.url), { ...ctx(job), parents: () => Promise.resolve(parents) });
+    deepStrictEqual(r.received[0]!.json.parents, parents);
+    deepStrictEqual(r.received[0]!.verified, [true], "the signature covers the parents too");
   } finally {
     await r.close();
   }

@@ -289,7 +289,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
             const r = a.getBoundingClientRect();
             return { text: a.textContent, left: r.left, right: r.right, width: r.width };
           }));
-        equal(boxes.length, 9);
+        equal(boxes.length, 11);
         for (const b of boxes) {
           assert(b.width > 0 && b.left >= 0 && b.right <= PHONE.width, JSON.stringify(b));
         }

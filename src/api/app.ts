@@ -42,6 +42,7 @@ import { createSessionManager, documentSessionRoutes, sessionRouter } from "./se
 import { opsPageRouter } from "./static.ts";
 import { statusService } from "./status.ts";
 import { statsRouter } from "./stats.ts";
+import { tokensRouter } from "./tokens.ts";
 import { workersRouter } from "./workers.ts";
 
 /** Routers mounted under `/v1`, behind bearer authentication. */
@@ -56,6 +57,7 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   opsRouter,
   schedulesRouter,
   circuitsRouter,
+  tokensRouter,
 ];
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;

@@ -8,7 +8,8 @@ import type { Reservation } from "../queue/admission.ts";
 import { enqueueJobs, type EnqueueResult } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
-import { JOB_STATES } from "../queue/job.ts";
+import { countJobs } from "../queue/job_filter.ts";
+import { BULK_ACTIONS, bulkAct, MAX_BULK_JOBS } from "../queue/bulk.ts";
 import { assertQueueName } from "../queue/names.ts";
 import { type Queue, queueNotFound } from "../queue/queues.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
@@ -18,6 +19,8 @@ import {
   EnqueueBody,
   errorResponses,
   IdParam,
+  JobCount,
+  JobFilterQuery,
   jobResource,
   JobSchema,
   jsonBodyOf,
@@ -145,12 +148,7 @@ export function jobsRouter(ctx: ApiContext) {
       summary: "List jobs, newest first, with filters and a cursor",
       middleware: [requireScope("read", "producer")] as const,
       request: {
-        query: z.strictObject({
-          queue: z.string().optional(),
-          state: z.enum(JOB_STATES).optional(),
-          kind: z.string().optional(),
-          tag: z.string().optional(),
-          retryOf: z.string().optional(),
+        query: JobFilterQuery.extend({
           before: z.string().optional().openapi({ description: "nextCursor of the last page" }),
           limit: z.coerce.number().int().min(1).max(500).optional(),
         }),
@@ -160,13 +158,76 @@ export function jobsRouter(ctx: ApiContext) {
           z.object({ jobs: z.array(JobSchema), nextCursor: z.string().nullable() }),
           "a page of jobs",
         ),
-        ...errorResponses(),
+        ...errorResponses(404),
       },
     }),
     async (c) => {
       const q = c.req.valid("query");
       const page = await listJobs(sql, { ...q, ownedBy: ownerOf(c) });
       return c.json({ jobs: page.jobs.map(jobResource), nextCursor: page.nextCursor }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/jobs/count",
+      tags,
+      summary: "The exact number of jobs a filter matches (what a bulk action would act on)",
+      middleware: [requireScope("read", "producer")] as const,
+      request: { query: JobFilterQuery },
+      responses: {
+        200: jsonContent(JobCount, "the count and the newest matching id"),
+        ...errorResponses(404),
+      },
+    }),
+    async (c) => {
+      const counted = await countJobs(sql, { ...c.req.valid("query"), ownedBy: ownerOf(c) });
+      return c.json(counted, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/jobs/bulk",
+      tags,
+      summary:
+        `Cancel, retry or discard every job a filter (or a list of ids) matches: all or nothing, at most ${MAX_BULK_JOBS}`,
+      middleware: [requireScope()] as const,
+      request: jsonBodyOf(z.strictObject({
+        action: z.enum(BULK_ACTIONS).openapi({
+          description: "cancel: unfinished jobs; retry: dead or cancelled (new linked jobs); " +
+            "discard: dead jobs are deleted",
+        }),
+        filter: JobFilterQuery.extend({
+          upTo: z.string().optional().openapi({ description: "upTo of GET /v1/jobs/count" }),
+        }).optional(),
+        ids: z.array(z.string()).min(1).max(MAX_BULK_JOBS).optional(),
+      })),
+      responses: {
+        200: jsonContent(
+          z.object({
+            action: z.enum(BULK_ACTIONS),
+            count: z.number().int().openapi({ description: "jobs acted on, exactly" }),
+            jobIds: z.array(z.string()),
+            retried: z.array(z.object({ jobId: z.string(), newJobId: z.string() })),
+          }),
+          "what was done",
+        ),
+        ...errorResponses(404, 413, 415),
+      },
+    }),
+    async (c) => {
+      const { action, filter, ids } = c.req.valid("json");
+      if (!filter && !ids) {
+        throw new SluiceError("VALIDATION_FAILED", "give a filter or ids", {
+          issues: [{ path: "filter", message: "a filter or ids is required", code: "custom" }],
+        });
+      }
+      const done = await bulkAct(sql, action, { filter, ids }, { createdBy: c.get("token").name });
+      ctx.log.info("jobs_bulk", { action, count: done.count, token: c.get("token").name });
+      return c.json(done, 200);
     },
   );
 

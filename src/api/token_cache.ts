@@ -51,6 +51,11 @@ export class TokenAuthenticator {
     return token;
   }
 
+  /** Drops a token from the cache (revoked through this process: refused from now on). */
+  forget(id: string): void {
+    for (const [hash, e] of this.#cache) if (e.token.id === id) this.#cache.delete(hash);
+  }
+
   #markUsed(id: string, now: number): void {
     this.#used.add(id);
     // Piggybacks on traffic instead of a timer: no background task to stop in tests, and an

@@ -13,6 +13,7 @@ import m0007 from "../../migrations/0007_add_lease_secrets.sql" with { type: "te
 import m0008 from "../../migrations/0008_scope_idempotency_keys.sql" with { type: "text" };
 import m0009 from "../../migrations/0009_create_sessions.sql" with { type: "text" };
 import m0010 from "../../migrations/0010_record_pull_workers.sql" with { type: "text" };
+import m0011 from "../../migrations/0011_index_job_payloads.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -31,6 +32,7 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0008_scope_idempotency_keys.sql", m0008),
   migration("0009_create_sessions.sql", m0009),
   migration("0010_record_pull_workers.sql", m0010),
+  migration("0011_index_job_payloads.sql", m0011),
 ]);
 
 function migration(file: string, sql: string): Migration {

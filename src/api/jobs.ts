@@ -13,6 +13,7 @@ import { BULK_ACTIONS, bulkAct, MAX_BULK_JOBS } from "../queue/bulk.ts";
 import { assertQueueName } from "../queue/names.ts";
 import { type Queue, queueNotFound } from "../queue/queues.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
+import { runJobNow } from "../queue/run_now.ts";
 import { ownerOf, requireScope } from "./auth.ts";
 import { type ApiContext, type Env, newRouter } from "./deps.ts";
 import {
@@ -343,6 +344,25 @@ export function jobsRouter(ctx: ApiContext) {
     retryJob,
   );
   rerun("replay", "Re-run any finished job as a new linked job", replayJob);
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/jobs/{id}/run-now",
+      tags,
+      summary: "Make a scheduled or retrying job available now (409 CONFLICT otherwise)",
+      middleware: [requireScope("producer")] as const,
+      request: { params: IdParam },
+      responses: {
+        200: jsonContent(z.object({ job: JobSchema }), "the job, available"),
+        ...errorResponses(404, 409),
+      },
+    }),
+    async (c) => {
+      const job = await runJobNow(sql, jobIdOf(c.req.valid("param").id), { ownedBy: ownerOf(c) });
+      return c.json({ job: jobResource(job) }, 200);
+    },
+  );
 
   r.openapi(
     createRoute({

@@ -54,7 +54,9 @@ export const workerCommand: Command = {
         const stopping = shutdownSignal();
         const worker = await startObservedWorker(db.sql, config, log);
         run.ready();
-        const sig = await stopping;
+        // A worker quieted from the ops page (POST /v1/workers/{id}/quiet) ends the process too,
+        // with 0: a supervisor that restarts on failure leaves it stopped.
+        const sig = await Promise.race([stopping, worker.worker.done().then(() => "quiet")]);
         log.info("shutdown_requested", { signal: sig });
         await worker.stop();
       } finally {

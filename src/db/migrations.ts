@@ -14,6 +14,7 @@ import m0008 from "../../migrations/0008_scope_idempotency_keys.sql" with { type
 import m0009 from "../../migrations/0009_create_sessions.sql" with { type: "text" };
 import m0010 from "../../migrations/0010_record_pull_workers.sql" with { type: "text" };
 import m0011 from "../../migrations/0011_index_job_payloads.sql" with { type: "text" };
+import m0012 from "../../migrations/0012_add_worker_quiet.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -33,6 +34,7 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0009_create_sessions.sql", m0009),
   migration("0010_record_pull_workers.sql", m0010),
   migration("0011_index_job_payloads.sql", m0011),
+  migration("0012_add_worker_quiet.sql", m0012),
 ]);
 
 function migration(file: string, sql: string): Migration {

@@ -1,4 +1,5 @@
 import type { Db } from "../db/connect.ts";
+import { SluiceError } from "../errors.ts";
 import { heldForPrefetch } from "./prefetch_lease.ts";
 
 /**
@@ -23,6 +24,8 @@ export interface WorkerRecord extends WorkerInfo {
   startedAt: string;
   lastSeenAt: string;
   stoppedAt: string | null;
+  /** When an operator asked it to quiet down (it then stops once its jobs are done). */
+  quietRequestedAt: string | null;
   state: "online" | "stale" | "stopped";
   runningJobIds: string[];
   /** Leased into the worker's prefetch buffer, not started (src/queue/prefetch_lease.ts). */
@@ -39,11 +42,40 @@ export async function registerWorker(sql: Db, w: WorkerInfo): Promise<void> {
     ON CONFLICT (id) DO UPDATE SET host = excluded.host, pid = excluded.pid,
       queues = excluded.queues, concurrency = excluded.concurrency, version = excluded.version,
       metrics_addr = excluded.metrics_addr, started_at = now(), last_seen_at = now(),
-      stopped_at = NULL, kind = 'process'`;
+      stopped_at = NULL, kind = 'process', quiet_requested_at = NULL`;
 }
 
-export async function touchWorker(sql: Db, id: string): Promise<void> {
-  await sql`UPDATE sluice.workers SET last_seen_at = now() WHERE id = ${id}`;
+/** Records a heartbeat; `quiet` is true once an operator asked this worker to quiet down. */
+export async function touchWorker(sql: Db, id: string): Promise<{ quiet: boolean }> {
+  const [row] = await sql<{ quiet: boolean }[]>`
+    UPDATE sluice.workers SET last_seen_at = now() WHERE id = ${id}
+    RETURNING quiet_requested_at IS NOT NULL AS quiet`;
+  return { quiet: row?.quiet ?? false };
+}
+
+/**
+ * Asks a running process worker to lease no more and stop once its running jobs are done (it
+ * reads this on its next heartbeat, a third of its lease). Pull workers are external programs:
+ * nothing of theirs reads the flag, so they are refused rather than silently ignored.
+ */
+export async function requestWorkerQuiet(sql: Db, id: string): Promise<WorkerRecord> {
+  const [row] = await sql<{ kind: WorkerKind; stopped: boolean }[]>`
+    UPDATE sluice.workers SET quiet_requested_at = coalesce(quiet_requested_at, now())
+    WHERE id = ${id} AND kind = 'process' AND stopped_at IS NULL
+    RETURNING kind, stopped_at IS NOT NULL AS stopped`;
+  if (!row) {
+    const [w] = await sql<{ kind: WorkerKind; stopped: boolean }[]>`
+      SELECT kind, stopped_at IS NOT NULL AS stopped FROM sluice.workers WHERE id = ${id}`;
+    if (!w) throw new SluiceError("NOT_FOUND", `no worker has the id '${id}'`, { workerId: id });
+    throw new SluiceError(
+      "CONFLICT",
+      w.stopped
+        ? `worker '${id}' has stopped already`
+        : `worker '${id}' is a pull worker: stop the program that leases`,
+      { workerId: id, kind: w.kind },
+    );
+  }
+  return (await listWorkers(sql)).find((w) => w.id === id)!;
 }
 
 export async function stopWorker(sql: Db, id: string): Promise<void> {
@@ -62,6 +94,7 @@ interface WorkerRow {
   started_at: Date;
   last_seen_at: Date;
   stopped_at: Date | null;
+  quiet_requested_at: Date | null;
   stale: boolean;
   running: string[] | null;
   held: string[] | null;
@@ -98,6 +131,7 @@ export async function listWorkers(
     startedAt: r.started_at.toISOString(),
     lastSeenAt: r.last_seen_at.toISOString(),
     stoppedAt: r.stopped_at?.toISOString() ?? null,
+    quietRequestedAt: r.quiet_requested_at?.toISOString() ?? null,
     state: stateOf(r),
     runningJobIds: r.running ?? [],
     heldJobIds: r.held ?? [],

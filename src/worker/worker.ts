@@ -139,6 +139,12 @@ export class Worker {
       onLost: (a) => outcomes.lose(a, "the lease was lost; another attempt may run"),
       armDeadline: (at) => this.#deadlines.arm(at),
       onCancel: (a) => outcomes.cancel(a),
+      // Not awaited: stop() waits for the loop, whose drain stops this heartbeat.
+      onQuiet: () => {
+        if (this.#stopping) return;
+        this.#log.info("worker_quiet_requested", { running: this.#attempts.size });
+        void this.stop();
+      },
     });
   }
 

@@ -84,3 +84,32 @@ Deno.test("POST /v1/jobs/bulk acts on every match of the filter, exactly", async
     await api.close();
   }
 });
+
+Deno.test("run now: a scheduled job becomes available, a schedule fires once", async () => {
+  const api = await createTestApi();
+  try {
+    const later = await api.call("POST", "/v1/jobs", { body: { kind: "k", delay: "1h" } });
+    equal(later.body.job.state, "scheduled");
+    const id = later.body.job.id;
+    const r = await api.call("POST", `/v1/jobs/${id}/run-now`, { as: "producer2" });
+    equal(r.status, 404, "another producer's job is not visible");
+    const ok = await api.call("POST", `/v1/jobs/${id}/run-now`);
+    equal(ok.status, 200);
+    equal(ok.body.job.state, "available");
+    const again = await api.call("POST", `/v1/jobs/${id}/run-now`);
+    equal(again.status, 409);
+    const s = await api.call("POST", "/v1/schedules", {
+      body: { name: "nightly", cron: "0 3 * * *", kind: "report.render" },
+    });
+    equal(s.status, 201);
+    const run = await api.call("POST", "/v1/schedules/nightly/run");
+    equal(run.status, 201, JSON.stringify(run.body));
+    equal(run.body.schedule.nextSlot, s.body.schedule.nextSlot);
+    const job = (await api.call("GET", `/v1/jobs/${run.body.jobId}`)).body.job;
+    equal(job.kind, "report.render");
+    equal(job.state, "available");
+    equal((await api.call("POST", "/v1/schedules/nope/run")).status, 404);
+  } finally {
+    await api.close();
+  }
+});

@@ -14,6 +14,7 @@ import { viewDlq } from "./view_dlq.js";
 import { viewWorkers } from "./view_workers.js";
 import { viewSchedules } from "./view_schedules.js";
 import { viewCircuits, viewDecisions } from "./view_circuits.js";
+import { viewTokens } from "./view_tokens.js";
 
 const ROUTES = [
   [/^\/overview$/, viewOverview],
@@ -26,6 +27,7 @@ const ROUTES = [
   [/^\/schedules$/, viewSchedules],
   [/^\/circuits$/, viewCircuits],
   [/^\/decisions$/, viewDecisions],
+  [/^\/tokens$/, viewTokens],
 ];
 
 async function route() {
@@ -103,6 +105,7 @@ const KEYS = {
   s: "schedules",
   c: "circuits",
   p: "decisions",
+  t: "tokens",
 };
 
 /** "g" then a letter jumps to a view; "/" focuses the first search field. */

@@ -9,7 +9,7 @@ import { enqueueJobs, type EnqueueResult } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
 import { countJobs } from "../queue/job_filter.ts";
-import { BULK_ACTIONS, bulkAct, MAX_BULK_JOBS } from "../queue/bulk.ts";
+import { BULK_ACTIONS, BULK_STATES, bulkAct, MAX_BULK_JOBS } from "../queue/bulk.ts";
 import { assertQueueName } from "../queue/names.ts";
 import { type Queue, queueNotFound } from "../queue/queues.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
@@ -176,14 +176,23 @@ export function jobsRouter(ctx: ApiContext) {
       tags,
       summary: "The exact number of jobs a filter matches (what a bulk action would act on)",
       middleware: [requireScope("read", "producer")] as const,
-      request: { query: JobFilterQuery },
+      request: {
+        query: JobFilterQuery.extend({
+          action: z.enum(BULK_ACTIONS).optional().openapi({
+            description: "count only the jobs this bulk action would act on",
+          }),
+        }),
+      },
       responses: {
         200: jsonContent(JobCount, "the count and the newest matching id"),
         ...errorResponses(404),
       },
     }),
     async (c) => {
-      const counted = await countJobs(sql, { ...c.req.valid("query"), ownedBy: ownerOf(c) });
+      const { action, ...f } = c.req.valid("query");
+      const counted = await countJobs(sql, { ...f, ownedBy: ownerOf(c) }, {
+        states: action ? BULK_STATES[action] : null,
+      });
       return c.json(counted, 200);
     },
   );

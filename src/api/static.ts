@@ -20,6 +20,7 @@ import viewoverviewJs from "../../static/view_overview.js" with { type: "text" }
 import viewqueueJs from "../../static/view_queue.js" with { type: "text" };
 import viewqueuesJs from "../../static/view_queues.js" with { type: "text" };
 import viewschedulesJs from "../../static/view_schedules.js" with { type: "text" };
+import viewtokensJs from "../../static/view_tokens.js" with { type: "text" };
 import viewworkersJs from "../../static/view_workers.js" with { type: "text" };
 import appCss from "../../static/app.css" with { type: "text" };
 
@@ -71,6 +72,7 @@ const MODULES: Record<string, string> = {
   "/view_queue.js": viewqueueJs,
   "/view_queues.js": viewqueuesJs,
   "/view_schedules.js": viewschedulesJs,
+  "/view_tokens.js": viewtokensJs,
   "/view_workers.js": viewworkersJs,
 };
 

@@ -136,13 +136,18 @@ export function jobFilterSql(sql: Db, f: JobFilter) {
     ${f.upTo != null ? sql`AND id <= ${f.upTo}` : none}`;
 }
 
-/** The exact number of jobs a filter matches, and the newest id among them (for `upTo`). */
+/**
+ * The exact number of jobs a filter matches (only those in `states`, when given: what a bulk
+ * action would act on), and the newest id among them (for `upTo`).
+ */
 export async function countJobs(
   sql: Db,
   f: JobFilter,
+  { states = null }: { states?: readonly string[] | null } = {},
 ): Promise<{ count: number; upTo: string | null }> {
   await checkJobFilter(sql, f);
   const [row] = await sql<{ count: string; up_to: string | null }[]>`
-    SELECT count(*) AS count, max(id) AS up_to FROM sluice.jobs WHERE true ${jobFilterSql(sql, f)}`;
+    SELECT count(*) AS count, max(id) AS up_to FROM sluice.jobs WHERE true ${jobFilterSql(sql, f)}
+      ${states ? sql`AND state = ANY(${states as string[]})` : sql``}`;
   return { count: Number(row?.count ?? 0), upTo: row?.up_to == null ? null : String(row.up_to) };
 }

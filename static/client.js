@@ -47,7 +47,7 @@
  * @typedef {{ id: string, at: string, queue: string, code: string, detail: unknown,
  *   tokenName: string|null }} Decision
  * @typedef {{ name: string, scope: string, csrfToken: string, expiresAt: string }} Session
- * @typedef {{ count: number, upTo: string|null }} JobCount
+ * @typedef {{ count: number, upTo: string|null, capped: boolean }} JobCount
  * @typedef {{ action: "cancel"|"retry"|"discard", count: number, jobIds: string[],
  *   retried: {jobId: string, newJobId: string}[] }} BulkResult
  * @typedef {{ id: string, name: string, scope: string, createdAt: string,
@@ -102,7 +102,7 @@ export const ROUTES = [
     fields: ["jobs", "nextCursor"],
     items: ["id", "queue", "kind", "state", "attempt", "maxAttempts", "lastError", "createdAt"],
   },
-  { method: "GET", path: "/v1/jobs/count", fields: ["count", "upTo"] },
+  { method: "GET", path: "/v1/jobs/count", fields: ["count", "upTo", "capped"] },
   {
     method: "POST",
     path: "/v1/jobs/bulk",

@@ -165,6 +165,14 @@ async function bulk(action, filter) {
     return toast(`${e.code}: ${e.message}`, true);
   }
   if (counted.count === 0) return toast(`No ${v.which} job matches ${described(filter)}`, true);
+  if (counted.capped) {
+    return toast(
+      `More than ${
+        jobCount(counted.count)
+      } match: narrow the search (a queue, a kind, a time range)`,
+      true,
+    );
+  }
   const n = fmt(counted.count);
   return await act({
     confirm: {
@@ -229,7 +237,9 @@ export async function viewJobs(c, params) {
       h(
         "h2",
         { dataset: { count: String(counted.count) } },
-        `${jobCount(counted.count)} ${counted.count === 1 ? "matches" : "match"}`,
+        `${counted.capped ? "More than " : ""}${jobCount(counted.count)} ${
+          counted.count === 1 ? "matches" : "match"
+        }`,
       ),
       bulkBar(filter, counted.count),
     ),

@@ -174,7 +174,8 @@ export function jobsRouter(ctx: ApiContext) {
       method: "get",
       path: "/jobs/count",
       tags,
-      summary: "The exact number of jobs a filter matches (what a bulk action would act on)",
+      summary:
+        `The exact number of jobs a filter matches, up to ${MAX_BULK_JOBS} (what a bulk action may act on)`,
       middleware: [requireScope("read", "producer")] as const,
       request: {
         query: JobFilterQuery.extend({
@@ -192,6 +193,8 @@ export function jobsRouter(ctx: ApiContext) {
       const { action, ...f } = c.req.valid("query");
       const counted = await countJobs(sql, { ...f, ownedBy: ownerOf(c) }, {
         states: action ? BULK_STATES[action] : null,
+        // Exact up to what one bulk action may act on; past it the answer is "more than".
+        cap: MAX_BULK_JOBS,
       });
       return c.json(counted, 200);
     },

@@ -86,6 +86,7 @@ export const JobFilterQuery = z.strictObject({
 
 export const JobCount = z.object({
   count: z.number().int(),
+  capped: z.boolean().openapi({ description: "more jobs than count match (count is the cap)" }),
   upTo: Id.nullable().openapi({
     description: "the newest matching id: pass to a bulk action to leave newer jobs alone",
   }),

@@ -72,9 +72,17 @@ Deno.test("GET /v1/jobs finds jobs by payload, kind prefix, tag, queue and time"
     await t.step("the count is exact and names the newest match", async () => {
       const r = await api.call("GET", "/v1/jobs/count?queue=search&kindPrefix=report.");
       equal(r.status, 200);
-      deepEqual(r.body, { count: 2, upTo: ids.s42 });
+      deepEqual(r.body, { count: 2, upTo: ids.s42, capped: false });
       const none = await api.call("GET", "/v1/jobs/count?queue=search&kind=nothing");
-      deepEqual(none.body, { count: 0, upTo: null });
+      deepEqual(none.body, { count: 0, upTo: null, capped: false });
+    });
+
+    await t.step("past what one bulk action may act on, the count says 'more than'", async () => {
+      await api.db.sql`
+        INSERT INTO sluice.jobs (queue, kind, payload, state, max_attempts)
+        SELECT 'search', 'bulk.many', '{}', 'available', 1 FROM generate_series(1, 10001)`;
+      const r = await api.call("GET", "/v1/jobs/count?queue=search&kind=bulk.many");
+      deepEqual(r.body, { count: 10_000, upTo: null, capped: true });
     });
 
     await t.step("the payload index answers a containment search", async () => {

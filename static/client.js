@@ -25,7 +25,10 @@
  *   delivery: Delivery }} Queue
  * @typedef {Queue & { counts: StateCounts, oldestWaitingMs: number|null,
  *   oldestWaitingAt: string|null }} CountedQueue
- * @typedef {{ status: string, reasons: string[] }} OpsQueues
+ * @typedef {{ jobsPerMinute: number, failurePercent: number|null, p95WaitMs: number|null }} Rates
+ * @typedef {{ status: string, reasons: string[], totals: Rates,
+ *   queues: {name: string, rates: Rates}[],
+ *   workers: {id: string, stalled: string|null}[] }} OpsQueues
  * @typedef {{ id: string, kind: string, state: string, queues: string[], concurrency: number,
  *   runningJobIds: string[], heldJobIds: string[], lastSeenAt: string, startedAt: string,
  *   version: string }} Worker
@@ -88,7 +91,12 @@ export const ROUTES = [
   { method: "POST", path: "/v1/queues/{name}/pause", fields: ["queue"] },
   { method: "POST", path: "/v1/queues/{name}/resume", fields: ["queue"] },
   { method: "POST", path: "/v1/queues/{name}/drain", fields: ["drained", "counts"] },
-  { method: "GET", path: "/v1/ops/queues", fields: ["status", "reasons"] },
+  {
+    method: "GET",
+    path: "/v1/ops/queues",
+    fields: ["status", "reasons", "totals", "queues", "workers"],
+    items: ["name", "rates"],
+  },
   { method: "GET", path: "/v1/ops/alerts", fields: ["firing", "pending"] },
   {
     method: "GET",
@@ -143,6 +151,7 @@ export const ROUTES = [
       "startedAt",
       "version",
       "quietRequestedAt",
+      "stalled",
     ],
   },
   { method: "POST", path: "/v1/workers/{id}/quiet", fields: ["worker"] },

@@ -60,7 +60,16 @@ export async function viewWorkers(c) {
         { label: "Worker", cls: "mono", cell: (w) => w.id },
         // A pull worker is an external program: its concurrency is the largest batch it asked for.
         { label: "Kind", cell: (w) => w.kind },
-        { label: "State", cell: (w) => chip(w.state) },
+        {
+          label: "State",
+          // Stalled is counted in the status (src/queue/workers.ts stallOf): say why, here too.
+          cell: (w) => [
+            chip(w.state),
+            w.stalled
+              ? h("div", { class: "s-dead", dataset: { stalled: "" } }, `stalled: ${w.stalled}`)
+              : null,
+          ],
+        },
         { label: "Queues", cell: (w) => w.queues.join(", ") },
         { label: "Concurrency", cls: "num", cell: (w) => w.concurrency },
         { label: "Running", cell: running },

@@ -27,6 +27,10 @@ const Worker = z.object({
   heldJobIds: z.array(z.string()).openapi({
     description: "jobs leased into the worker's prefetch buffer that have not started",
   }),
+  stalled: z.string().nullable().openapi({
+    description:
+      "why an online worker looks stuck (holds more than it runs, runs more than its concurrency)",
+  }),
 }).openapi("Worker");
 
 export function workersRouter(ctx: ApiContext) {

@@ -30,7 +30,44 @@ export interface WorkerRecord extends WorkerInfo {
   runningJobIds: string[];
   /** Leased into the worker's prefetch buffer, not started (src/queue/prefetch_lease.ts). */
   heldJobIds: string[];
+  /** Why an online worker looks stuck, or null (see stallOf). */
+  stalled: string | null;
 }
+
+/**
+ * A worker that holds more jobs in its buffer than it executes, some of them for longer than
+ * HELD_STUCK_AFTER_MS, is not starting them (seen: 574 jobs parked in one buffer while
+ * "waiting/running" looked normal). A freshly leased or just started job also reads as held
+ * until its first renewal, so holding alone is normal.
+ * One running more than its concurrency has lost track of its attempts.
+ */
+export function stallOf(
+  w: Pick<WorkerRecord, "kind" | "state" | "concurrency" | "runningJobIds" | "heldJobIds"> & {
+    /** Held jobs leased more than HELD_STUCK_AFTER_MS ago (they should have started). */
+    heldOverdue: number;
+  },
+): string | null {
+  if (w.state !== "online") return null;
+  const running = w.runningJobIds.length, held = w.heldJobIds.length;
+  // A pull worker's "concurrency" is the largest batch it asked for, not a limit it keeps.
+  if (w.kind === "process" && running > w.concurrency) {
+    return `runs ${running} jobs with concurrency ${w.concurrency}`;
+  }
+  if (w.heldOverdue > 0 && held > running) {
+    return `holds ${held} jobs it has not started (${w.heldOverdue} for over ${
+      HELD_STUCK_AFTER_MS / 1000
+    } s) while it runs ${running}`;
+  }
+  return null;
+}
+
+/**
+ * A held job leased longer ago than this is stuck in its worker's buffer: a worker starts a
+ * held job or gives it back within PREFETCH_START_WITHIN_MS (1 s, src/worker/prefetch.ts), and
+ * one that ran past PREFETCH_FAST_MS is renewed off the held mark. Before the reaper takes it
+ * back (PREFETCH_LEASE_MS, 4.5 s) it is waiting on a worker that does not start it.
+ */
+export const HELD_STUCK_AFTER_MS = 2_000;
 
 /** A worker that has not been seen for this long is considered gone. */
 export const WORKER_STALE_AFTER_MS = 60_000;
@@ -98,6 +135,7 @@ interface WorkerRow {
   stale: boolean;
   running: string[] | null;
   held: string[] | null;
+  held_overdue: number | null;
 }
 
 /** Workers seen within `sinceMs` (default a day), with the jobs each one is running now. */
@@ -107,19 +145,25 @@ export async function listWorkers(
 ): Promise<WorkerRecord[]> {
   const rows = await sql<WorkerRow[]>`
     SELECT w.*, w.last_seen_at < now() - ${WORKER_STALE_AFTER_MS} * interval '1 millisecond' AS stale,
-      r.running, r.held
+      r.running, r.held, r.held_overdue
     FROM sluice.workers w
     LEFT JOIN LATERAL (
       SELECT array_agg(j.id::text ORDER BY j.id) FILTER (WHERE (${
     heldForPrefetch(sql)
   }) IS NOT TRUE)
           AS running,
-        array_agg(j.id::text ORDER BY j.id) FILTER (WHERE (${heldForPrefetch(sql)}) IS TRUE) AS held
+        array_agg(j.id::text ORDER BY j.id) FILTER (WHERE (${
+    heldForPrefetch(sql)
+  }) IS TRUE) AS held,
+        count(*) FILTER (WHERE (${
+    heldForPrefetch(sql)
+  }) IS TRUE AND j.leased_at < now() - ${HELD_STUCK_AFTER_MS} * interval '1 millisecond')::int
+          AS held_overdue
       FROM sluice.jobs j WHERE j.state = 'running' AND j.worker_id = w.id
     ) r ON true
     WHERE w.last_seen_at > now() - ${sinceMs} * interval '1 millisecond'
     ORDER BY w.stopped_at IS NOT NULL, w.started_at DESC`;
-  return rows.map((r) => ({
+  return rows.map((r): Omit<WorkerRecord, "stalled"> & { heldOverdue: number } => ({
     id: r.id,
     host: r.host,
     pid: r.pid,
@@ -135,7 +179,8 @@ export async function listWorkers(
     state: stateOf(r),
     runningJobIds: r.running ?? [],
     heldJobIds: r.held ?? [],
-  }));
+    heldOverdue: r.held_overdue ?? 0,
+  })).map(({ heldOverdue, ...w }) => ({ ...w, stalled: stallOf({ ...w, heldOverdue }) }));
 }
 
 /**

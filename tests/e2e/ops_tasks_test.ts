@@ -209,7 +209,10 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
         const row = page.locator("tr", { has: page.locator(`td:text-is('${name}')`) });
         await row.locator("button:text-is('Run now')").click();
         await confirm(page);
-        const link = await page.waitForSelector(".toast a[data-job-link]");
+        // This toast, not a link of an earlier one still on screen.
+        const link = await page.waitForSelector(
+          `.toast:has-text('Schedule ${name} enqueued job') a[data-job-link]`,
+        );
         const jobId = await link.getAttribute("data-job-link");
         const job = (await admin("GET", `/v1/jobs/${jobId}`)).body.job;
         equal(job.tags.includes(`schedule:${name}`), true);
@@ -255,6 +258,37 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
         await page.waitForSelector(`${row} .chip:text-is('stopped')`, { timeout: 15_000 });
         // Leave nothing for the next size's worker to pick up first.
         await admin("POST", "/v1/jobs/bulk", { action: "cancel", filter: { queue: "quiet" } });
+      });
+
+      await t.step(`${size}: the overview's numbers and a stalled worker, counted`, async () => {
+        // A worker row running three jobs with concurrency 1 (the scene of issue #19: "running"
+        // 570 with concurrency 3, unflagged), built directly. Full leases, so the reaper of the
+        // test's `up` leaves them alone (tests/api/status_test.ts covers a stuck buffer).
+        const id = `stuck-${size}`;
+        await db.sql`
+          INSERT INTO sluice.workers (id, host, pid, queues, concurrency, version)
+          VALUES (${id}, 'h', 1, '{nothing}', 1, 'test')`;
+        await db.sql`
+          INSERT INTO sluice.jobs (queue, kind, payload, state, max_attempts, attempt, worker_id,
+                                   leased_at, lease_expires_at)
+          SELECT 'nothing', 'k', '{}', 'running', 1, 1, ${id}, now(), now() + interval '1 hour'
+          FROM generate_series(1, 3)`;
+        await page.goto(`${sluice.base}/#/overview`);
+        await page.waitForSelector("[data-section=status] [data-stalled]");
+        match(
+          await page.innerText("[data-section=status]"),
+          new RegExp(`worker ${id} runs 3 jobs with concurrency 1`),
+        );
+        match(await page.innerText("[data-totals]"), /\/min · .* failed · p95 wait/);
+        await page.waitForSelector("table[data-table=rates] tr[data-rates='all queues']");
+        await shot(page, `ops-overview-numbers-${size}`);
+        await page.goto(`${sluice.base}/#/workers`);
+        await page.waitForSelector(`tr[data-worker="${id}"]`);
+        const flag = await page.waitForSelector(`tr[data-worker="${id}"] [data-stalled]`);
+        match((await flag.innerText()) ?? "", /stalled: runs 3 jobs with concurrency 1/);
+        await shot(page, `ops-worker-stalled-${size}`);
+        await db.sql`DELETE FROM sluice.jobs WHERE worker_id = ${id}`;
+        await db.sql`UPDATE sluice.workers SET stopped_at = now() WHERE id = ${id}`;
       });
     }
     equal(pageErrors.length, 0, pageErrors.join("\n"));

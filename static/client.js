@@ -94,7 +94,8 @@ export const ROUTES = [
   {
     method: "GET",
     path: "/v1/ops/queues",
-    fields: ["status", "reasons", "totals", "queues", "workers"],
+    // `items` are checked on the first list field: the queues.
+    fields: ["queues", "status", "reasons", "totals", "workers"],
     items: ["name", "rates"],
   },
   { method: "GET", path: "/v1/ops/alerts", fields: ["firing", "pending"] },

@@ -6,7 +6,7 @@
  *
  * 1. The plain path (no dependencies, no batch), A/B in one run: the same enqueue (batches of
  *    1,000) and processing run (a real Worker) in interleaved rounds on two databases, one with
- *    migration 0011's triggers and one with them dropped ("before"). Medians with min–max over
+ *    migration 0014's triggers and one with them dropped ("before"). Medians with min–max over
  *    the rounds, and the paired per-round ratio.
  * 2. Release latency: children of 3 parents each (parents and child enqueued in one
  *    transaction, so no parent finishes before its child exists), one group every `--gap` ms

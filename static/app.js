@@ -17,6 +17,7 @@ import { viewTopics } from "./view_topics.js";
 import { viewCircuits, viewDecisions } from "./view_circuits.js";
 import { viewWorkflow, viewWorkflows } from "./view_workflows.js";
 import { viewBatches } from "./view_batches.js";
+import { viewTokens } from "./view_tokens.js";
 
 const ROUTES = [
   [/^\/overview$/, viewOverview],
@@ -33,6 +34,7 @@ const ROUTES = [
   [/^\/workflows$/, viewWorkflows],
   [/^\/workflows\/(\d+)$/, viewWorkflow],
   [/^\/batches$/, viewBatches],
+  [/^\/tokens$/, viewTokens],
 ];
 
 async function route() {
@@ -83,11 +85,15 @@ function endedSession(err) {
 }
 
 function onSignedOut(reason = null) {
+  const wasSignedIn = session.name !== null;
   Object.assign(session, { name: null, scope: null, csrfToken: null });
-  // Say why instead of silently showing the sign-in form (e.g. `sluice token revoke`).
+  // Say why instead of silently showing the sign-in form (e.g. `sluice token revoke`). A later
+  // reasonless sign-out (a request that was already in flight) keeps the reason on screen.
   const err = $("#signin-error");
-  err.textContent = reason ?? "";
-  err.hidden = !reason;
+  if (reason || wasSignedIn) {
+    err.textContent = reason ?? "";
+    err.hidden = !reason;
+  }
   stop();
   $("#top").hidden = true;
   $("#view").replaceChildren();
@@ -110,6 +116,7 @@ const KEYS = {
   s: "schedules",
   c: "circuits",
   p: "decisions",
+  t: "tokens",
 };
 
 /** "g" then a letter jumps to a view; "/" focuses the first search field. */
@@ -190,7 +197,12 @@ function boot() {
       t.textContent = relative(t.getAttribute("datetime"));
     }
   }, 15_000);
-  client.session().then(onSignedIn, (e) => onSignedOut(endedSession(e)));
+  // The answer can arrive after a sign-in through the form (a slow first request): it then
+  // describes the cookie the page had before, and must not sign the new session out.
+  const before = session.name;
+  client.session().then(onSignedIn, (e) => {
+    if (session.name === before) onSignedOut(endedSession(e));
+  });
 }
 
 boot();

@@ -25,7 +25,10 @@
  *   delivery: Delivery }} Queue
  * @typedef {Queue & { counts: StateCounts, oldestWaitingMs: number|null,
  *   oldestWaitingAt: string|null }} CountedQueue
- * @typedef {{ status: string, reasons: string[] }} OpsQueues
+ * @typedef {{ jobsPerMinute: number, failurePercent: number|null, p95WaitMs: number|null }} Rates
+ * @typedef {{ status: string, reasons: string[], totals: Rates,
+ *   queues: {name: string, rates: Rates}[],
+ *   workers: {id: string, stalled: string|null}[] }} OpsQueues
  * @typedef {{ id: string, kind: string, state: string, queues: string[], concurrency: number,
  *   runningJobIds: string[], heldJobIds: string[], lastSeenAt: string, startedAt: string,
  *   version: string }} Worker
@@ -47,6 +50,11 @@
  * @typedef {{ id: string, at: string, queue: string, code: string, detail: unknown,
  *   tokenName: string|null }} Decision
  * @typedef {{ name: string, scope: string, csrfToken: string, expiresAt: string }} Session
+ * @typedef {{ count: number, upTo: string|null, capped: boolean }} JobCount
+ * @typedef {{ action: "cancel"|"retry"|"discard", count: number, jobIds: string[],
+ *   retried: {jobId: string, newJobId: string}[] }} BulkResult
+ * @typedef {{ id: string, name: string, scope: string, createdAt: string,
+ *   lastUsedAt: string|null, revokedAt: string|null }} Token
  */
 
 export const STATES = /** @type {JobState[]} */ ([
@@ -84,7 +92,13 @@ export const ROUTES = [
   { method: "POST", path: "/v1/queues/{name}/pause", fields: ["queue"] },
   { method: "POST", path: "/v1/queues/{name}/resume", fields: ["queue"] },
   { method: "POST", path: "/v1/queues/{name}/drain", fields: ["drained", "counts"] },
-  { method: "GET", path: "/v1/ops/queues", fields: ["status", "reasons"] },
+  {
+    method: "GET",
+    path: "/v1/ops/queues",
+    // `items` are checked on the first list field: the queues.
+    fields: ["queues", "status", "reasons", "totals", "workers"],
+    items: ["name", "rates"],
+  },
   { method: "GET", path: "/v1/ops/alerts", fields: ["firing", "pending"] },
   {
     method: "GET",
@@ -98,6 +112,13 @@ export const ROUTES = [
     fields: ["jobs", "nextCursor"],
     items: ["id", "queue", "kind", "state", "attempt", "maxAttempts", "lastError", "createdAt"],
   },
+  { method: "GET", path: "/v1/jobs/count", fields: ["count", "upTo", "capped"] },
+  {
+    method: "POST",
+    path: "/v1/jobs/bulk",
+    fields: ["action", "count", "jobIds", "retried"],
+  },
+  { method: "POST", path: "/v1/jobs/{id}/run-now", fields: ["job"] },
   { method: "GET", path: "/v1/jobs/{id}", fields: ["job"] },
   {
     method: "GET",
@@ -109,7 +130,7 @@ export const ROUTES = [
   { method: "POST", path: "/v1/jobs/{id}/retry", fields: ["job"] },
   { method: "POST", path: "/v1/jobs/{id}/replay", fields: ["job"] },
   { method: "POST", path: "/v1/jobs/{id}/cancel", fields: ["job"] },
-  { method: "GET", path: "/v1/dlq", fields: ["jobs", "counts"] },
+  { method: "GET", path: "/v1/dlq", fields: ["jobs", "counts", "nextCursor", "replays"] },
   {
     method: "POST",
     path: "/v1/dlq/replay",
@@ -131,8 +152,20 @@ export const ROUTES = [
       "lastSeenAt",
       "startedAt",
       "version",
+      "quietRequestedAt",
+      "stalled",
     ],
   },
+  { method: "POST", path: "/v1/workers/{id}/quiet", fields: ["worker"] },
+  {
+    method: "GET",
+    path: "/v1/tokens",
+    fields: ["tokens"],
+    items: ["name", "scope", "createdAt", "lastUsedAt", "revokedAt"],
+  },
+  { method: "POST", path: "/v1/tokens", fields: ["token", "secret"] },
+  { method: "POST", path: "/v1/tokens/{name}/revoke", fields: ["token"] },
+  { method: "POST", path: "/v1/schedules/{name}/run", fields: ["schedule", "jobId"] },
   {
     method: "GET",
     path: "/v1/schedules",
@@ -313,6 +346,13 @@ export const client = {
     api("GET", `/v1/jobs${qs(filter)}`).then((
       r,
     ) => /** @type {{jobs: Job[], nextCursor: string|null}} */ (r)),
+  countJobs: (/** @type {Record<string, unknown>} */ filter) =>
+    api("GET", `/v1/jobs/count${qs(filter)}`).then((r) => /** @type {JobCount} */ (r)),
+  bulk: (
+    /** @type {{action: "cancel"|"retry"|"discard", filter?: Record<string, unknown>, ids?: string[]}} */ body,
+  ) => api("POST", "/v1/jobs/bulk", body).then((r) => /** @type {BulkResult} */ (r)),
+  runNow: (/** @type {string} */ id) =>
+    api("POST", `/v1/jobs/${enc(id)}/run-now`).then((r) => /** @type {{job: Job}} */ (r)),
   job: (/** @type {string} */ id) =>
     api("GET", `/v1/jobs/${enc(id)}`).then((r) => /** @type {{job: Job}} */ (r)),
   timeline: (/** @type {string} */ id) =>
@@ -326,10 +366,23 @@ export const client = {
   dlq: (/** @type {Record<string, unknown>} */ filter) =>
     api("GET", `/v1/dlq${qs(filter)}`).then((
       r,
-    ) => /** @type {{jobs: Job[], counts: Record<string, number>}} */ (r)),
+    ) => /** @type {{jobs: Job[], counts: Record<string, number>, nextCursor: string|null, replays: Record<string, string>}} */ (
+      r
+    )),
   replay: (/** @type {{ids?: string[], queue?: string, reason?: string}} */ body) =>
     api("POST", "/v1/dlq/replay", body).then((r) => /** @type {ReplayResult} */ (r)),
   workers: () => api("GET", "/v1/workers").then((r) => /** @type {{workers: Worker[]}} */ (r)),
+  quietWorker: (/** @type {string} */ id) =>
+    api("POST", `/v1/workers/${enc(id)}/quiet`).then((r) => /** @type {{worker: Worker}} */ (r)),
+  tokens: () => api("GET", "/v1/tokens").then((r) => /** @type {{tokens: Token[]}} */ (r)),
+  createToken: (/** @type {{name: string, scope: string}} */ body) =>
+    api("POST", "/v1/tokens", body).then((r) => /** @type {{token: Token, secret: string}} */ (r)),
+  revokeToken: (/** @type {string} */ name) =>
+    api("POST", `/v1/tokens/${enc(name)}/revoke`).then((r) => /** @type {{token: Token}} */ (r)),
+  runSchedule: (/** @type {string} */ name) =>
+    api("POST", `/v1/schedules/${enc(name)}/run`).then((
+      r,
+    ) => /** @type {{schedule: Schedule, jobId: string}} */ (r)),
   schedules: () =>
     api("GET", "/v1/schedules").then((r) => /** @type {{schedules: Schedule[]}} */ (r)),
   createSchedule: (/** @type {Record<string, unknown>} */ body) =>

@@ -38,6 +38,12 @@ export function chip(state, text) {
   return h("span", { class: `chip s-${String(state).replace(/[^a-z-]/g, "")}` }, text ?? state);
 }
 
+/** "text" followed by a link to job `id`, for toasts and notes. */
+export function jobLink(text, id) {
+  return h("span", {}, text, h("a", { href: `#/jobs/${id}`, dataset: { jobLink: id } }, id));
+}
+
+/** `message` is text or nodes (links to new jobs). */
 export function toast(message, bad = false) {
   const t = h("div", { class: `toast${bad ? " bad" : ""}` }, message);
   $("#toasts").append(t);

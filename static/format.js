@@ -41,6 +41,9 @@ export function age(/** @type {number|null|undefined} */ ms) {
 /** @param {number|string|null|undefined} n */
 export const fmt = (n) => (n == null ? "—" : Number(n).toLocaleString());
 
+/** "1 job", "1,204 jobs". */
+export const jobCount = (/** @type {number} */ n) => `${fmt(n)} ${n === 1 ? "job" : "jobs"}`;
+
 /** "HH:MM" in local time, for "stale since 14:05". */
 export function clock(/** @type {number} */ ms) {
   const d = new Date(ms);

@@ -8,6 +8,13 @@ function actions(job) {
   const id = job.id;
   const finished = ["dead", "cancelled", "succeeded"].includes(job.state);
   return [
+    // Waiting on its time (a delay, or a retry's backoff): start it at the next lease instead.
+    ["scheduled", "retrying"].includes(job.state)
+      ? mutateButton("Run now", {
+        run: () => client.runNow(id),
+        done: `Job ${id} is available now`,
+      }, "primary")
+      : null,
     ["dead", "cancelled"].includes(job.state)
       ? mutateButton("Retry", {
         confirm: {

@@ -1,7 +1,7 @@
 // The overview: status with its reasons, headline numbers, alerts, charts, queues.
 import { client, WAITING } from "./client.js";
-import { h, objectTable, section } from "./dom.js";
-import { fmt } from "./format.js";
+import { dataTable, h, objectTable, section } from "./dom.js";
+import { age, fmt } from "./format.js";
 import { lineChart, PALETTE } from "./chart.js";
 import { queuesTable } from "./view_queues.js";
 
@@ -42,6 +42,8 @@ export async function viewOverview(c) {
   const samples = depth.add(queues);
   const online = workers.filter((w) => w.state === "online");
   const total = (s) => queues.reduce((a, q) => a + (q.counts[s] ?? 0), 0);
+  // Counted in the status too (its reasons name them): held > running, running > concurrency.
+  const stalled = ops.workers.filter((w) => w.stalled);
 
   c.querySelector("h1") ?? c.append(h("h1", {}, "Overview"));
   section(c, "status", () =>
@@ -61,6 +63,17 @@ export async function viewOverview(c) {
           { class: "big" },
           `${fmt(WAITING.reduce((a, s) => a + total(s), 0))} / ${fmt(total("running"))}`,
         ),
+      ),
+      stat(
+        "Last 5 minutes",
+        rateLine(ops.totals),
+        stalled.length
+          ? h(
+            "div",
+            { class: "s-dead", dataset: { stalled: String(stalled.length) } },
+            `${stalled.length} stalled worker${stalled.length === 1 ? "" : "s"}`,
+          )
+          : null,
       ),
       stat(
         "Dead letters",
@@ -130,4 +143,34 @@ export async function viewOverview(c) {
       ),
     ));
   section(c, "queues", () => [h("h2", {}, "Queues"), queuesTable(queues)]);
+  section(c, "rates", () => [
+    h("h2", {}, "Per queue, last 5 minutes"),
+    dataTable(
+      { dataset: { table: "rates" } },
+      [
+        { label: "Queue", cell: (q) => h("a", { href: `#/queues/${q.name}` }, q.name) },
+        { label: "Jobs per minute", cls: "num", cell: (q) => fmt(q.rates.jobsPerMinute) },
+        { label: "Failure", cls: "num", cell: (q) => pct(q.rates.failurePercent) },
+        { label: "Wait p95", cls: "num", cell: (q) => waitText(q.rates.p95WaitMs) },
+      ],
+      [...ops.queues, { name: "all queues", rates: ops.totals }],
+      (q) => ({
+        dataset: { rates: q.name },
+      }),
+    ),
+  ]);
+}
+
+const pct = (p) => (p == null ? "—" : `${p}%`);
+const waitText = (ms) => (ms == null ? "—" : ms < 1000 ? `${ms} ms` : age(ms));
+
+/** The headline numbers: jobs/min, failure %, p95 wait (due → started). */
+function rateLine(r) {
+  return h(
+    "div",
+    { class: "big", dataset: { totals: "" } },
+    `${fmt(r.jobsPerMinute)}/min · ${pct(r.failurePercent)} failed · p95 wait ${
+      waitText(r.p95WaitMs)
+    }`,
+  );
 }

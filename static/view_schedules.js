@@ -1,6 +1,6 @@
 // Cron schedules: create, pause/resume, delete, and why a failing one could not fire.
 import { canMutate, client } from "./client.js";
-import { chip, dataTable, empty, h, section, time } from "./dom.js";
+import { chip, dataTable, empty, h, jobLink, section, time } from "./dom.js";
 import { act, mutateButton } from "./live.js";
 
 function stateCell(s) {
@@ -15,6 +15,15 @@ function stateCell(s) {
 
 function actionsCell(s) {
   return [
+    mutateButton("Run now", {
+      confirm: {
+        title: `Run schedule ${s.name} now?`,
+        body: `Enqueues one ${s.kind} job on ${s.queue} now; the next slot stays as it is.`,
+        ok: "Run now",
+      },
+      run: () => client.runSchedule(s.name),
+      done: (r) => jobLink(`Schedule ${s.name} enqueued job `, r.jobId),
+    }),
     s.paused
       ? mutateButton("Resume", {
         run: () => client.scheduleAction(s.name, "resume"),

@@ -1,7 +1,28 @@
 // Workers seen in the last day, with the jobs they run and the ones held in their buffers.
-import { client } from "./client.js";
+import { canMutate, client } from "./client.js";
 import { chip, dataTable, empty, h, section, time } from "./dom.js";
 import { fmt } from "./format.js";
+import { mutateButton } from "./live.js";
+
+/**
+ * Quiet: the worker leases no more, finishes what runs and stops (read on its heartbeat, a
+ * third of its lease later). Pull workers are external programs and cannot be told.
+ */
+function quietButton(w) {
+  if (w.kind !== "process" || w.state !== "online") return null;
+  if (w.quietRequestedAt) return h("span", { class: "muted" }, "quieting…");
+  return mutateButton("Quiet", {
+    confirm: {
+      title: `Quiet worker ${w.id}?`,
+      body: `It leases no more jobs, finishes the ${
+        fmt(w.runningJobIds.length)
+      } it runs, gives back the ones it holds, and stops. Start it again to resume.`,
+      ok: "Quiet",
+    },
+    run: () => client.quietWorker(w.id),
+    done: `Worker ${w.id} asked to quiet down`,
+  }, "danger");
+}
 
 function running(w) {
   return [
@@ -33,17 +54,34 @@ export async function viewWorkers(c) {
         ".",
       );
     }
-    return dataTable({ dataset: { table: "workers" } }, [
-      { label: "Worker", cls: "mono", cell: (w) => w.id },
-      // A pull worker is an external program: its concurrency is the largest batch it asked for.
-      { label: "Kind", cell: (w) => w.kind },
-      { label: "State", cell: (w) => chip(w.state) },
-      { label: "Queues", cell: (w) => w.queues.join(", ") },
-      { label: "Concurrency", cls: "num", cell: (w) => w.concurrency },
-      { label: "Running", cell: running },
-      { label: "Last seen", cell: (w) => time(w.lastSeenAt) },
-      { label: "Started", cell: (w) => time(w.startedAt) },
-      { label: "Version", cell: (w) => w.version },
-    ], workers);
+    return dataTable(
+      { dataset: { table: "workers" } },
+      [
+        { label: "Worker", cls: "mono", cell: (w) => w.id },
+        // A pull worker is an external program: its concurrency is the largest batch it asked for.
+        { label: "Kind", cell: (w) => w.kind },
+        {
+          label: "State",
+          // Stalled is counted in the status (src/queue/workers.ts stallOf): say why, here too.
+          cell: (w) => [
+            chip(w.state),
+            w.stalled
+              ? h("div", { class: "s-dead", dataset: { stalled: "" } }, `stalled: ${w.stalled}`)
+              : null,
+          ],
+        },
+        { label: "Queues", cell: (w) => w.queues.join(", ") },
+        { label: "Concurrency", cls: "num", cell: (w) => w.concurrency },
+        { label: "Running", cell: running },
+        { label: "Last seen", cell: (w) => time(w.lastSeenAt) },
+        { label: "Started", cell: (w) => time(w.startedAt) },
+        { label: "Version", cell: (w) => w.version },
+        ...(canMutate()
+          ? [{ label: "Actions", attrs: () => ({ class: "row" }), cell: quietButton }]
+          : []),
+      ],
+      workers,
+      (w) => ({ dataset: { worker: w.id } }),
+    );
   });
 }

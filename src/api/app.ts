@@ -48,6 +48,7 @@ import { traceRequests } from "./trace_requests.ts";
 import { statusService } from "./status.ts";
 import { statsRouter } from "./stats.ts";
 import { topicsRouter } from "./topics.ts";
+import { tokensRouter } from "./tokens.ts";
 import { workersRouter } from "./workers.ts";
 import { workflowsRouter } from "./workflows.ts";
 import { batchesRouter } from "./batches.ts";
@@ -68,6 +69,7 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   identitiesRouter,
   workflowsRouter,
   batchesRouter,
+  tokensRouter,
 ];
 
 const DEFAULT_MAX_BODY = 16 * 1024 * 1024;

@@ -65,6 +65,9 @@ export function dlqRouter(ctx: ApiContext) {
             jobs: z.array(JobSchema),
             nextCursor: z.string().nullable(),
             counts: z.record(z.string(), z.number()),
+            replays: z.record(z.string(), z.string()).openapi({
+              description: "dead job id → its newest re-run's id, for the jobs of this page",
+            }),
           }),
           "a page of dead jobs",
         ),

@@ -1,21 +1,26 @@
 /** Jobs: enqueue one or a batch, list, get, timeline, explain, retry, replay, cancel. */
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { SluiceError } from "../errors.ts";
 import { cancelJob } from "../queue/cancel.ts";
 import { timed } from "../obs/series.ts";
 import { enqueueWithParents, hasParents } from "../queue/dependencies.ts";
 import { enqueueJobs } from "../queue/enqueue.ts";
 import { explainJob } from "../queue/explain.ts";
 import { getJob, isJobId, jobNotFound, jobTimeline, listJobs } from "../queue/inspect.ts";
-import { JOB_STATES } from "../queue/job.ts";
 import { replayJob, retryJob } from "../queue/replay.ts";
 import { admitted } from "./_admit.ts";
+import { countJobs } from "../queue/job_filter.ts";
+import { BULK_ACTIONS, BULK_STATES, bulkAct, MAX_BULK_JOBS } from "../queue/bulk.ts";
+import { runJobNow } from "../queue/run_now.ts";
 import { ownerOf, requireScope } from "./auth.ts";
 import { type ApiContext, type Env, newRouter } from "./deps.ts";
 import {
   EnqueueBody,
   errorResponses,
   IdParam,
+  JobCount,
+  JobFilterQuery,
   jobResource,
   JobSchema,
   jsonBodyOf,
@@ -106,12 +111,7 @@ export function jobsRouter(ctx: ApiContext) {
       summary: "List jobs, newest first, with filters and a cursor",
       middleware: [requireScope("read", "producer")] as const,
       request: {
-        query: z.strictObject({
-          queue: z.string().optional(),
-          state: z.enum(JOB_STATES).optional(),
-          kind: z.string().optional(),
-          tag: z.string().optional(),
-          retryOf: z.string().optional(),
+        query: JobFilterQuery.extend({
           before: z.string().optional().openapi({ description: "nextCursor of the last page" }),
           limit: z.coerce.number().int().min(1).max(500).optional(),
         }),
@@ -121,13 +121,88 @@ export function jobsRouter(ctx: ApiContext) {
           z.object({ jobs: z.array(JobSchema), nextCursor: z.string().nullable() }),
           "a page of jobs",
         ),
-        ...errorResponses(),
+        ...errorResponses(404),
       },
     }),
     async (c) => {
       const q = c.req.valid("query");
       const page = await listJobs(sql, { ...q, ownedBy: ownerOf(c) });
       return c.json({ jobs: page.jobs.map(jobResource), nextCursor: page.nextCursor }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/jobs/count",
+      tags,
+      summary:
+        `The exact number of jobs a filter matches, up to ${MAX_BULK_JOBS} (what a bulk action may act on)`,
+      middleware: [requireScope("read", "producer")] as const,
+      request: {
+        query: JobFilterQuery.extend({
+          action: z.enum(BULK_ACTIONS).optional().openapi({
+            description: "count only the jobs this bulk action would act on",
+          }),
+        }),
+      },
+      responses: {
+        200: jsonContent(JobCount, "the count and the newest matching id"),
+        ...errorResponses(404),
+      },
+    }),
+    async (c) => {
+      const { action, ...f } = c.req.valid("query");
+      const counted = await countJobs(sql, { ...f, ownedBy: ownerOf(c) }, {
+        states: action ? BULK_STATES[action] : null,
+        // Exact up to what one bulk action may act on; past it the answer is "more than".
+        cap: MAX_BULK_JOBS,
+      });
+      return c.json(counted, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/jobs/bulk",
+      tags,
+      summary:
+        `Cancel, retry or discard every job a filter (or a list of ids) matches: all or nothing, at most ${MAX_BULK_JOBS}`,
+      middleware: [requireScope()] as const,
+      request: jsonBodyOf(z.strictObject({
+        action: z.enum(BULK_ACTIONS).openapi({
+          description: "cancel: unfinished jobs; retry: dead or cancelled (new linked jobs); " +
+            "discard: dead jobs are deleted",
+        }),
+        filter: JobFilterQuery.extend({
+          upTo: z.string().optional().openapi({ description: "upTo of GET /v1/jobs/count" }),
+        }).optional(),
+        ids: z.array(z.string()).min(1).max(MAX_BULK_JOBS).optional(),
+      })),
+      responses: {
+        200: jsonContent(
+          z.object({
+            action: z.enum(BULK_ACTIONS),
+            count: z.number().int().openapi({ description: "jobs acted on, exactly" }),
+            jobIds: z.array(z.string()),
+            retried: z.array(z.object({ jobId: z.string(), newJobId: z.string() })),
+          }),
+          "what was done",
+        ),
+        ...errorResponses(404, 413, 415),
+      },
+    }),
+    async (c) => {
+      const { action, filter, ids } = c.req.valid("json");
+      if (!filter && !ids) {
+        throw new SluiceError("VALIDATION_FAILED", "give a filter or ids", {
+          issues: [{ path: "filter", message: "a filter or ids is required", code: "custom" }],
+        });
+      }
+      const done = await bulkAct(sql, action, { filter, ids }, { createdBy: c.get("token").name });
+      ctx.log.info("jobs_bulk", { action, count: done.count, token: c.get("token").name });
+      return c.json(done, 200);
     },
   );
 
@@ -243,6 +318,25 @@ export function jobsRouter(ctx: ApiContext) {
     retryJob,
   );
   rerun("replay", "Re-run any finished job as a new linked job", replayJob);
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/jobs/{id}/run-now",
+      tags,
+      summary: "Make a scheduled or retrying job available now (409 CONFLICT otherwise)",
+      middleware: [requireScope("producer")] as const,
+      request: { params: IdParam },
+      responses: {
+        200: jsonContent(z.object({ job: JobSchema }), "the job, available"),
+        ...errorResponses(404, 409),
+      },
+    }),
+    async (c) => {
+      const job = await runJobNow(sql, jobIdOf(c.req.valid("param").id), { ownedBy: ownerOf(c) });
+      return c.json({ job: jobResource(job) }, 200);
+    },
+  );
 
   r.openapi(
     createRoute({

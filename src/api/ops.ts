@@ -25,6 +25,16 @@ const CACHE_MS = 2_000;
 const tags = ["ops"];
 const Windows = z.object({ "1m": z.number(), "5m": z.number(), "15m": z.number() });
 
+const Rates = z.object({
+  jobsPerMinute: z.number().openapi({ description: "jobs finished per minute, last 5 minutes" }),
+  failurePercent: z.number().nullable().openapi({
+    description: "dead of finished in percent, last 5 minutes; null with nothing finished",
+  }),
+  p95WaitMs: z.number().nullable().openapi({
+    description: "95th percentile of due to started, jobs finished in the last 5 minutes",
+  }),
+});
+
 const OpsQueues = z.object({
   status: z.enum(["online", "degraded", "offline"]),
   reasons: z.array(z.string()),
@@ -36,11 +46,13 @@ const OpsQueues = z.object({
     oldestWaitingSeconds: z.number().nullable(),
     throughput: Windows.openapi({ description: "jobs succeeded in the last 1, 5, 15 minutes" }),
     failures: Windows.openapi({ description: "jobs dead in the last 1, 5, 15 minutes" }),
+    rates: Rates,
     workers: z.number().openapi({
       description: "online workers serving this queue's delivery mode (pull workers for pull)",
     }),
     policy: PolicySchema,
   })),
+  totals: Rates.openapi({ description: "every queue together" }),
   workers: z.array(z.object({
     id: z.string(),
     kind: z.enum(["process", "pull"]),
@@ -49,6 +61,10 @@ const OpsQueues = z.object({
     queues: z.array(z.string()),
     concurrency: z.number(),
     runningJobIds: z.array(z.string()),
+    heldJobIds: z.array(z.string()),
+    stalled: z.string().nullable().openapi({
+      description: "why an online worker looks stuck; counted in status and reasons",
+    }),
     lastSeenAt: z.string(),
     version: z.string(),
   })),

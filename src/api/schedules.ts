@@ -9,6 +9,7 @@ import {
   deleteSchedule,
   getSchedule,
   listSchedules,
+  runScheduleNow,
   setSchedulePaused,
 } from "../queue/schedules.ts";
 import { requireScope } from "./auth.ts";
@@ -136,6 +137,30 @@ export function schedulesRouter(ctx: ApiContext) {
       },
     );
   }
+
+  r.openapi(
+    createRoute({
+      method: "post",
+      path: "/schedules/{name}/run",
+      tags,
+      summary: "Run a schedule now, once, outside its cron (its next slot is unchanged)",
+      middleware: [requireScope()] as const,
+      request: { params: NameParam },
+      responses: {
+        201: jsonContent(
+          Envelope.extend({ jobId: z.string().openapi({ description: "the job it enqueued" }) }),
+          "the schedule and the new job",
+        ),
+        ...errorResponses(404),
+      },
+    }),
+    async (c) => {
+      const name = c.req.valid("param").name;
+      const out = await runScheduleNow(sql, name, { defaults: ctx.defaults });
+      ctx.log.info("schedule_run_now", { schedule: name, job_id: out.jobId });
+      return c.json(out, 201);
+    },
+  );
 
   r.openapi(
     createRoute({

@@ -74,6 +74,37 @@ export const JobSchema = z.object({
 
 export type JobResource = z.infer<typeof JobSchema>;
 
+const isoTime = (what: string) =>
+  z.iso.datetime({ offset: true }).optional().openapi({ description: what });
+
+/** The job search filter (src/queue/job_filter.ts), shared by the list, count and bulk routes. */
+export const JobFilterQuery = z.strictObject({
+  queue: z.string().optional().openapi({ description: "an unknown queue answers 404" }),
+  state: z.enum(JOB_STATES).optional(),
+  kind: z.string().optional().openapi({ description: "exactly this kind" }),
+  kindPrefix: z.string().min(1).optional().openapi({
+    description: "kinds starting with this text",
+    example: "report.",
+  }),
+  tag: z.string().optional(),
+  reason: z.string().optional().openapi({ description: "a dead job's reason" }),
+  payload: z.string().min(1).optional().openapi({
+    description: 'JSON containment ({"customer":{"id":42}}) or path = value (customer.id=42)',
+    example: "customer.id=42",
+  }),
+  createdAfter: isoTime("created at or after this time"),
+  createdBefore: isoTime("created before this time"),
+  retryOf: z.string().optional(),
+});
+
+export const JobCount = z.object({
+  count: z.number().int(),
+  capped: z.boolean().openapi({ description: "more jobs than count match (count is the cap)" }),
+  upTo: Id.nullable().openapi({
+    description: "the newest matching id: pass to a bulk action to leave newer jobs alone",
+  }),
+});
+
 export function jobResource(j: Job): JobResource {
   return {
     id: j.id,

@@ -21,6 +21,7 @@ import viewqueueJs from "../../static/view_queue.js" with { type: "text" };
 import viewqueuesJs from "../../static/view_queues.js" with { type: "text" };
 import viewschedulesJs from "../../static/view_schedules.js" with { type: "text" };
 import viewtopicsJs from "../../static/view_topics.js" with { type: "text" };
+import viewtokensJs from "../../static/view_tokens.js" with { type: "text" };
 import viewworkersJs from "../../static/view_workers.js" with { type: "text" };
 import graphJs from "../../static/graph.js" with { type: "text" };
 import viewworkflowsJs from "../../static/view_workflows.js" with { type: "text" };
@@ -76,6 +77,7 @@ const MODULES: Record<string, string> = {
   "/view_queues.js": viewqueuesJs,
   "/view_schedules.js": viewschedulesJs,
   "/view_topics.js": viewtopicsJs,
+  "/view_tokens.js": viewtokensJs,
   "/view_workers.js": viewworkersJs,
   "/graph.js": graphJs,
   "/view_workflows.js": viewworkflowsJs,

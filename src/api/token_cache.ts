@@ -50,6 +50,11 @@ export class TokenAuthenticator {
     return token;
   }
 
+  /** Drops a token from the cache (revoked through this process: refused from now on). */
+  forget(id: string): void {
+    for (const [hash, e] of this.#cache) if (e.token.id === id) this.#cache.delete(hash);
+  }
+
   /** Writes the pending `last_used_at` updates now. */
   flush(): Promise<void> {
     return this.#lastUsed.flush();

@@ -32,9 +32,28 @@ export interface OpsQueue {
   oldestWaitingSeconds: number | null;
   throughput: { "1m": number; "5m": number; "15m": number };
   failures: { "1m": number; "5m": number; "15m": number };
+  rates: OpsRates;
   /** Online workers leasing from this queue. */
   workers: number;
   policy: EffectivePolicy;
+}
+
+/** The overview's headline numbers, over the last 5 minutes. */
+export interface OpsRates {
+  jobsPerMinute: number;
+  /** Dead of finished (succeeded + dead), in percent; null with nothing finished. */
+  failurePercent: number | null;
+  /** 95th percentile of due → started, in ms; null with nothing started. */
+  p95WaitMs: number | null;
+}
+
+function ratesOf(r: { ok5: number; f5: number; wait95: number | null } | undefined): OpsRates {
+  const ok = r?.ok5 ?? 0, dead = r?.f5 ?? 0;
+  return {
+    jobsPerMinute: Math.round(((ok + dead) / 5) * 10) / 10,
+    failurePercent: ok + dead === 0 ? null : Math.round((dead / (ok + dead)) * 1000) / 10,
+    p95WaitMs: r?.wait95 == null ? null : Math.max(0, Math.round(Number(r.wait95) * 1000)),
+  };
 }
 
 export interface OpsQueuesSnapshot {
@@ -42,6 +61,8 @@ export interface OpsQueuesSnapshot {
   reasons: string[];
   at: string;
   queues: OpsQueue[];
+  /** Every queue together. */
+  totals: OpsRates;
   workers: Pick<
     WorkerRecord,
     | "id"
@@ -51,6 +72,8 @@ export interface OpsQueuesSnapshot {
     | "queues"
     | "concurrency"
     | "runningJobIds"
+    | "heldJobIds"
+    | "stalled"
     | "lastSeenAt"
     | "version"
   >[];
@@ -103,9 +126,14 @@ export async function opsQueuesSnapshot(
         f1: number;
         f5: number;
         f15: number;
+        wait95: number | null;
       }[]
     >`
       SELECT queue,
+        -- Wait: from due (run_at) to start, of jobs that finished in the last 5 minutes.
+        percentile_cont(0.95) WITHIN GROUP (ORDER BY extract(epoch FROM started_at - run_at))
+          FILTER (WHERE finished_at > now() - interval '5 minutes' AND started_at IS NOT NULL)
+          AS wait95,
         count(*) FILTER (WHERE state = 'succeeded' AND finished_at > now() - interval '1 minute')::int AS ok1,
         count(*) FILTER (WHERE state = 'succeeded' AND finished_at > now() - interval '5 minutes')::int AS ok5,
         count(*) FILTER (WHERE state = 'succeeded')::int AS ok15,
@@ -114,9 +142,11 @@ export async function opsQueuesSnapshot(
         count(*) FILTER (WHERE state = 'dead')::int AS f15
       FROM sluice.jobs
       WHERE state IN ('succeeded', 'dead', 'cancelled') AND finished_at > now() - interval '15 minutes'
-      GROUP BY queue`,
+      -- () is every queue together: a p95 cannot be summed from the queues' p95s.
+      GROUP BY GROUPING SETS ((queue), ())`,
   ]);
-  const rateBy = new Map(rates.map((r) => [r.queue, r]));
+  const rateBy = new Map(rates.filter((r) => r.queue !== null).map((r) => [r.queue, r]));
+  const all = rates.find((r) => r.queue === null);
   const online = workers.filter((w) => w.state === "online");
   // Only workers of the kind the queue's delivery needs: `sluice worker` never leases a pull
   // queue, and a pull worker only the pull queues it asked for.
@@ -154,6 +184,7 @@ export async function opsQueuesSnapshot(
       oldestWaitingSeconds: g?.oldestAvailableSeconds ?? null,
       throughput: { "1m": r?.ok1 ?? 0, "5m": r?.ok5 ?? 0, "15m": r?.ok15 ?? 0 },
       failures: { "1m": r?.f1 ?? 0, "5m": r?.f5 ?? 0, "15m": r?.f15 ?? 0 },
+      rates: ratesOf(r),
       workers: servedBy,
       policy: q.effective,
     };
@@ -170,6 +201,7 @@ export async function opsQueuesSnapshot(
   }
   const alertsFiring = [...gauges.alerts].filter(([, on]) => on).map(([a]) => a);
   for (const a of alertsFiring) reasons.push(`alert '${a}' is firing`);
+  for (const w of workers) if (w.stalled) reasons.push(`worker ${w.id} ${w.stalled}`);
   const stale = workers.filter((w) => w.state === "stale");
   if (stale.length > 0) {
     reasons.push(
@@ -187,6 +219,7 @@ export async function opsQueuesSnapshot(
     reasons,
     at: gauges.at.toISOString(),
     queues: out,
+    totals: ratesOf(all),
     workers: workers.map((w) => ({
       id: w.id,
       kind: w.kind,
@@ -195,6 +228,8 @@ export async function opsQueuesSnapshot(
       queues: w.queues,
       concurrency: w.concurrency,
       runningJobIds: w.runningJobIds,
+      heldJobIds: w.heldJobIds,
+      stalled: w.stalled,
       lastSeenAt: w.lastSeenAt,
       version: w.version,
     })),

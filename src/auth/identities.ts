@@ -1,5 +1,5 @@
 /**
- * Workload identities (`sluice.identities`, migrations/0011): an OIDC issuer + subject, or
+ * Workload identities (`sluice.identities`, migrations/0012): an OIDC issuer + subject, or
  * issuer + email, granted one scope. Holding a valid ID token grants nothing by itself: the
  * api accepts it only for a principal with a live row here (src/api/id_token_auth.ts).
  */

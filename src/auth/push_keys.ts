@@ -1,5 +1,5 @@
 /**
- * The keys Sluice signs its push ID tokens with (`sluice.push_signing_keys`, migrations/0011).
+ * The keys Sluice signs its push ID tokens with (`sluice.push_signing_keys`, migrations/0012).
  *
  * - ES256: small tokens, fast to sign (a push mints one), verified by every JWT library.
  * - Kept in the database so every worker signs with the same key and the api publishes it

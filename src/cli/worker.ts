@@ -59,7 +59,9 @@ export const workerCommand: Command = {
           tracing: telemetry.enabled,
         });
         run.ready();
-        const sig = await stopping;
+        // A worker quieted from the ops page (POST /v1/workers/{id}/quiet) ends the process too,
+        // with 0: a supervisor that restarts on failure leaves it stopped.
+        const sig = await Promise.race([stopping, worker.worker.done().then(() => "quiet")]);
         log.info("shutdown_requested", { signal: sig });
         await worker.stop();
       } finally {

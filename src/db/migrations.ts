@@ -18,6 +18,8 @@ import m0012 from "../../migrations/0012_create_identities.sql" with { type: "te
 import m0013 from "../../migrations/0013_add_trace_context.sql" with { type: "text" };
 import m0014 from "../../migrations/0014_composition_dependencies.sql" with { type: "text" };
 import m0015 from "../../migrations/0015_dedupe_blocked_jobs.sql" with { type: "text" };
+import m0016 from "../../migrations/0016_index_job_payloads.sql" with { type: "text" };
+import m0017 from "../../migrations/0017_add_worker_quiet.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -41,6 +43,8 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0013_add_trace_context.sql", m0013),
   migration("0014_composition_dependencies.sql", m0014),
   migration("0015_dedupe_blocked_jobs.sql", m0015),
+  migration("0016_index_job_payloads.sql", m0016),
+  migration("0017_add_worker_quiet.sql", m0017),
 ]);
 
 function migration(file: string, sql: string): Migration {

@@ -156,7 +156,12 @@ function filterSql(sql: Db, f: DlqFilter) {
 export async function listDeadJobs(
   sql: Db,
   f: DlqFilter & { before?: string | null; limit?: number },
-): Promise<{ jobs: Job[]; nextCursor: string | null; counts: Record<string, number> }> {
+): Promise<{
+  jobs: Job[];
+  nextCursor: string | null;
+  counts: Record<string, number>;
+  replays: Record<string, string>;
+}> {
   const limit = Math.min(Math.max(f.limit ?? 50, 1), 500);
   if (f.before != null && !isJobId(f.before)) {
     throw new SluiceError("VALIDATION_FAILED", `cursor '${f.before}' is not a job id`);
@@ -173,9 +178,16 @@ export async function listDeadJobs(
       GROUP BY j.dead_reason ORDER BY j.dead_reason`,
   ]);
   const jobs = rows.slice(0, limit).map(toJob);
+  // The newest re-run of each dead job on the page (jobs_retry_of_idx: one probe per row), so
+  // a replayed row says "replayed → job N" after a reload too.
+  const replayed = await sql<{ retry_of: string; id: string }[]>`
+    SELECT retry_of, max(id) AS id FROM sluice.jobs
+    WHERE retry_of = ANY(${jobs.map((j) => j.id)}::bigint[])
+    GROUP BY retry_of`;
   return {
     jobs,
     nextCursor: rows.length > limit ? jobs.at(-1)!.id : null,
     counts: Object.fromEntries(groups.map((g) => [g.reason ?? "UNKNOWN", g.n])),
+    replays: Object.fromEntries(replayed.map((r) => [String(r.retry_of), String(r.id)])),
   };
 }

@@ -11,6 +11,13 @@ export const JOB_STATES = [
 ] as const;
 export type JobState = typeof JOB_STATES[number];
 
+const DIGITS = /^[1-9][0-9]{0,18}$/;
+
+/** Ids are strings of digits; anything else cannot name a job (and must not reach SQL as bigint). */
+export function isJobId(id: unknown): id is string {
+  return typeof id === "string" && DIGITS.test(id) && BigInt(id) <= 9223372036854775807n;
+}
+
 export const UNFINISHED_STATES: readonly JobState[] = [
   "blocked",
   "scheduled",

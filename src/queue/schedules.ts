@@ -224,6 +224,34 @@ export async function deleteSchedule(sql: Db, name: string): Promise<void> {
   if (rows.length === 0) throw scheduleNotFound(name);
 }
 
+/**
+ * Fires a schedule once now, outside its cron ("run now"): a job like its slots' (same queue,
+ * kind, payload, tag and creator) without an idempotency key, so it never collides with a slot's
+ * job. The next slot is untouched; a paused schedule can be run now too (the operator asked).
+ */
+export async function runScheduleNow(
+  sql: Db,
+  name: string,
+  { defaults }: { defaults?: EngineDefaults } = {},
+): Promise<{ schedule: Schedule; jobId: string }> {
+  return await atomically(sql, async (t) => {
+    const [s] = await t<ScheduleRow[]>`
+      SELECT * FROM sluice.schedules WHERE name = ${name} FOR UPDATE`;
+    if (!s) throw scheduleNotFound(name);
+    const { job } = await enqueueJob(t, {
+      queue: s.queue,
+      kind: s.kind,
+      payload: s.payload,
+      tags: [`schedule:${s.name}`],
+      createdBy: `schedule:${s.name}`,
+    }, { defaults });
+    const [row] = await t<ScheduleRow[]>`
+      UPDATE sluice.schedules SET last_job_id = ${job.id}, last_fired_at = now()
+      WHERE name = ${name} RETURNING *`;
+    return { schedule: toSchedule(row!), jobId: job.id };
+  });
+}
+
 export interface FireResult {
   fired: number;
   /** Schedules whose due slots were all dropped (missed = skip, too late). */

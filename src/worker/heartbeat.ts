@@ -12,6 +12,8 @@ export interface HeartbeatDeps extends WorkerContext {
   armDeadline(at: number): void;
   /** An operator asked to cancel this running attempt. */
   onCancel(a: Attempt): Promise<void>;
+  /** An operator asked this worker to quiet down (POST /v1/workers/{id}/quiet). */
+  onQuiet(): void;
 }
 
 /**
@@ -54,7 +56,8 @@ export class Heartbeat {
     this.#lastBeatAt = now;
     const kept = [...attempts.values()].filter((a) => keepsLease(a.state));
     try {
-      await touchWorker(sql, workerId);
+      const { quiet } = await touchWorker(sql, workerId);
+      if (quiet) this.deps.onQuiet();
       await this.renew(kept);
     } catch (e) {
       log.warn("heartbeat_failed", { error: e, jobs: kept.length });

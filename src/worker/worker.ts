@@ -135,6 +135,12 @@ export class Worker {
       onLost: (a) => outcomes.lose(a, "the lease was lost; another attempt may run"),
       armDeadline: (at) => deadlines.arm(at),
       onCancel: (a) => outcomes.cancel(a),
+      // Not awaited: stop() waits for the loop, whose drain stops this heartbeat.
+      onQuiet: () => {
+        if (this.#stopping) return;
+        this.#log.info("worker_quiet_requested", { running: this.#attempts.size });
+        void this.stop();
+      },
     });
     // One bag for both: each takes the parts it names.
     const parts = {

@@ -263,9 +263,9 @@ Deno.test("migrate() runs a '-- sluice:no-transaction' migration outside a trans
     });
   });
 
-  await t.step("0008 and 0012 left one valid owner-scoped idempotency index", async () => {
+  await t.step("0008 and 0015 left one valid owner-scoped idempotency index", async () => {
     await withTestDatabase(async (db) => {
-      // 0012 replaced 0008's index with one that also covers `blocked` jobs.
+      // 0015 replaced 0008's index with one that also covers `blocked` jobs.
       strictEqual(await indexValid(db.sql, "jobs_idempotency_unfinished_idx"), true);
       strictEqual(await indexValid(db.sql, "jobs_idempotency_owner_idx"), null);
       strictEqual(await indexValid(db.sql, "jobs_idempotency_idx"), null);

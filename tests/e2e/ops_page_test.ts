@@ -5,69 +5,24 @@
  * Screenshots of each main view land in test-output/screenshots/ (gitignored).
  */
 import { equal, match, ok as assert } from "node:assert/strict";
-import { fileURLToPath } from "node:url";
-import type { Page } from "playwright-core";
 import { withTestDatabase } from "../_helpers/db.ts";
 import { launchBrowser, startSluice } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
 import { hashToken, revokeToken } from "../../src/auth/tokens.ts";
+import {
+  client,
+  confirm,
+  DESKTOP,
+  layoutFacts,
+  PHONE,
+  shot,
+  SHOTS,
+  signIn,
+  SIZES,
+} from "./_ops_page.ts";
 
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const SHOTS = `${ROOT}test-output/screenshots`;
 const ADMIN = `sluice_${"e2eAdminToken".padEnd(40, "x")}`;
 const READER = `sluice_${"e2eReadToken".padEnd(40, "r")}`;
-/** A bearer-token client for setting the scene and checking results. */
-function client(base: string, token: string) {
-  return async (method: string, path: string, body?: unknown) => {
-    const res = await fetch(`${base}${path}`, {
-      method,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body === undefined ? {} : { "content-type": "application/json" }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.text();
-    return { status: res.status, body: text ? JSON.parse(text) : null };
-  };
-}
-
-async function signIn(page: Page, base: string, token: string, expect: string) {
-  await page.goto(`${base}/`);
-  await page.fill("#token", token);
-  await page.press("#token", "Enter");
-  await page.waitForFunction(
-    (text) => document.querySelector("#whoami")?.textContent === text,
-    expect,
-  );
-}
-
-async function shot(page: Page, name: string) {
-  await page.screenshot({ path: `${SHOTS}/${name}.png`, fullPage: true });
-}
-
-const DESKTOP = { width: 1440, height: 900 };
-const PHONE = { width: 390, height: 844 };
-const SIZES = [["desktop", DESKTOP], ["phone", PHONE]] as const;
-
-/** What every view must satisfy at any size: see tests/e2e/ops_page_test.ts steps. */
-async function layoutFacts(page: Page) {
-  return await page.evaluate(() => {
-    const ths = [...document.querySelectorAll("#view th")];
-    return {
-      overflow: document.documentElement.scrollWidth - innerWidth,
-      thWithoutScope: ths.filter((th) => !th.getAttribute("scope")).length,
-      camelHeaders: ths.map((th) => th.textContent ?? "").filter((t) => /[a-z][A-Z]/.test(t)),
-      live: document.querySelector("#live-text")?.textContent,
-    };
-  });
-}
-
-async function confirm(page: Page) {
-  await page.waitForSelector("dialog#confirm[open]");
-  await page.click("#confirm-ok");
-  await page.waitForSelector("dialog#confirm:not([open])", { state: "attached" });
-}
 
 Deno.test("the ops page runs the system from a browser", async (t) => {
   await Deno.mkdir(SHOTS, { recursive: true });
@@ -196,7 +151,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
         await shot(page, "dlq");
         await page.click("button[data-action=replay-selected]");
         await confirm(page);
-        await page.waitForSelector(".toast:text('Replayed 2 jobs')");
+        await page.waitForSelector(".toast:has-text('Replayed 2 jobs')");
         for (const id of deadIds.slice(1, 3)) {
           await waitFor(async () => {
             const r = await admin("GET", `/v1/jobs?retryOf=${id}`);
@@ -206,7 +161,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
       });
 
       await t.step("the other views render", async () => {
-        for (const view of ["jobs", "workers", "schedules", "circuits", "decisions"]) {
+        for (const view of ["jobs", "workers", "schedules", "circuits", "decisions", "tokens"]) {
           await page.goto(`${sluice.base}/#/${view}`);
           await page.waitForSelector(`[data-view="/${view}"] h1`);
           equal(await page.locator("[data-unavailable]").count(), 0, `${view} has its route`);
@@ -257,7 +212,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
 
       await t.step("every view is accessible and fits at 1440×900 and 390×844", async () => {
         const views = ["overview", "queues", "jobs", "dlq", `jobs/${deadIds[3]}`, "workers"];
-        views.push("schedules", "topics", "circuits", "decisions", "queues/flaky");
+        views.push("schedules", "topics", "circuits", "decisions", "queues/flaky", "tokens");
         for (const [size, viewport] of SIZES) {
           await page.setViewportSize(viewport);
           for (const view of views) {
@@ -289,7 +244,7 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
             const r = a.getBoundingClientRect();
             return { text: a.textContent, left: r.left, right: r.right, width: r.width };
           }));
-        equal(boxes.length, 11);
+        equal(boxes.length, 12);
         for (const b of boxes) {
           assert(b.width > 0 && b.left >= 0 && b.right <= PHONE.width, JSON.stringify(b));
         }

@@ -208,6 +208,7 @@ Deno.test("Heartbeat sends its first beat at a third of the lease and counts the
       },
       armDeadline: (at) => armed(at),
       onCancel: () => Promise.resolve(),
+      onQuiet: () => {},
     });
     const before = await expiry(db.sql, job!.id);
     hb.start();

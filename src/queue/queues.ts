@@ -206,12 +206,27 @@ export async function updateQueuePolicy(
   patch: QueuePolicy,
   d: EngineDefaults = BUILTIN_DEFAULTS,
 ): Promise<Queue> {
+  // Turning on keyConcurrency stamps the queue's waiting jobs that have no key with '' (no key,
+  // walked like one) in the same statement: the keyed pick finds NULL-key jobs only among the
+  // first 1,000 waiting (src/queue/key_limits.ts), so a backlog of them behind keyed jobs at
+  // their limit would otherwise wait indefinitely. Only an enqueue that raced this update with a
+  // stale policy can still add one; the 1,000-job window is the fallback for those.
+  const keyed = typeof patch.keyConcurrency === "number";
   const rows = await sql<QueueRow[]>`
-    UPDATE sluice.queues SET policy = policy || ${
+    WITH q AS (
+      UPDATE sluice.queues SET policy = policy || ${
     JSON.stringify(clean(patch))
   }::text::jsonb, updated_at = now()
-    WHERE name = ${name}
-    RETURNING name, paused, policy, created_at, updated_at`;
+      WHERE name = ${name}
+      RETURNING name, paused, policy, created_at, updated_at
+    ), stamped AS (
+      UPDATE sluice.jobs SET concurrency_key = ''
+      WHERE ${keyed} AND queue = ${name} AND concurrency_key IS NULL
+        AND state IN ('blocked', 'scheduled', 'available', 'retrying')
+        AND EXISTS (SELECT 1 FROM q)
+      RETURNING 1
+    )
+    SELECT * FROM q`;
   const row = rows[0];
   if (!row) throw queueNotFound(name);
   return toQueue(row, d);

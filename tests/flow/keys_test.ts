@@ -7,7 +7,7 @@ import { enqueueJobs } from "../../src/queue/enqueue.ts";
 import { explainJob } from "../../src/queue/explain.ts";
 import { leaseJobs } from "../../src/queue/lease.ts";
 import { completeJobs } from "../../src/queue/outcome.ts";
-import { createQueue } from "../../src/queue/queues.ts";
+import { createQueue, updateQueuePolicy } from "../../src/queue/queues.ts";
 import { registerWorker } from "../../src/queue/workers.ts";
 import { type Sql, withTestDatabase } from "../_helpers/db.ts";
 
@@ -113,5 +113,26 @@ Deno.test("fairness: one hot key with 10,000 jobs does not starve 50 cold keys w
     console.log(`fairness: all 50 cold keys started within ${turns} turns of 10 slots`);
     // 51 keys, 10 slots: the first job of every key is leased within ceil(51 / 10) = 6 turns.
     assert(turns <= 6, `cold keys waited ${turns} turns`);
+  });
+});
+
+Deno.test("turning keyConcurrency on stamps waiting jobs without a key, so a backlog behind keyed jobs at their limit still runs", async () => {
+  await withTestDatabase(async ({ sql }) => {
+    await createQueue(sql, "late");
+    // 1,000 jobs of one key ahead of five without any key, all enqueued before the limit existed.
+    await enqueueJobs(
+      sql,
+      Array.from({ length: 1_000 }, () => ({ queue: "late", kind: "k", concurrencyKey: "hot" })),
+    );
+    await enqueueJobs(sql, Array.from({ length: 5 }, () => ({ queue: "late", kind: "k" })));
+    await updateQueuePolicy(sql, "late", { keyConcurrency: 1 });
+    const leased = await keyed(sql, "late", 10, 1);
+    // One of the hot key (its limit) and every unkeyed job: before the stamp, the unkeyed ones
+    // sat behind 1,000 hot jobs, outside the pick's window, and this lease took only one job.
+    equal(leased.length, 6);
+    deepStrictEqual(await runningPerKey(sql, "late"), { "(none)": 5, hot: 1 });
+    const unkeyed = await sql<{ n: number }[]>`
+      SELECT count(*)::int AS n FROM sluice.jobs WHERE queue = 'late' AND concurrency_key IS NULL`;
+    equal(unkeyed[0]?.n, 0);
   });
 });

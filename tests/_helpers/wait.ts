@@ -4,7 +4,8 @@ export async function waitFor<T>(
   { timeoutMs = 10_000, intervalMs = 20, what = "condition" }: {
     timeoutMs?: number;
     intervalMs?: number;
-    what?: string;
+    /** What was awaited; a function is asked at the timeout, so it can say what it saw. */
+    what?: string | (() => string);
   } = {},
 ): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
@@ -12,7 +13,8 @@ export async function waitFor<T>(
     const v = await check();
     if (v) return v as NonNullable<T>;
     if (Date.now() > deadline) {
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      const said = typeof what === "function" ? what() : what;
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${said}`);
     }
     await new Promise((r) => setTimeout(r, intervalMs));
   }

@@ -98,15 +98,19 @@ for (const [protocol, bundled] of [["http/protobuf", false], ["http/json", true]
 
           const ofTrace = () => otlp.spans.filter((s) => s.traceId === traceId);
           const named = (name: string) => ofTrace().find((s) => s.name === name);
+          // The settle span of the applied callback: one refused with CALLBACK_NOT_AWAITED before
+          // it (see the receiver) is an error span of its own.
+          const appliedSettle = () =>
+            ofTrace().find((s) => s.name === "settle" && s.status.code !== 2);
           await otlp.waitFor(
-            () => named("settle") !== undefined && named("POST /v1/callbacks") !== undefined,
+            () => appliedSettle() !== undefined && named("POST /v1/callbacks") !== undefined,
             "the callback's spans",
           );
           const server = named("POST /v1/jobs")!;
           const send = named("send hooks")!;
           const process = named("process hooks")!;
           const post = named("POST")!;
-          const settle = named("settle")!;
+          const settle = appliedSettle()!;
           // The request that was applied (an earlier one may have met CALLBACK_NOT_AWAITED).
           const callback = ofTrace().find((s) =>
             s.name === "POST /v1/callbacks" && s.spanId === settle?.parentSpanId

@@ -39,6 +39,7 @@
  *   detail: Record<string, unknown> }} TimelineEvent
  * @typedef {{ code: string, sentence: string, facts: Record<string, unknown> }} Explain
  * @typedef {{ jobId: string, newJobId: string, queue: string, reason: string }} Replayed
+ * @typedef {{ queue: string, reason: string, count: number, unreplayed: number }} DlqGroup
  * @typedef {{ replayed: Replayed[], count: number, remaining: number, skipped: string[],
  *   more: boolean }} ReplayResult
  * @typedef {{ name: string, cron: string, timezone: string|null, queue: string, kind: string,
@@ -55,6 +56,9 @@
  *   retried: {jobId: string, newJobId: string}[] }} BulkResult
  * @typedef {{ id: string, name: string, scope: string, createdAt: string,
  *   lastUsedAt: string|null, revokedAt: string|null }} Token
+ * @typedef {{ id: string, name: string, issuer: string, subject: string|null,
+ *   email: string|null, scope: string, createdAt: string, lastUsedAt: string|null,
+ *   revokedAt: string|null }} Identity
  */
 
 export const STATES = /** @type {JobState[]} */ ([
@@ -67,6 +71,8 @@ export const STATES = /** @type {JobState[]} */ ([
   "dead",
   "cancelled",
 ]);
+/** The token and identity scopes, weakest first (src/auth/scope.ts). */
+export const SCOPES = ["read", "producer", "worker", "admin"];
 export const WAITING = /** @type {JobState[]} */ (["scheduled", "available", "retrying"]);
 
 /**
@@ -132,6 +138,12 @@ export const ROUTES = [
   { method: "POST", path: "/v1/jobs/{id}/cancel", fields: ["job"] },
   { method: "GET", path: "/v1/dlq", fields: ["jobs", "counts", "nextCursor", "replays"] },
   {
+    method: "GET",
+    path: "/v1/dlq/groups",
+    fields: ["groups"],
+    items: ["queue", "reason", "count", "unreplayed"],
+  },
+  {
     method: "POST",
     path: "/v1/dlq/replay",
     fields: ["replayed", "count", "skipped", "more"],
@@ -164,6 +176,14 @@ export const ROUTES = [
     items: ["name", "scope", "createdAt", "lastUsedAt", "revokedAt"],
   },
   { method: "POST", path: "/v1/tokens", fields: ["token", "secret"] },
+  {
+    method: "GET",
+    path: "/v1/identities",
+    fields: ["issuer", "identities"],
+    items: ["id", "name", "issuer", "subject", "email", "scope", "lastUsedAt", "revokedAt"],
+  },
+  { method: "POST", path: "/v1/identities", fields: ["identity"] },
+  { method: "DELETE", path: "/v1/identities/{id}", fields: ["identity"] },
   { method: "POST", path: "/v1/tokens/{name}/revoke", fields: ["token"] },
   { method: "POST", path: "/v1/schedules/{name}/run", fields: ["schedule", "jobId"] },
   {
@@ -369,6 +389,8 @@ export const client = {
     ) => /** @type {{jobs: Job[], counts: Record<string, number>, nextCursor: string|null, replays: Record<string, string>}} */ (
       r
     )),
+  dlqGroups: () =>
+    api("GET", "/v1/dlq/groups").then((r) => /** @type {{groups: DlqGroup[]}} */ (r)),
   replay: (/** @type {{ids?: string[], queue?: string, reason?: string}} */ body) =>
     api("POST", "/v1/dlq/replay", body).then((r) => /** @type {ReplayResult} */ (r)),
   workers: () => api("GET", "/v1/workers").then((r) => /** @type {{workers: Worker[]}} */ (r)),
@@ -379,6 +401,16 @@ export const client = {
     api("POST", "/v1/tokens", body).then((r) => /** @type {{token: Token, secret: string}} */ (r)),
   revokeToken: (/** @type {string} */ name) =>
     api("POST", `/v1/tokens/${enc(name)}/revoke`).then((r) => /** @type {{token: Token}} */ (r)),
+  identities: () =>
+    api("GET", "/v1/identities").then((
+      r,
+    ) => /** @type {{issuer: string|null, identities: Identity[]}} */ (r)),
+  addIdentity: (/** @type {Record<string, string>} */ body) =>
+    api("POST", "/v1/identities", body).then((r) => /** @type {{identity: Identity}} */ (r)),
+  revokeIdentity: (/** @type {string} */ id) =>
+    api("DELETE", `/v1/identities/${enc(id)}`).then((
+      r,
+    ) => /** @type {{identity: Identity}} */ (r)),
   runSchedule: (/** @type {string} */ name) =>
     api("POST", `/v1/schedules/${enc(name)}/run`).then((
       r,

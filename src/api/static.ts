@@ -22,6 +22,7 @@ import viewqueuesJs from "../../static/view_queues.js" with { type: "text" };
 import viewschedulesJs from "../../static/view_schedules.js" with { type: "text" };
 import viewtopicsJs from "../../static/view_topics.js" with { type: "text" };
 import viewtokensJs from "../../static/view_tokens.js" with { type: "text" };
+import viewidentitiesJs from "../../static/view_identities.js" with { type: "text" };
 import viewworkersJs from "../../static/view_workers.js" with { type: "text" };
 import graphJs from "../../static/graph.js" with { type: "text" };
 import viewworkflowsJs from "../../static/view_workflows.js" with { type: "text" };
@@ -78,6 +79,7 @@ const MODULES: Record<string, string> = {
   "/view_schedules.js": viewschedulesJs,
   "/view_topics.js": viewtopicsJs,
   "/view_tokens.js": viewtokensJs,
+  "/view_identities.js": viewidentitiesJs,
   "/view_workers.js": viewworkersJs,
   "/graph.js": graphJs,
   "/view_workflows.js": viewworkflowsJs,

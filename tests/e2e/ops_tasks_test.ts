@@ -2,8 +2,9 @@
 /**
  * Operator tasks of issue #19 done in a real browser at 1440×900 and 390×844, each checked
  * through the API afterwards: job search (payload, kind prefix, a misspelt queue), tokens
- * (create, secret once, revoke), bulk cancel on a filter bigger than a page, dead letters past
- * 100 with select-all, replayed marks and discard, run now (job and schedule), quiet a worker.
+ * (create, secret once, revoke), OIDC identities (grant, revoke), bulk cancel on a filter
+ * bigger than a page, dead letters past 100 with select-all, replayed marks and discard, run
+ * now (job and schedule), quiet a worker.
  * Screenshots land in test-output/screenshots/ops-*.
  */
 import { equal, match, ok as assert } from "node:assert/strict";
@@ -119,6 +120,28 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
           await page.waitForSelector(row);
           equal((await page.content()).includes(secret), false);
           await shot(page, `ops-tokens-${size}`);
+        });
+
+        await t.step(`${size}: grant an OIDC identity a scope, then revoke it`, async () => {
+          const subject = `repo:acme/app:ref:refs/heads/${size}`;
+          await page.goto(`${sluice.base}/#/tokens`);
+          await page.fill("#id-issuer", "https://token.actions.githubusercontent.com");
+          await page.selectOption("#id-match", "subject");
+          await page.fill("#id-value", subject);
+          await page.selectOption("#id-scope", "producer");
+          await page.click("button:text-is('Grant identity')");
+          const row = `tr[data-identity="${subject}"]`;
+          await page.waitForSelector(`${row} .chip:text-is('active')`);
+          const granted = (await admin("GET", "/v1/identities")).body.identities
+            .find((i: { subject: string }) => i.subject === subject);
+          equal(granted?.scope, "producer");
+          await shot(page, `ops-identities-${size}`);
+          await page.click(`${row} button:text-is('Revoke')`);
+          await confirm(page);
+          await page.waitForSelector(`${row} .chip:text-is('revoked')`, { timeout: 10_000 });
+          const after = (await admin("GET", "/v1/identities")).body.identities
+            .find((i: { subject: string }) => i.subject === subject);
+          assert(after?.revokedAt, "revoked in the API");
         });
 
         await t.step(

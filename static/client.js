@@ -26,9 +26,13 @@
  * @typedef {Queue & { counts: StateCounts, oldestWaitingMs: number|null,
  *   oldestWaitingAt: string|null }} CountedQueue
  * @typedef {{ jobsPerMinute: number, failurePercent: number|null, p95WaitMs: number|null }} Rates
+ * @typedef {{ signal: string, exportsFailed: number, itemsExported: number,
+ *   itemsDropped: number, lastSuccessAt: string|null,
+ *   lastError: {message: string, at: string}|null }} SignalHealth
  * @typedef {{ status: string, reasons: string[], totals: Rates,
  *   queues: {name: string, rates: Rates}[],
- *   workers: {id: string, stalled: string|null}[] }} OpsQueues
+ *   workers: {id: string, stalled: string|null}[],
+ *   telemetry: {enabled: boolean, protocol: string|null, signals: SignalHealth[]} }} OpsQueues
  * @typedef {{ id: string, kind: string, state: string, queues: string[], concurrency: number,
  *   runningJobIds: string[], heldJobIds: string[], lastSeenAt: string, startedAt: string,
  *   version: string }} Worker
@@ -102,7 +106,7 @@ export const ROUTES = [
     method: "GET",
     path: "/v1/ops/queues",
     // `items` are checked on the first list field: the queues.
-    fields: ["queues", "status", "reasons", "totals", "workers"],
+    fields: ["queues", "status", "reasons", "totals", "workers", "telemetry"],
     items: ["name", "rates"],
   },
   { method: "GET", path: "/v1/ops/alerts", fields: ["firing", "pending"] },

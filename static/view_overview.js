@@ -4,6 +4,7 @@ import { dataTable, h, objectTable, section } from "./dom.js";
 import { age, fmt } from "./format.js";
 import { lineChart, PALETTE } from "./chart.js";
 import { queuesTable } from "./view_queues.js";
+import { telemetryPanel } from "./overview_telemetry.js";
 
 const HISTORY_MS = 3_600_000;
 
@@ -81,6 +82,8 @@ export async function viewOverview(c) {
         h("a", { href: "#/dlq" }, "Open the dead-letter queue"),
       ),
     ));
+
+  section(c, "telemetry", () => telemetryPanel(ops.telemetry));
 
   section(c, "alerts", () => [
     h("h2", {}, "Firing alerts"),

@@ -17,6 +17,7 @@ import viewdlqJs from "../../static/view_dlq.js" with { type: "text" };
 import viewjobJs from "../../static/view_job.js" with { type: "text" };
 import viewjobsJs from "../../static/view_jobs.js" with { type: "text" };
 import viewoverviewJs from "../../static/view_overview.js" with { type: "text" };
+import overviewTelemetryJs from "../../static/overview_telemetry.js" with { type: "text" };
 import viewqueueJs from "../../static/view_queue.js" with { type: "text" };
 import viewqueuesJs from "../../static/view_queues.js" with { type: "text" };
 import viewschedulesJs from "../../static/view_schedules.js" with { type: "text" };
@@ -74,6 +75,7 @@ const MODULES: Record<string, string> = {
   "/view_job.js": viewjobJs,
   "/view_jobs.js": viewjobsJs,
   "/view_overview.js": viewoverviewJs,
+  "/overview_telemetry.js": overviewTelemetryJs,
   "/view_queue.js": viewqueueJs,
   "/view_queues.js": viewqueuesJs,
   "/view_schedules.js": viewschedulesJs,

@@ -4,7 +4,7 @@
  * through the API afterwards: job search (payload, kind prefix, a misspelt queue), tokens
  * (create, secret once, revoke), OIDC identities (grant, revoke), bulk cancel on a filter
  * bigger than a page, dead letters past 100 with select-all, replayed marks and discard, run
- * now (job and schedule), quiet a worker.
+ * now (job and schedule), quiet a worker, exporter health on the overview.
  * Screenshots land in test-output/screenshots/ops-*.
  */
 import { equal, match, ok as assert } from "node:assert/strict";
@@ -13,6 +13,7 @@ import type { Page } from "playwright-core";
 import { withTestDatabase } from "../_helpers/db.ts";
 import { isolatedEnv, launchBrowser, startSluice } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
+import { OtlpReceiver } from "../telemetry/_otlp_receiver.ts";
 import { client, confirm, shot, SHOTS, signIn, SIZES } from "./_ops_page.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -45,7 +46,16 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
   await Deno.mkdir(SHOTS, { recursive: true });
   await withTestDatabase(async (db) => {
     // Its worker serves `default` only: the queue `quiet` belongs to the worker the test quiets.
-    const sluice = await startSluice(db, { token: ADMIN, env: { SLUICE_QUEUES: "default" } });
+    // A live collector, so the overview has exporter health to show (and a refusal to count).
+    const otlp = new OtlpReceiver();
+    const sluice = await startSluice(db, {
+      token: ADMIN,
+      env: {
+        SLUICE_QUEUES: "default",
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_METRIC_EXPORT_INTERVAL: "500",
+      },
+    });
     const browser = await launchBrowser();
     const admin = client(sluice.base, ADMIN);
     const workers: Deno.ChildProcess[] = [];
@@ -321,6 +331,15 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
           );
           match(await page.innerText("[data-totals]"), /\/min · .* failed · p95 wait/);
           await page.waitForSelector("table[data-table=rates] tr[data-rates='all queues']");
+          // Exporter health: the collector refuses metrics (400: not retried), the row says so.
+          otlp.answer = 400;
+          const metrics = await page.waitForSelector(
+            "table[data-table=telemetry] tr[data-signal=metrics]:not([data-failed='0'])",
+            { timeout: 15_000 },
+          );
+          assert(await metrics.$("code"), "the last error is shown");
+          otlp.answer = 200;
+          await page.waitForSelector("table[data-table=telemetry] tr[data-signal=traces]");
           await shot(page, `ops-overview-numbers-${size}`);
           await page.goto(`${sluice.base}/#/workers`);
           await page.waitForSelector(`tr[data-worker="${id}"]`);
@@ -342,6 +361,7 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
       }
       await browser.close();
       await sluice.stop();
+      await otlp.close();
     }
   });
 });

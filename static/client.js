@@ -39,6 +39,10 @@
  * @typedef {{ name: string, subject: string|null, value: number|null,
  *   threshold: number|null, firedAt: string|null, pendingSince: string|null }} Alert
  * @typedef {{ at: string, succeeded: number, dead: number, failed: number }} Bucket
+ * @typedef {{ at: string, waiting: number, running: number, succeeded: number,
+ *   dead: number }} HistoryPoint
+ * @typedef {{ windowMs: number, bucketMs: number,
+ *   queues: {name: string, points: HistoryPoint[]}[] }} History
  * @typedef {{ at: string, event: string, attempt: number, workerId: string|null,
  *   detail: Record<string, unknown> }} TimelineEvent
  * @typedef {{ code: string, sentence: string, facts: Record<string, unknown> }} Explain
@@ -110,6 +114,12 @@ export const ROUTES = [
     items: ["name", "rates"],
   },
   { method: "GET", path: "/v1/ops/alerts", fields: ["firing", "pending"] },
+  {
+    method: "GET",
+    path: "/v1/ops/history",
+    fields: ["queues", "windowMs", "bucketMs"],
+    items: ["name", "points"],
+  },
   {
     method: "GET",
     path: "/v1/stats/throughput",
@@ -362,6 +372,8 @@ export const client = {
     api("GET", "/v1/ops/alerts").then((
       r,
     ) => /** @type {{firing: Alert[], pending: Alert[]}} */ (r)),
+  history: (/** @type {"1h"|"24h"} */ window) =>
+    api("GET", `/v1/ops/history?window=${window}`).then((r) => /** @type {History} */ (r)),
   throughput: () =>
     api("GET", "/v1/stats/throughput?window=1h").then((
       r,

@@ -4,7 +4,7 @@
  * through the API afterwards: job search (payload, kind prefix, a misspelt queue), tokens
  * (create, secret once, revoke), OIDC identities (grant, revoke), bulk cancel on a filter
  * bigger than a page, dead letters past 100 with select-all, replayed marks and discard, run
- * now (job and schedule), quiet a worker, exporter health on the overview.
+ * now (job and schedule), quiet a worker, exporter health and depth history on the overview.
  * Screenshots land in test-output/screenshots/ops-*.
  */
 import { equal, match, ok as assert } from "node:assert/strict";
@@ -308,6 +308,47 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
           await page.waitForSelector(`${row} .chip:text-is('stopped')`, { timeout: 15_000 });
           // Leave nothing for the next size's worker to pick up first.
           await admin("POST", "/v1/jobs/bulk", { action: "cancel", filter: { queue: "quiet" } });
+        });
+
+        await t.step(`${size}: depth history of every queue, with hover values`, async () => {
+          // Ten minutes of samples for nine queues (more than the palette), one with a burst;
+          // written as the maintenance counter would (tests/maintenance/history_test.ts).
+          const names = Array.from({ length: 9 }, (_, i) => `hist-${size}-${i}`);
+          await db.sql`
+          INSERT INTO sluice.queue_history (at, queue, waiting, running, succeeded, dead)
+          SELECT date_trunc('minute', now()) - m * interval '1 minute', q,
+            CASE WHEN q = ${names[0]!} AND m = 3 THEN 10000 ELSE 5 + m END, 0, 1, 0
+          FROM unnest(${names}::text[]) q, generate_series(1, 10) m`;
+          await page.goto(`${sluice.base}/#/overview`);
+          const chart = "[data-section=charts] .panel:has(h2:text-matches('Queue depth')) ";
+          await page.waitForSelector(`${chart}svg.chart`);
+          const legend = await page.innerText(`${chart}.legend`);
+          for (const n of names) assert(legend.includes(`${n} waiting`), `${n} is drawn`);
+          assert(
+            Number(await page.getAttribute(`${chart}svg.chart`, "data-clipped")) >= 1,
+            "the burst is clipped",
+          );
+          match(
+            (await page.textContent(`${chart}path.clipped title`)) ?? "",
+            new RegExp(`${names[0]} waiting: 10,000 .*above the axis`),
+          );
+          const hovers = await page.$$eval(
+            `${chart}rect.hover title`,
+            (ts) => ts.map((t) => t.textContent ?? ""),
+          );
+          assert(hovers.some((x) => x.includes(`${names[8]} waiting 6`)), hovers[0]);
+          // The table alternative has a column per queue.
+          const headers = await page.$$eval(
+            `${chart}details.chart-table th`,
+            (ths) => ths.map((th) => th.textContent),
+          );
+          for (const n of names) assert(headers.includes(`${n} waiting`));
+          await shot(page, `ops-depth-history-${size}`);
+          await page.click(`${chart}a[data-window='24h']`);
+          await page.waitForSelector(
+            "[data-section=charts] h2:text-is('Queue depth, last 24 hours')",
+          );
+          await db.sql`DELETE FROM sluice.queue_history WHERE queue = ANY(${names})`;
         });
 
         await t.step(`${size}: the overview's numbers and a stalled worker, counted`, async () => {

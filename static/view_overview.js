@@ -121,7 +121,7 @@ export async function viewOverview(c, params = {}) {
       ),
       h(
         "div",
-        { class: "panel" },
+        { class: "panel", dataset: { chart: "depth" } },
         h("h2", {}, `Queue depth, ${WINDOWS[window][0]}`),
         h(
           "p",

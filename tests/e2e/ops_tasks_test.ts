@@ -320,8 +320,13 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
             CASE WHEN q = ${names[0]!} AND m = 3 THEN 10000 ELSE 5 + m END, 0, 1, 0
           FROM unnest(${names}::text[]) q, generate_series(1, 10) m`;
           await page.goto(`${sluice.base}/#/overview`);
-          const chart = "[data-section=charts] .panel:has(h2:text-matches('Queue depth')) ";
-          await page.waitForSelector(`${chart}svg.chart`);
+          const chart = "[data-section=charts] [data-chart=depth] ";
+          // The route answers from a 5 s cache, and the page polls: the rows show by the next one.
+          await page.waitForFunction(
+            ({ sel, name }) => document.querySelector(sel)?.textContent?.includes(name),
+            { sel: `${chart}.legend`, name: `${names[8]} waiting` },
+            { timeout: 15_000 },
+          );
           const legend = await page.innerText(`${chart}.legend`);
           for (const n of names) assert(legend.includes(`${n} waiting`), `${n} is drawn`);
           assert(

@@ -26,19 +26,28 @@
  * @typedef {Queue & { counts: StateCounts, oldestWaitingMs: number|null,
  *   oldestWaitingAt: string|null }} CountedQueue
  * @typedef {{ jobsPerMinute: number, failurePercent: number|null, p95WaitMs: number|null }} Rates
+ * @typedef {{ signal: string, exportsFailed: number, itemsExported: number,
+ *   itemsDropped: number, lastSuccessAt: string|null,
+ *   lastError: {message: string, at: string}|null }} SignalHealth
  * @typedef {{ status: string, reasons: string[], totals: Rates,
  *   queues: {name: string, rates: Rates}[],
- *   workers: {id: string, stalled: string|null}[] }} OpsQueues
+ *   workers: {id: string, stalled: string|null}[],
+ *   telemetry: {enabled: boolean, protocol: string|null, signals: SignalHealth[]} }} OpsQueues
  * @typedef {{ id: string, kind: string, state: string, queues: string[], concurrency: number,
  *   runningJobIds: string[], heldJobIds: string[], lastSeenAt: string, startedAt: string,
  *   version: string }} Worker
  * @typedef {{ name: string, subject: string|null, value: number|null,
  *   threshold: number|null, firedAt: string|null, pendingSince: string|null }} Alert
  * @typedef {{ at: string, succeeded: number, dead: number, failed: number }} Bucket
+ * @typedef {{ at: string, waiting: number, running: number, succeeded: number,
+ *   dead: number }} HistoryPoint
+ * @typedef {{ windowMs: number, bucketMs: number,
+ *   queues: {name: string, points: HistoryPoint[]}[] }} History
  * @typedef {{ at: string, event: string, attempt: number, workerId: string|null,
  *   detail: Record<string, unknown> }} TimelineEvent
  * @typedef {{ code: string, sentence: string, facts: Record<string, unknown> }} Explain
  * @typedef {{ jobId: string, newJobId: string, queue: string, reason: string }} Replayed
+ * @typedef {{ queue: string, reason: string, count: number, unreplayed: number }} DlqGroup
  * @typedef {{ replayed: Replayed[], count: number, remaining: number, skipped: string[],
  *   more: boolean }} ReplayResult
  * @typedef {{ name: string, cron: string, timezone: string|null, queue: string, kind: string,
@@ -55,6 +64,9 @@
  *   retried: {jobId: string, newJobId: string}[] }} BulkResult
  * @typedef {{ id: string, name: string, scope: string, createdAt: string,
  *   lastUsedAt: string|null, revokedAt: string|null }} Token
+ * @typedef {{ id: string, name: string, issuer: string, subject: string|null,
+ *   email: string|null, scope: string, createdAt: string, lastUsedAt: string|null,
+ *   revokedAt: string|null }} Identity
  */
 
 export const STATES = /** @type {JobState[]} */ ([
@@ -67,6 +79,8 @@ export const STATES = /** @type {JobState[]} */ ([
   "dead",
   "cancelled",
 ]);
+/** The token and identity scopes, weakest first (src/auth/scope.ts). */
+export const SCOPES = ["read", "producer", "worker", "admin"];
 export const WAITING = /** @type {JobState[]} */ (["scheduled", "available", "retrying"]);
 
 /**
@@ -96,10 +110,16 @@ export const ROUTES = [
     method: "GET",
     path: "/v1/ops/queues",
     // `items` are checked on the first list field: the queues.
-    fields: ["queues", "status", "reasons", "totals", "workers"],
+    fields: ["queues", "status", "reasons", "totals", "workers", "telemetry"],
     items: ["name", "rates"],
   },
   { method: "GET", path: "/v1/ops/alerts", fields: ["firing", "pending"] },
+  {
+    method: "GET",
+    path: "/v1/ops/history",
+    fields: ["queues", "windowMs", "bucketMs"],
+    items: ["name", "points"],
+  },
   {
     method: "GET",
     path: "/v1/stats/throughput",
@@ -131,6 +151,12 @@ export const ROUTES = [
   { method: "POST", path: "/v1/jobs/{id}/replay", fields: ["job"] },
   { method: "POST", path: "/v1/jobs/{id}/cancel", fields: ["job"] },
   { method: "GET", path: "/v1/dlq", fields: ["jobs", "counts", "nextCursor", "replays"] },
+  {
+    method: "GET",
+    path: "/v1/dlq/groups",
+    fields: ["groups"],
+    items: ["queue", "reason", "count", "unreplayed"],
+  },
   {
     method: "POST",
     path: "/v1/dlq/replay",
@@ -164,6 +190,14 @@ export const ROUTES = [
     items: ["name", "scope", "createdAt", "lastUsedAt", "revokedAt"],
   },
   { method: "POST", path: "/v1/tokens", fields: ["token", "secret"] },
+  {
+    method: "GET",
+    path: "/v1/identities",
+    fields: ["issuer", "identities"],
+    items: ["id", "name", "issuer", "subject", "email", "scope", "lastUsedAt", "revokedAt"],
+  },
+  { method: "POST", path: "/v1/identities", fields: ["identity"] },
+  { method: "DELETE", path: "/v1/identities/{id}", fields: ["identity"] },
   { method: "POST", path: "/v1/tokens/{name}/revoke", fields: ["token"] },
   { method: "POST", path: "/v1/schedules/{name}/run", fields: ["schedule", "jobId"] },
   {
@@ -338,6 +372,8 @@ export const client = {
     api("GET", "/v1/ops/alerts").then((
       r,
     ) => /** @type {{firing: Alert[], pending: Alert[]}} */ (r)),
+  history: (/** @type {"1h"|"24h"} */ window) =>
+    api("GET", `/v1/ops/history?window=${window}`).then((r) => /** @type {History} */ (r)),
   throughput: () =>
     api("GET", "/v1/stats/throughput?window=1h").then((
       r,
@@ -369,6 +405,8 @@ export const client = {
     ) => /** @type {{jobs: Job[], counts: Record<string, number>, nextCursor: string|null, replays: Record<string, string>}} */ (
       r
     )),
+  dlqGroups: () =>
+    api("GET", "/v1/dlq/groups").then((r) => /** @type {{groups: DlqGroup[]}} */ (r)),
   replay: (/** @type {{ids?: string[], queue?: string, reason?: string}} */ body) =>
     api("POST", "/v1/dlq/replay", body).then((r) => /** @type {ReplayResult} */ (r)),
   workers: () => api("GET", "/v1/workers").then((r) => /** @type {{workers: Worker[]}} */ (r)),
@@ -379,6 +417,16 @@ export const client = {
     api("POST", "/v1/tokens", body).then((r) => /** @type {{token: Token, secret: string}} */ (r)),
   revokeToken: (/** @type {string} */ name) =>
     api("POST", `/v1/tokens/${enc(name)}/revoke`).then((r) => /** @type {{token: Token}} */ (r)),
+  identities: () =>
+    api("GET", "/v1/identities").then((
+      r,
+    ) => /** @type {{issuer: string|null, identities: Identity[]}} */ (r)),
+  addIdentity: (/** @type {Record<string, string>} */ body) =>
+    api("POST", "/v1/identities", body).then((r) => /** @type {{identity: Identity}} */ (r)),
+  revokeIdentity: (/** @type {string} */ id) =>
+    api("DELETE", `/v1/identities/${enc(id)}`).then((
+      r,
+    ) => /** @type {{identity: Identity}} */ (r)),
   runSchedule: (/** @type {string} */ name) =>
     api("POST", `/v1/schedules/${enc(name)}/run`).then((
       r,

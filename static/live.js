@@ -115,3 +115,13 @@ export function mutateButton(label, opts, cls = "") {
     },
   }, label);
 }
+
+/** Revoke a token or an identity: confirmed, and gone once revoked. */
+export function revokeButton(what, item, body, run) {
+  if (item.revokedAt) return null;
+  return mutateButton("Revoke", {
+    confirm: { title: `Revoke ${what} ${item.name}?`, body, ok: "Revoke" },
+    run,
+    done: `${what[0].toUpperCase()}${what.slice(1)} ${item.name} revoked`,
+  }, "danger");
+}

@@ -30,45 +30,40 @@ function replaySummary(r) {
   );
 }
 
-/** The API counts dead jobs by reason under a queue filter: ask once per queue that has any. */
-async function groups() {
-  const { queues } = await client.queues();
-  const dead = queues.filter((q) => (q.counts.dead ?? 0) > 0).map((q) => q.name).slice(0, 50);
-  const perQueue = await Promise.all(
-    dead.map((queue) => client.dlq({ queue, limit: 1 }).then((r) => [queue, r.counts])),
-  );
-  return perQueue.flatMap(([queue, counts]) =>
-    Object.entries(counts).map(([reason, count]) => ({ queue, reason, count }))
-  );
-}
-
 function groupsTable(rows) {
   if (rows.length === 0) {
     return empty(
       "The dead-letter queue is empty. Jobs land here when their attempts run out or they fail permanently.",
     );
   }
-  return dataTable({ dataset: { table: "dlq-groups" } }, [
-    { label: "Reason", cell: (g) => h("code", {}, g.reason) },
-    { label: "Queue", cell: (g) => g.queue },
-    { label: "Jobs", cls: "num", cell: (g) => fmt(g.count) },
-    {
-      label: "Actions",
-      attrs: () => ({ class: "row" }),
-      cell: (g) => [
-        h("a", { href: `#/dlq${qs({ queue: g.queue, reason: g.reason })}` }, "show"),
-        mutateButton(`Replay all ${fmt(g.count)}`, {
-          confirm: {
-            title: `Replay every ${g.reason} job of ${g.queue}?`,
-            body: "Each dead job gets a new linked job; the dead ones stay as they are.",
-            ok: "Replay all",
-          },
-          run: () => client.replay({ queue: g.queue, reason: g.reason }),
-          done: replaySummary,
-        }),
-      ],
-    },
-  ], rows);
+  return dataTable(
+    { dataset: { table: "dlq-groups" } },
+    [
+      { label: "Reason", cell: (g) => h("code", {}, g.reason) },
+      { label: "Queue", cell: (g) => g.queue },
+      { label: "Jobs", cls: "num", cell: (g) => fmt(g.count) },
+      { label: "Not replayed", cls: "num", cell: (g) => fmt(g.unreplayed) },
+      {
+        label: "Actions",
+        attrs: () => ({ class: "row" }),
+        cell: (g) => [
+          h("a", { href: `#/dlq${qs({ queue: g.queue, reason: g.reason })}` }, "show"),
+          // A replay by filter picks only the jobs with no re-run yet: the button counts those.
+          g.unreplayed === 0 ? null : mutateButton(`Replay all ${fmt(g.unreplayed)}`, {
+            confirm: {
+              title: `Replay every ${g.reason} job of ${g.queue}?`,
+              body: "Each dead job gets a new linked job; the dead ones stay as they are.",
+              ok: "Replay all",
+            },
+            run: () => client.replay({ queue: g.queue, reason: g.reason }),
+            done: replaySummary,
+          }),
+        ],
+      },
+    ],
+    rows,
+    (g) => ({ dataset: { group: `${g.queue}/${g.reason}`, unreplayed: String(g.unreplayed) } }),
+  );
 }
 
 /** The dead-letter filter as the bulk route's job filter. */
@@ -159,7 +154,7 @@ const PAGE = 100;
 export async function viewDlq(c, params) {
   const [{ jobs, counts, nextCursor, replays }, byReason] = await Promise.all([
     client.dlq({ queue: params.queue, reason: params.reason, before: params.before, limit: PAGE }),
-    groups(),
+    client.dlqGroups().then((r) => r.groups),
   ]);
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
   const filtered = params.queue || params.reason;

@@ -2,44 +2,25 @@
 import { client, WAITING } from "./client.js";
 import { dataTable, h, objectTable, section } from "./dom.js";
 import { age, fmt } from "./format.js";
-import { lineChart, PALETTE } from "./chart.js";
+import { colorOf, lineChart } from "./chart.js";
 import { queuesTable } from "./view_queues.js";
+import { telemetryPanel } from "./overview_telemetry.js";
 
-const HISTORY_MS = 3_600_000;
-
-// Queue depth has no server-side history yet: sampled at each poll, kept for an hour in
-// sessionStorage so a reload keeps the chart.
-const depth = {
-  add(queues) {
-    const now = Date.now();
-    let samples = [];
-    try {
-      samples = JSON.parse(sessionStorage.getItem("sluice.depth") ?? "[]");
-    } catch { /* a corrupt entry starts a new history */ }
-    samples = samples.filter((s) => s.t > now - HISTORY_MS);
-    const last = samples.at(-1);
-    if (!last || now - last.t > 4_000) {
-      const q = {};
-      for (const x of queues) q[x.name] = WAITING.reduce((a, s) => a + (x.counts[s] ?? 0), 0);
-      samples.push({ t: now, q });
-    }
-    sessionStorage.setItem("sluice.depth", JSON.stringify(samples));
-    return samples;
-  },
-};
+const WINDOWS = { "1h": ["last hour", 3_600_000], "24h": ["last 24 hours", 86_400_000] };
 
 const stat = (label, value, ...more) =>
   h("div", { class: "panel stat" }, h("div", { class: "label" }, label), value, ...more);
 
-export async function viewOverview(c) {
-  const [{ queues }, ops, { workers }, alerts, stats] = await Promise.all([
+export async function viewOverview(c, params = {}) {
+  const window = params.window === "24h" ? "24h" : "1h";
+  const [{ queues }, ops, { workers }, alerts, stats, history] = await Promise.all([
     client.queues(),
     client.opsQueues(),
     client.workers(),
     client.alerts(),
     client.throughput(),
+    client.history(window),
   ]);
-  const samples = depth.add(queues);
   const online = workers.filter((w) => w.state === "online");
   const total = (s) => queues.reduce((a, q) => a + (q.counts[s] ?? 0), 0);
   // Counted in the status too (its reasons name them): held > running, running > concurrency.
@@ -82,6 +63,8 @@ export async function viewOverview(c) {
       ),
     ));
 
+  section(c, "telemetry", () => telemetryPanel(ops.telemetry));
+
   section(c, "alerts", () => [
     h("h2", {}, "Firing alerts"),
     alerts.firing.length === 0
@@ -111,12 +94,14 @@ export async function viewOverview(c) {
     }),
     color: "#cf222e",
   }];
-  const depthSeries = queues.slice(0, PALETTE.length).map((q, i) => ({
+  // Every queue, from the maintenance counter's samples: drawn for hours the page was closed.
+  const depthSeries = history.queues.map((q, i) => ({
     name: `${q.name} waiting`,
-    points: samples.filter((s) => s.q[q.name] != null).map((s) => [s.t, s.q[q.name]]),
-    color: PALETTE[i],
+    points: q.points.map((p) => [Date.parse(p.at), p.waiting]),
+    color: colorOf(i),
   }));
-  const range = { xMin: now - HISTORY_MS, xMax: now };
+  const range = { xMin: now - WINDOWS["1h"][1], xMax: now };
+  const depthRange = { xMin: now - WINDOWS[window][1], xMax: now };
   section(c, "charts", () =>
     h(
       "div",
@@ -136,10 +121,25 @@ export async function viewOverview(c) {
       ),
       h(
         "div",
-        { class: "panel" },
-        h("h2", {}, "Queue depth"),
-        lineChart({ series: depthSeries, ...range, yLabel: "Jobs waiting" }),
-        h("p", { class: "hint" }, "Sampled every 5 s while this page is open."),
+        { class: "panel", dataset: { chart: "depth" } },
+        h("h2", {}, `Queue depth, ${WINDOWS[window][0]}`),
+        h(
+          "p",
+          { class: "hint row" },
+          Object.entries(WINDOWS).map(([w, [label]]) =>
+            w === window
+              ? h("strong", {}, label)
+              : h("a", { href: `#/overview?window=${w}`, dataset: { window: w } }, label)
+          ),
+        ),
+        lineChart({ series: depthSeries, ...depthRange, yLabel: "Jobs waiting" }),
+        h(
+          "p",
+          { class: "hint" },
+          `Sampled by maintenance every minute, kept a day; ${
+            history.bucketMs > 60_000 ? `${history.bucketMs / 60_000}-minute peaks` : "per minute"
+          }.`,
+        ),
       ),
     ));
   section(c, "queues", () => [h("h2", {}, "Queues"), queuesTable(queues)]);

@@ -1,10 +1,9 @@
 // API tokens for admins: create with a scope (the secret is shown once, here), the list with
-// last use, revoke (its sessions end with it).
-import { canMutate, client } from "./client.js";
+// last use, revoke (its sessions end with it); the OIDC identities below them.
+import { canMutate, client, SCOPES } from "./client.js";
 import { chip, copyButton, dataTable, empty, h, section, time } from "./dom.js";
-import { act, mutateButton } from "./live.js";
-
-const SCOPES = ["read", "producer", "worker", "admin"];
+import { act, revokeButton } from "./live.js";
+import { identitiesSection } from "./view_identities.js";
 
 /** The one place a new secret appears: gone at the next navigation, never fetched again. */
 function secretPanel(name, secret) {
@@ -52,18 +51,13 @@ function tokenForm(c) {
   );
 }
 
-function revokeButton(t) {
-  if (t.revokedAt) return null;
-  return mutateButton("Revoke", {
-    confirm: {
-      title: `Revoke token ${t.name}?`,
-      body: "Every request with it is refused from now on, and its ops page sessions end.",
-      ok: "Revoke",
-    },
-    run: () => client.revokeToken(t.name),
-    done: `Token ${t.name} revoked`,
-  }, "danger");
-}
+const revoke = (t) =>
+  revokeButton(
+    "token",
+    t,
+    "Every request with it is refused from now on, and its ops page sessions end.",
+    () => client.revokeToken(t.name),
+  );
 
 export async function viewTokens(c) {
   if (!canMutate()) {
@@ -89,9 +83,10 @@ export async function viewTokens(c) {
         { label: "Last used", cell: (t) => time(t.lastUsedAt) },
         { label: "Created", cell: (t) => time(t.createdAt) },
         { label: "Revoked", cell: (t) => time(t.revokedAt) },
-        { label: "Actions", attrs: () => ({ class: "row" }), cell: revokeButton },
+        { label: "Actions", attrs: () => ({ class: "row" }), cell: revoke },
       ],
       tokens,
       (t) => ({ dataset: { token: t.name } }),
     ));
+  await identitiesSection(c);
 }

@@ -38,6 +38,7 @@ import { queuesRouter } from "./queues.ts";
 import { RateLimiter } from "./rate_limit.ts";
 import { schedulesRouter } from "./schedules.ts";
 import { opsRouter } from "./ops.ts";
+import { historyRouter } from "./history.ts";
 import { circuitsRouter } from "./circuits.ts";
 import { callbacksRouter } from "./callbacks.ts";
 import { metricsRouter } from "./metrics.ts";
@@ -63,6 +64,7 @@ const ROUTERS: ((ctx: ApiContext) => OpenAPIHono<Env>)[] = [
   pullRouter,
   statsRouter,
   opsRouter,
+  historyRouter,
   schedulesRouter,
   circuitsRouter,
   topicsRouter,

@@ -1,7 +1,12 @@
 /** The dead-letter queue: browse with counts by reason, replay by ids or by filter. */
 import { createRoute, z } from "@hono/zod-openapi";
 import { SluiceError } from "../errors.ts";
-import { listDeadJobs, MAX_REPLAY_PER_CALL, replayDeadLetters } from "../queue/dlq.ts";
+import {
+  listDeadJobs,
+  listDeadLetterGroups,
+  MAX_REPLAY_PER_CALL,
+  replayDeadLetters,
+} from "../queue/dlq.ts";
 import { requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import {
@@ -41,6 +46,11 @@ function time(field: string, v: string | undefined): Date | null {
   return d;
 }
 
+/** A filter's time bounds parsed (a bad one is a 400 naming the field). */
+function timed<T extends { since?: string; until?: string }>(q: T) {
+  return { ...q, since: time("since", q.since), until: time("until", q.until) };
+}
+
 export function dlqRouter(ctx: ApiContext) {
   const r = newRouter();
   const { sql } = ctx;
@@ -75,13 +85,41 @@ export function dlqRouter(ctx: ApiContext) {
       },
     }),
     async (c) => {
-      const q = c.req.valid("query");
-      const page = await listDeadJobs(sql, {
-        ...q,
-        since: time("since", q.since),
-        until: time("until", q.until),
-      });
+      const page = await listDeadJobs(sql, timed(c.req.valid("query")));
       return c.json({ ...page, jobs: page.jobs.map(jobResource) }, 200);
+    },
+  );
+
+  r.openapi(
+    createRoute({
+      method: "get",
+      path: "/dlq/groups",
+      tags,
+      summary: "Dead jobs counted by queue and dead reason, with how many are not replayed yet",
+      middleware: [requireScope("read")] as const,
+      request: { query: z.strictObject(Filter) },
+      responses: {
+        200: jsonContent(
+          z.object({
+            groups: z.array(z.object({
+              queue: z.string(),
+              reason: z.string(),
+              count: z.number(),
+              unreplayed: z.number().openapi({
+                description: "dead jobs of the group with no re-run: what a replay by filter picks",
+              }),
+              oldest: z.string(),
+              newest: z.string(),
+            })),
+          }),
+          "the groups, largest first",
+        ),
+        ...errorResponses(),
+      },
+    }),
+    async (c) => {
+      const groups = await listDeadLetterGroups(sql, timed(c.req.valid("query")));
+      return c.json({ groups }, 200);
     },
   );
 
@@ -125,7 +163,7 @@ export function dlqRouter(ctx: ApiContext) {
         throw new SluiceError("VALIDATION_FAILED", "give either ids or a filter, not both");
       }
       const out = await replayDeadLetters(sql, {
-        ...(ids ? { ids } : { ...f, since: time("since", f.since), until: time("until", f.until) }),
+        ...(ids ? { ids } : timed(f)),
         limit: ids ? Math.max(limit, ids.length) : limit,
         createdBy: c.get("token").name,
       });

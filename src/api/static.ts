@@ -17,11 +17,13 @@ import viewdlqJs from "../../static/view_dlq.js" with { type: "text" };
 import viewjobJs from "../../static/view_job.js" with { type: "text" };
 import viewjobsJs from "../../static/view_jobs.js" with { type: "text" };
 import viewoverviewJs from "../../static/view_overview.js" with { type: "text" };
+import overviewTelemetryJs from "../../static/overview_telemetry.js" with { type: "text" };
 import viewqueueJs from "../../static/view_queue.js" with { type: "text" };
 import viewqueuesJs from "../../static/view_queues.js" with { type: "text" };
 import viewschedulesJs from "../../static/view_schedules.js" with { type: "text" };
 import viewtopicsJs from "../../static/view_topics.js" with { type: "text" };
 import viewtokensJs from "../../static/view_tokens.js" with { type: "text" };
+import viewidentitiesJs from "../../static/view_identities.js" with { type: "text" };
 import viewworkersJs from "../../static/view_workers.js" with { type: "text" };
 import graphJs from "../../static/graph.js" with { type: "text" };
 import viewworkflowsJs from "../../static/view_workflows.js" with { type: "text" };
@@ -73,11 +75,13 @@ const MODULES: Record<string, string> = {
   "/view_job.js": viewjobJs,
   "/view_jobs.js": viewjobsJs,
   "/view_overview.js": viewoverviewJs,
+  "/overview_telemetry.js": overviewTelemetryJs,
   "/view_queue.js": viewqueueJs,
   "/view_queues.js": viewqueuesJs,
   "/view_schedules.js": viewschedulesJs,
   "/view_topics.js": viewtopicsJs,
   "/view_tokens.js": viewtokensJs,
+  "/view_identities.js": viewidentitiesJs,
   "/view_workers.js": viewworkersJs,
   "/graph.js": graphJs,
   "/view_workflows.js": viewworkflowsJs,

@@ -1,6 +1,7 @@
 /** `/v1/stats/throughput`: finished jobs and failed attempts per minute, for the ops page charts. */
 import { createRoute, z } from "@hono/zod-openapi";
-import { jobThroughput, type Throughput } from "../queue/throughput.ts";
+import { jobThroughput } from "../queue/throughput.ts";
+import { cachedFor } from "./_cache.ts";
 import { requireScope } from "./auth.ts";
 import { type ApiContext, newRouter } from "./deps.ts";
 import { errorResponses, jsonContent } from "./schemas.ts";
@@ -18,7 +19,10 @@ const Bucket = z.object({
 
 export function statsRouter(ctx: ApiContext) {
   const r = newRouter();
-  const cache = new Map<string, { at: number; value: Promise<Throughput> }>();
+  const throughput = cachedFor(
+    CACHE_MS,
+    (w: keyof typeof WINDOWS) => jobThroughput(ctx.sql, { windowMs: WINDOWS[w] }),
+  );
   r.openapi(
     createRoute({
       method: "get",
@@ -46,14 +50,7 @@ export function statsRouter(ctx: ApiContext) {
     }),
     async (c) => {
       const window = c.req.valid("query").window ?? "1h";
-      const now = Date.now();
-      let hit = cache.get(window);
-      if (!hit || now - hit.at > CACHE_MS) {
-        hit = { at: now, value: jobThroughput(ctx.sql, { windowMs: WINDOWS[window] }) };
-        cache.set(window, hit);
-        hit.value.catch(() => cache.delete(window));
-      }
-      const t = await hit.value;
+      const t = await throughput(window);
       return c.json({
         window,
         bucketSeconds: t.bucketMs / 1000,

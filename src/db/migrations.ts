@@ -20,6 +20,7 @@ import m0014 from "../../migrations/0014_composition_dependencies.sql" with { ty
 import m0015 from "../../migrations/0015_dedupe_blocked_jobs.sql" with { type: "text" };
 import m0016 from "../../migrations/0016_index_job_payloads.sql" with { type: "text" };
 import m0017 from "../../migrations/0017_add_worker_quiet.sql" with { type: "text" };
+import m0018 from "../../migrations/0018_create_queue_history.sql" with { type: "text" };
 
 export interface Migration {
   version: number;
@@ -45,6 +46,7 @@ export const MIGRATIONS: Migration[] = checked([
   migration("0015_dedupe_blocked_jobs.sql", m0015),
   migration("0016_index_job_payloads.sql", m0016),
   migration("0017_add_worker_quiet.sql", m0017),
+  migration("0018_create_queue_history.sql", m0018),
 ]);
 
 function migration(file: string, sql: string): Migration {

@@ -1,4 +1,5 @@
 import { atomically, type Db } from "../db/connect.ts";
+import { sampleQueueHistory } from "../queue/history.ts";
 import type { Every, MaintenanceService } from "./service.ts";
 
 /**
@@ -33,8 +34,16 @@ export async function countFinishedJobs(
 
 /**
  * The counter service. It runs every pass and the snapshot's own age (`minIntervalMs`, read from
- * the database) decides whether to count, so a new leader never counts twice in a minute.
+ * the database) decides whether to count, so a new leader never counts twice in a minute. The
+ * charts' queue history is sampled the same way (src/queue/history.ts).
  */
 export function counter({ everyMs }: Every): MaintenanceService {
-  return { name: "counter", everyMs, run: (sql, { now }) => countFinishedJobs(sql, { now }) };
+  return {
+    name: "counter",
+    everyMs,
+    run: async (sql, { now }) => ({
+      ...(await countFinishedJobs(sql, { now })),
+      ...(await sampleQueueHistory(sql, { now })),
+    }),
+  };
 }

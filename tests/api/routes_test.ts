@@ -253,8 +253,18 @@ Deno.test("dlq: list with counts by reason, replay by filter then by ids", async
     deepStrictEqual(d.body.counts, { DEAD_MAX_ATTEMPTS: 1 });
     equal((await api.call("GET", "/v1/dlq?reason=DEAD_PERMANENT_ERROR")).body.jobs.length, 0);
     equal((await api.call("GET", "/v1/dlq?since=yesterday")).status, 400);
+    const groups = async () =>
+      (await api.call("GET", "/v1/dlq/groups?queue=ext", { as: "read" })).body.groups.map(
+        (g: { reason: string; count: number; unreplayed: number }) => [
+          g.reason,
+          g.count,
+          g.unreplayed,
+        ],
+      );
+    deepStrictEqual(await groups(), [["DEAD_MAX_ATTEMPTS", 1, 1]]);
     const r = await api.call("POST", "/v1/dlq/replay", { body: { queue: "ext" } });
     equal(r.status, 200);
+    deepStrictEqual(await groups(), [["DEAD_MAX_ATTEMPTS", 1, 0]], "the replayed job is counted");
     equal(r.body.count, 1);
     equal(r.body.replayed[0].jobId, deadId);
     equal(r.body.replayed[0].reason, "DEAD_MAX_ATTEMPTS", "the dead job's reason, not null");

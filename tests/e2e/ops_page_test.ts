@@ -170,6 +170,8 @@ Deno.test("the ops page runs the system from a browser", async (t) => {
         // The overview's alerts come from /v1/ops/alerts, not a "not available" placeholder.
         await page.goto(`${sluice.base}/#/overview`);
         await page.waitForSelector("[data-section=alerts] h2:text-is('Firing alerts')");
+        // Export is off here: no telemetry panel at all.
+        equal(await page.locator("table[data-table=telemetry]").count(), 0);
         await page.setViewportSize({ width: 390, height: 844 });
         await page.goto(`${sluice.base}/#/queues`);
         await page.waitForSelector("table[data-table=queues]");

@@ -2,8 +2,9 @@
 /**
  * Operator tasks of issue #19 done in a real browser at 1440×900 and 390×844, each checked
  * through the API afterwards: job search (payload, kind prefix, a misspelt queue), tokens
- * (create, secret once, revoke), bulk cancel on a filter bigger than a page, dead letters past
- * 100 with select-all, replayed marks and discard, run now (job and schedule), quiet a worker.
+ * (create, secret once, revoke), OIDC identities (grant, revoke), bulk cancel on a filter
+ * bigger than a page, dead letters past 100 with select-all, replayed marks and discard, run
+ * now (job and schedule), quiet a worker, exporter health and depth history on the overview.
  * Screenshots land in test-output/screenshots/ops-*.
  */
 import { equal, match, ok as assert } from "node:assert/strict";
@@ -12,6 +13,7 @@ import type { Page } from "playwright-core";
 import { withTestDatabase } from "../_helpers/db.ts";
 import { isolatedEnv, launchBrowser, startSluice } from "../_helpers/sluice_process.ts";
 import { waitFor } from "../_helpers/wait.ts";
+import { OtlpReceiver } from "../telemetry/_otlp_receiver.ts";
 import { client, confirm, shot, SHOTS, signIn, SIZES } from "./_ops_page.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -44,7 +46,16 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
   await Deno.mkdir(SHOTS, { recursive: true });
   await withTestDatabase(async (db) => {
     // Its worker serves `default` only: the queue `quiet` belongs to the worker the test quiets.
-    const sluice = await startSluice(db, { token: ADMIN, env: { SLUICE_QUEUES: "default" } });
+    // A live collector, so the overview has exporter health to show (and a refusal to count).
+    const otlp = new OtlpReceiver();
+    const sluice = await startSluice(db, {
+      token: ADMIN,
+      env: {
+        SLUICE_QUEUES: "default",
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_METRIC_EXPORT_INTERVAL: "500",
+      },
+    });
     const browser = await launchBrowser();
     const admin = client(sluice.base, ADMIN);
     const workers: Deno.ChildProcess[] = [];
@@ -121,6 +132,28 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
           await shot(page, `ops-tokens-${size}`);
         });
 
+        await t.step(`${size}: grant an OIDC identity a scope, then revoke it`, async () => {
+          const subject = `repo:acme/app:ref:refs/heads/${size}`;
+          await page.goto(`${sluice.base}/#/tokens`);
+          await page.fill("#id-issuer", "https://token.actions.githubusercontent.com");
+          await page.selectOption("#id-match", "subject");
+          await page.fill("#id-value", subject);
+          await page.selectOption("#id-scope", "producer");
+          await page.click("button:text-is('Grant identity')");
+          const row = `tr[data-identity="${subject}"]`;
+          await page.waitForSelector(`${row} .chip:text-is('active')`);
+          const granted = (await admin("GET", "/v1/identities")).body.identities
+            .find((i: { subject: string }) => i.subject === subject);
+          equal(granted?.scope, "producer");
+          await shot(page, `ops-identities-${size}`);
+          await page.click(`${row} button:text-is('Revoke')`);
+          await confirm(page);
+          await page.waitForSelector(`${row} .chip:text-is('revoked')`, { timeout: 10_000 });
+          const after = (await admin("GET", "/v1/identities")).body.identities
+            .find((i: { subject: string }) => i.subject === subject);
+          assert(after?.revokedAt, "revoked in the API");
+        });
+
         await t.step(
           `${size}: cancel every job a search matches, past the first page`,
           async () => {
@@ -161,6 +194,9 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
           WHERE queue = ${q}`;
             await page.goto(`${sluice.base}/#/dlq?queue=${q}`);
             await page.waitForSelector("[data-section=list] h2[data-total='130']");
+            // The group's button counts the jobs a replay by filter would pick: none once done.
+            const group = `tr[data-group="${q}/DEAD_FAILED"]`;
+            await page.waitForSelector(`${group} button:text-is('Replay all 130')`);
             equal((await shownIds(page)).length, 100);
             await page.click("[data-section=list] a[data-next]");
             await page.waitForFunction(() =>
@@ -175,6 +211,8 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
             const link = await toast.$("a[data-job-link]");
             assert(link, "the toast links to the new jobs");
             await page.waitForSelector("[data-replayed-as]", { timeout: 10_000 });
+            await page.waitForSelector(`${group}[data-unreplayed='0']`, { timeout: 10_000 });
+            equal(await page.$(`${group} button`), null, "nothing left to replay");
             await shot(page, `ops-dlq-replayed-${size}`);
             const replayed = await admin("GET", `/v1/jobs/count?queue=${q}&state=available`);
             equal(replayed.body.count, 130);
@@ -272,6 +310,52 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
           await admin("POST", "/v1/jobs/bulk", { action: "cancel", filter: { queue: "quiet" } });
         });
 
+        await t.step(`${size}: depth history of every queue, with hover values`, async () => {
+          // Ten minutes of samples for nine queues (more than the palette), one with a burst;
+          // written as the maintenance counter would (tests/maintenance/history_test.ts).
+          const names = Array.from({ length: 9 }, (_, i) => `hist-${size}-${i}`);
+          await db.sql`
+          INSERT INTO sluice.queue_history (at, queue, waiting, running, succeeded, dead)
+          SELECT date_trunc('minute', now()) - m * interval '1 minute', q,
+            CASE WHEN q = ${names[0]!} AND m = 3 THEN 10000 ELSE 5 + m END, 0, 1, 0
+          FROM unnest(${names}::text[]) q, generate_series(1, 10) m`;
+          await page.goto(`${sluice.base}/#/overview`);
+          const chart = "[data-section=charts] [data-chart=depth] ";
+          // The route answers from a 5 s cache, and the page polls: the rows show by the next one.
+          await page.waitForFunction(
+            ({ sel, name }) => document.querySelector(sel)?.textContent?.includes(name),
+            { sel: `${chart}.legend`, name: `${names[8]} waiting` },
+            { timeout: 15_000 },
+          );
+          const legend = await page.innerText(`${chart}.legend`);
+          for (const n of names) assert(legend.includes(`${n} waiting`), `${n} is drawn`);
+          assert(
+            Number(await page.getAttribute(`${chart}svg.chart`, "data-clipped")) >= 1,
+            "the burst is clipped",
+          );
+          match(
+            (await page.textContent(`${chart}path.clipped title`)) ?? "",
+            new RegExp(`${names[0]} waiting: 10,000 .*above the axis`),
+          );
+          const hovers = await page.$$eval(
+            `${chart}rect.hover title`,
+            (ts) => ts.map((t) => t.textContent ?? ""),
+          );
+          assert(hovers.some((x) => x.includes(`${names[8]} waiting 6`)), hovers[0]);
+          // The table alternative has a column per queue.
+          const headers = await page.$$eval(
+            `${chart}details.chart-table th`,
+            (ths) => ths.map((th) => th.textContent),
+          );
+          for (const n of names) assert(headers.includes(`${n} waiting`));
+          await shot(page, `ops-depth-history-${size}`);
+          await page.click(`${chart}a[data-window='24h']`);
+          await page.waitForSelector(
+            "[data-section=charts] h2:text-is('Queue depth, last 24 hours')",
+          );
+          await db.sql`DELETE FROM sluice.queue_history WHERE queue = ANY(${names})`;
+        });
+
         await t.step(`${size}: the overview's numbers and a stalled worker, counted`, async () => {
           // A worker row running three jobs with concurrency 1 (the scene of issue #19: "running"
           // 570 with concurrency 3, unflagged), built directly. Full leases, so the reaper of the
@@ -293,6 +377,15 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
           );
           match(await page.innerText("[data-totals]"), /\/min · .* failed · p95 wait/);
           await page.waitForSelector("table[data-table=rates] tr[data-rates='all queues']");
+          // Exporter health: the collector refuses metrics (400: not retried), the row says so.
+          otlp.answer = 400;
+          const metrics = await page.waitForSelector(
+            "table[data-table=telemetry] tr[data-signal=metrics]:not([data-failed='0'])",
+            { timeout: 15_000 },
+          );
+          assert(await metrics.$("code"), "the last error is shown");
+          otlp.answer = 200;
+          await page.waitForSelector("table[data-table=telemetry] tr[data-signal=traces]");
           await shot(page, `ops-overview-numbers-${size}`);
           await page.goto(`${sluice.base}/#/workers`);
           await page.waitForSelector(`tr[data-worker="${id}"]`);
@@ -314,6 +407,7 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
       }
       await browser.close();
       await sluice.stop();
+      await otlp.close();
     }
   });
 });

@@ -1,5 +1,14 @@
 import { deepEqual, equal } from "node:assert/strict";
-import { niceCeil, pathOf, scales, tableRows, yMaxOf } from "../../static/chart.js";
+import {
+  clipped,
+  colorOf,
+  hoverBands,
+  niceCeil,
+  pathOf,
+  scales,
+  tableRows,
+  yMaxOf,
+} from "../../static/chart.js";
 
 Deno.test("niceCeil() rounds up to 1, 2 or 5 × 10ⁿ", () => {
   equal(niceCeil(7), 10);
@@ -45,4 +54,27 @@ Deno.test("tableRows() lines series up by time, with null where a series has no 
       { t: 3, values: [null, 1] },
     ],
   );
+});
+
+Deno.test("yMaxOf() scales to the 95th percentile when one burst would flatten the rest", () => {
+  const calm = Array.from({ length: 19 }, (_, i) => [i, 8 + (i % 3)] as [number, number]);
+  const burst = { points: [...calm, [19, 1_000]] as [number, number][] };
+  equal(yMaxOf([burst]), 10, "the burst is clipped, not the axis");
+  deepEqual(clipped(burst.points, 10), [[19, 1_000]]);
+  equal(yMaxOf([{ points: calm }]), 10, "no outlier: the largest value");
+  equal(yMaxOf([{ points: [[0, 1], [1, 1_000]] }]), 1_000, "two points: no percentile to trust");
+});
+
+Deno.test("hoverBands() covers the plot with one band per time, meeting halfway", () => {
+  const x = (t: number) => t * 10;
+  deepEqual(hoverBands([0, 1, 3], x), [
+    { t: 0, x0: -4, x1: 5 },
+    { t: 1, x0: 5, x1: 20 },
+    { t: 3, x0: 20, x1: 34 },
+  ]);
+});
+
+Deno.test("colorOf() gives every series a colour past the palette", () => {
+  const colors = Array.from({ length: 20 }, (_, i) => colorOf(i));
+  equal(new Set(colors).size, 20);
 });

@@ -4,7 +4,7 @@
  * response, and real answers carry those fields.
  */
 import { deepEqual, equal, ok as assert } from "node:assert/strict";
-import { ROUTES, STATES } from "../../static/client.js";
+import { ROUTES, SCOPES, STATES } from "../../static/client.js";
 import { withTestApi } from "../api/_app.ts";
 
 // deno-lint-ignore no-explicit-any
@@ -45,6 +45,13 @@ Deno.test("the ops page client and the API agree on routes and fields", async (t
 
     await t.step("the page knows the job states the API has, in its order", () => {
       deepEqual(STATES, spec.components.schemas.Job.properties.state.enum);
+    });
+
+    await t.step("the page offers the scopes the API grants", () => {
+      deepEqual(
+        [...SCOPES].sort(),
+        [...spec.components.schemas.Identity.properties.scope.enum].sort(),
+      );
     });
 
     await t.step("real answers of the read routes carry those fields", async () => {

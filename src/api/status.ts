@@ -9,7 +9,8 @@
  *   degraded  no live maintenance leader; an alert firing; stale workers; overdue schedules;
  *             http delivery without signing secrets; a queue with available jobs that no online
  *             worker serves; a paused queue with jobs waiting; a queue whose http destination's
- *             circuit is open
+ *             circuit is open; this process's OTLP export of a signal failing (its last
+ *             export failed, none succeeded since)
  *   online    none of the above
  *
  * The report is shared for a couple of seconds per api process (one query set in flight at a
@@ -23,6 +24,8 @@ import { shared } from "./_shared.ts";
 import type { Config } from "../config/vars.ts";
 import type { Sql } from "../db/connect.ts";
 import type { EngineDefaults } from "../queue/queues.ts";
+import type { Telemetry } from "../obs/telemetry/mod.ts";
+import { telemetryHealth } from "./telemetry_health.ts";
 
 const CACHE_MS = 2_000;
 
@@ -61,6 +64,7 @@ interface StatusDeps {
   sql: Sql;
   config: Config;
   defaults: EngineDefaults;
+  telemetry?: Telemetry;
 }
 
 export function statusService(
@@ -75,7 +79,7 @@ export function notReady(reason: string): { status: OpsStatus; reasons: string[]
 }
 
 async function buildReport(
-  { sql, config, defaults }: StatusDeps,
+  { sql, config, defaults, telemetry }: StatusDeps,
 ): Promise<StatusReport> {
   const [snapshot, circuits, alerts, tableHealth] = await Promise.all([
     opsQueuesSnapshot(sql, { defaults, signingSecrets: config.signingSecrets.length }),
@@ -105,6 +109,7 @@ async function buildReport(
   const reasons = [
     ...snapshot.reasons,
     ...degradedQueues.map((q) => `queue '${q.name}' ${q.reason}`),
+    ...failingExports(telemetry),
   ];
   const status: OpsStatus = snapshot.status === "offline"
     ? "offline"
@@ -136,6 +141,19 @@ async function buildReport(
       ? `${http} queue(s) deliver over http but SLUICE_SIGNING_SECRETS is empty: requests go unsigned`
       : null,
   };
+}
+
+/**
+ * Signals whose exporter is failing now: the last export failed and none succeeded since. Jobs
+ * still run (export never blocks them), but traces, metrics or logs are being lost, which is
+ * what an operator watching the overview needs to know.
+ */
+function failingExports(t: Telemetry | undefined): string[] {
+  return telemetryHealth(t).signals.flatMap((s) =>
+    s.lastError && (s.lastSuccessAt === null || s.lastError.at > s.lastSuccessAt)
+      ? [`OTLP export of ${s.signal} failing since ${s.lastError.at}: ${s.lastError.message}`]
+      : []
+  );
 }
 
 function safeOrigin(url: string): string {

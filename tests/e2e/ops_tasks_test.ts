@@ -333,9 +333,18 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
             Number(await page.getAttribute(`${chart}svg.chart`, "data-clipped")) >= 1,
             "the burst is clipped",
           );
-          match(
-            (await page.textContent(`${chart}path.clipped title`)) ?? "",
-            new RegExp(`${names[0]} waiting: 10,000 .*above the axis`),
+          // Read from the page as it stands: its 5 s poll redraws the chart, so a title read by a
+          // separate call can belong to a chart that was just replaced.
+          await page.waitForFunction(
+            ({ sel, want }) =>
+              [...document.querySelectorAll(sel)].some((t) =>
+                new RegExp(want).test(t.textContent ?? "")
+              ),
+            {
+              sel: `${chart}path.clipped title`,
+              want: `${names[0]} waiting: 10,000 .*above the axis`,
+            },
+            { timeout: 15_000 },
           );
           const hovers = await page.$$eval(
             `${chart}rect.hover title`,
@@ -384,6 +393,15 @@ Deno.test("operator tasks in the browser at both sizes", async (t) => {
             { timeout: 15_000 },
           );
           assert(await metrics.$("code"), "the last error is shown");
+          // …and the one status counts it (issue #19: exporter health is part of the status).
+          await page.waitForFunction(
+            () =>
+              /OTLP export of metrics failing since/.test(
+                document.querySelector("[data-section=status]")?.textContent ?? "",
+              ),
+            null,
+            { timeout: 15_000 },
+          );
           otlp.answer = 200;
           await page.waitForSelector("table[data-table=telemetry] tr[data-signal=traces]");
           await shot(page, `ops-overview-numbers-${size}`);
